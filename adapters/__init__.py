@@ -1,0 +1,1 @@
+"""Tracker adapters: github, jira, notion (and an in-memory one for tests), behind adapters.base."""

@@ -1,0 +1,279 @@
+"""An in-memory tracker: the reference adapter, the engine's test double, and a local demo.
+
+It behaves like a small issue tracker (issues with labels and comments, open
+or closed, linked postmortem and action-item issues) and keeps a call log and
+fault injection so that engine tests can count writes and break things. With
+``path`` set, the store is kept in a JSON file, so the CLI can sync into it
+with no tracker account at all.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from adapters.base import (
+    CAP_ACTION_ITEMS,
+    CAP_POSTMORTEM,
+    CAP_SNAPSHOT,
+    CAP_STATUS,
+    ActionItemDoc,
+    AdapterSettings,
+    EventDoc,
+    IssueDoc,
+    IssueRef,
+    PostmortemDoc,
+    Remote,
+)
+from syncer import markers
+from syncer.config import Config
+from syncer.errors import TrackerError
+from syncer.model import Status
+
+
+class MemorySettings(AdapterSettings):
+    store: str = Field("default", description="name of the shared in-process store")
+    path: str | None = Field(None, description="keep the store in this JSON file")
+
+
+@dataclass
+class Store:
+    """The tracker's data plus a call log and fault injection."""
+
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail_rate: float = 0.0
+    fail_after_write: bool = False
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def writes(self) -> int:
+        return sum(1 for kind, _ in self.calls if kind == "write")
+
+    def reads(self) -> int:
+        return sum(1 for kind, _ in self.calls if kind == "read")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"issues": {str(k): v for k, v in self.issues.items()}}
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        self.issues = {int(k): v for k, v in data.get("issues", {}).items()}
+
+
+_STORES: dict[str, Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def store(name: str = "default") -> Store:
+    with _STORES_LOCK:
+        return _STORES.setdefault(name, Store())
+
+
+def reset(name: str = "default") -> Store:
+    with _STORES_LOCK:
+        _STORES[name] = Store()
+        return _STORES[name]
+
+
+class MemoryAdapter:
+    type: ClassVar[str] = "memory"
+    Settings: ClassVar[type[AdapterSettings]] = MemorySettings
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+    )
+
+    def __init__(self, name: str, settings: MemorySettings, config: Config) -> None:
+        self.name = name
+        self.settings = settings
+        self.path = Path(settings.path) if settings.path else None
+        if self.path is not None and not self.path.is_absolute() and config.path is not None:
+            self.path = config.path.parent / self.path
+        self.store = store(str(self.path) if self.path else settings.store)
+        if self.path is not None and self.path.exists():
+            self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
+
+    # Plumbing: the call log, faults, persistence.
+
+    def _call(self, kind: str, what: str) -> None:
+        with self.store.lock:
+            self.store.calls.append((kind, what))
+            if self.store.fail_rate and self.store.rng.random() < self.store.fail_rate:
+                raise TrackerError(
+                    f"injected failure in {what}", tracker=self.name, retryable=True, status=503
+                )
+
+    def _wrote(self, what: str) -> None:
+        """After a write: persist; optionally fail as if the answer was lost."""
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(
+                json.dumps(self.store.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
+            )
+        if self.store.fail_after_write and self.store.rng.random() < self.store.fail_rate:
+            raise TrackerError(
+                f"answer lost after {what}", tracker=self.name, retryable=True, status=502
+            )
+
+    def _ref(self, number: int) -> IssueRef:
+        return IssueRef(key=f"#{number}", url=f"memory://{self.name}/{number}", native=str(number))
+
+    def _new(
+        self, kind: str, title: str, body: str, labels: list[str], incident_id: str
+    ) -> dict[str, Any]:
+        number = len(self.store.issues) + 1
+        issue = {
+            "number": number,
+            "kind": kind,
+            "incident": incident_id,
+            "title": title,
+            "body": body,
+            "labels": labels,
+            "state": "open",
+            "comments": [],
+        }
+        self.store.issues[number] = issue
+        return issue
+
+    # The adapter contract.
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        self._call("read", "find")
+        with self.store.lock:
+            numbers = sorted(
+                n
+                for n, i in self.store.issues.items()
+                if i["kind"] == "incident" and i["incident"] == incident_id
+            )
+            return [self._ref(n) for n in numbers]
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        self._call("read", "fetch")
+        with self.store.lock:
+            issue = self.store.issues.get(int(ref.native))
+            if issue is None or issue["incident"] != incident_id or issue["kind"] != "incident":
+                raise TrackerError(
+                    f"{ref.key} is not incident {incident_id}", tracker=self.name, status=404
+                )
+            begin = markers.find(issue["body"], markers.BEGIN) or {}
+            events, unmarked = [], []
+            for comment in issue["comments"]:
+                mark = markers.find(comment, "event")
+                if mark:
+                    events.append(mark["id"])
+                else:
+                    unmarked.append(comment)
+            grade_labels = {v: k for k, v in issue.get("grade_labels", {}).items()}
+            pm = next(
+                (
+                    i
+                    for i in self.store.issues.values()
+                    if i["kind"] == "postmortem" and i["incident"] == incident_id
+                ),
+                None,
+            )
+            items = {
+                i["item"]: self._ref(i["number"])
+                for i in self.store.issues.values()
+                if i["kind"] == "action_item" and i["incident"] == incident_id
+            }
+            return Remote(
+                ref=ref,
+                digest=begin.get("digest"),
+                grades=[grade_labels[label] for label in issue["labels"] if label in grade_labels],
+                status_key=issue["state"],
+                events=events,
+                last_comment=issue["comments"][-1] if issue["comments"] else None,
+                unmarked=unmarked,
+                postmortem=self._ref(pm["number"]) if pm else None,
+                postmortem_digest=(markers.find(pm["body"], "postmortem") or {}).get("digest")
+                if pm
+                else None,
+                action_items=items,
+                snapshot=markers.find_snapshot(issue["body"]),
+            )
+
+    def create(self, doc: IssueDoc) -> IssueRef:
+        self._call("write", "create")
+        with self.store.lock:
+            body = markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
+            issue = self._new(
+                "incident", doc.title, body, ["incident", doc.grade_label], doc.incident.id
+            )
+            issue["grade_labels"] = doc.all_grade_labels
+            ref = self._ref(issue["number"])
+            self._wrote("create")
+            return ref
+
+    def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
+        for event in events:
+            self._call("write", "comment")
+            with self.store.lock:
+                self.store.issues[int(ref.native)]["comments"].append(
+                    f"{event.body}\n{markers.marker('event', id=event.event_id)}"
+                )
+                self._wrote("comment")
+
+    def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
+        self._call("write", "update:" + ",".join(sorted(changes)))
+        with self.store.lock:
+            issue = self.store.issues[int(ref.native)]
+            if "content" in changes:
+                section = markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
+                issue["title"] = doc.title
+                issue["body"] = markers.replace_owned(issue["body"], section)
+            if "grade" in changes:
+                stale = set(doc.all_grade_labels.values()) - {doc.grade_label}
+                issue["labels"] = [x for x in issue["labels"] if x not in stale]
+                if doc.grade_label not in issue["labels"]:
+                    issue["labels"].append(doc.grade_label)
+                issue["grade_labels"] = doc.all_grade_labels
+            if "status" in changes:
+                issue["state"] = self.status_key(doc.status)
+            self._wrote("update")
+
+    def status_key(self, status: Status) -> str | None:
+        return "closed" if status.is_over else "open"
+
+    def publish_postmortem(
+        self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
+    ) -> IssueRef:
+        self._call("write", "postmortem")
+        with self.store.lock:
+            body = (
+                f"{markers.marker('postmortem', id=doc.incident.id, digest=doc.digest)}\n{doc.body}"
+            )
+            if existing is not None:
+                issue = self.store.issues[int(existing.native)]
+                issue["title"], issue["body"] = doc.title, body
+            else:
+                issue = self._new("postmortem", doc.title, body, ["postmortem"], doc.incident.id)
+            new_ref = self._ref(issue["number"])
+            self._wrote("postmortem")
+            return new_ref
+
+    def create_action_item(
+        self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
+    ) -> IssueRef:
+        self._call("write", "action_item")
+        with self.store.lock:
+            body = f"{markers.marker('action', id=doc.incident.id, item=doc.item_id)}\n{doc.body}"
+            issue = self._new("action_item", doc.title, body, ["action-item"], doc.incident.id)
+            issue["item"] = doc.item_id
+            new_ref = self._ref(issue["number"])
+            self._wrote("action_item")
+            return new_ref
+
+    def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
+        self._call("write", "close_duplicate")
+        with self.store.lock:
+            issue = self.store.issues[int(duplicate.native)]
+            issue["state"] = "closed"
+            issue["kind"] = "duplicate"
+            issue["comments"].append(f"Duplicate of {keep.key}")
+            self._wrote("close_duplicate")

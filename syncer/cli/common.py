@@ -1,0 +1,193 @@
+"""What the commands share: options, loading config and incidents, output, errors → exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from syncer import secrets
+from syncer.errors import InputError, SyncerError
+
+if TYPE_CHECKING:
+    from syncer.config import Config
+    from syncer.engine import Engine, Result
+    from syncer.loader import Loaded
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(fn: F) -> F:
+    """``--config`` accepted after the command too (``incident-syncer sync --config x.toml ...``)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(dict)["config_path"] = value
+
+    return click.option(
+        "--config",
+        "_config",
+        metavar="PATH",
+        expose_value=False,
+        callback=remember,
+        help="Configuration file.",
+    )(fn)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn the tool's errors into messages and exit codes; never a traceback for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return fn(*args, **kwargs)
+        except SyncerError as exc:
+            emit_error(str(exc), exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "Interrupted: what was in flight has finished; `incident-syncer retry` resumes.",
+                err=True,
+            )
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if (ctx.obj or {}).get("verbose", 0) >= 2:
+                raise
+            emit_error(
+                f"unexpected {type(exc).__name__}: {exc} (run with -vv for the traceback, and please report it)",
+                exc,
+            )
+            ctx.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_error(message: str, exc: BaseException | None = None) -> None:
+    text = secrets.redact(message)
+    for line in text.splitlines() or [text]:
+        click.echo(f"Error: {line}", err=True)
+    from syncer import actions
+
+    actions.annotate_error(exc, text)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(secrets.RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if verbose < 3:
+        for noisy in ("urllib3", "github", "jira", "notion_client", "httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(
+                max(level, logging.WARNING if verbose < 2 else logging.INFO)
+            )
+
+
+def load_config(required: bool = False) -> Config:
+    from syncer import config as config_mod
+
+    obj = click.get_current_context().find_root().obj or {}
+    setup_logging(obj.get("verbose", 0))
+    loaded = config_mod.load(obj.get("config_path"), required=required)
+    from syncer import actions
+
+    actions.apply_defaults(loaded)
+    return loaded
+
+
+def load_incidents(paths: Iterable[str], config: Config) -> list[Loaded]:
+    """All incidents in ``paths``; every bad file reported, then exit 2 with nothing written."""
+    from syncer import loader
+    from syncer.errors import InputErrors
+
+    files = loader.discover(paths)
+    if not files:
+        raise InputError(
+            "no incident files (.yaml, .yml, .toml, .json) found in " + ", ".join(paths)
+        )
+    loaded: list[Loaded] = []
+    errors: list[InputError] = []
+    for item in loader.iter_load(files, config):
+        if isinstance(item, InputError):
+            errors.extend(item.errors if isinstance(item, InputErrors) else [item])
+        else:
+            loaded.append(item)
+    seen: dict[str, str] = {}
+    for item in loaded:
+        other = seen.get(item.incident.id)
+        if other is not None:
+            errors.append(
+                InputError(
+                    f"incident id {item.incident.id} is also used by {other}",
+                    file=item.file,
+                    field="id",
+                )
+            )
+        seen[item.incident.id] = item.file
+    if errors:
+        raise InputErrors(errors)
+    return loaded
+
+
+def engine_for(config: Config, trackers: list[str] | None = None, *, state: bool = True) -> Engine:
+    from syncer import registry
+    from syncer.engine import Engine
+    from syncer.state import State
+
+    adapters = registry.build_all(config, trackers or None)
+    return Engine(config, adapters, state=State(config.state_path()) if state else None)
+
+
+def print_results(results: list[Result], *, as_json: bool, dry_run: bool = False) -> None:
+    """Human lines, or one JSON object per incident and tracker."""
+    from syncer import actions
+
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        for result in results:
+            where = f"{result.key} {result.url}" if result.key else "(new)"
+            if result.error:
+                click.echo(f"✗ {result.incident} → {result.tracker}: {result.error}")
+                continue
+            if dry_run:
+                head = f"~ {result.incident} → {result.tracker} {where}: "
+                if not result.operations:
+                    click.echo(head + "nothing to do")
+                else:
+                    click.echo(head + f"would do {len(result.operations)} operation(s)")
+                    for op in result.operations:
+                        click.echo(f"    - {op}")
+                continue
+            verb = (
+                "created" if result.created else ("updated" if result.operations else "unchanged")
+            )
+            click.echo(f"✓ {result.incident} → {result.tracker} {where}: {verb}")
+            for op in result.operations:
+                click.echo(f"    - {op}")
+    actions.report(results)
+
+
+def exit_code(results: list[Result]) -> int:
+    return 1 if any(r.error for r in results) else 0
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def file_arg_paths(paths: tuple[str, ...]) -> list[Path]:
+    return [Path(p) for p in paths]

@@ -1,0 +1,80 @@
+"""``incident-syncer sync`` and ``postmortem``: make every tracker match the incident files."""
+
+from __future__ import annotations
+
+import click
+
+from syncer.cli.common import (
+    config_option,
+    engine_for,
+    exit_code,
+    handle_errors,
+    load_config,
+    load_incidents,
+    print_results,
+)
+
+
+def _run(
+    paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool, postmortem: str
+) -> None:
+    from syncer import actions
+    from syncer.engine import Options
+
+    config = load_config(required=True)
+    loaded = load_incidents(paths, config)
+    engine = engine_for(config, list(trackers))
+    actions.remember_files({item.incident.id: (item.file, item.line_of("id")) for item in loaded})
+    options = Options(
+        dry_run=dry_run,
+        postmortem=postmortem,
+        command="postmortem" if postmortem == "always" else "sync",
+    )
+    results = engine.sync_many([item.incident for item in loaded], options)
+    print_results(results, as_json=as_json, dry_run=dry_run)
+    raise click.exceptions.Exit(exit_code(results))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
+@config_option
+@handle_errors
+def sync(paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Make every configured tracker match the incident files in PATH...
+
+    Creates the issue once, posts each timeline entry once, keeps the grade
+    label and the status current, and publishes the postmortem when the
+    incident is resolved or closed. Running it again changes nothing.
+
+    \b
+    Examples:
+      incident-syncer sync incidents/ --dry-run
+      incident-syncer sync incidents/INC-1.yaml --tracker github --json
+    """
+    _run(paths, trackers, dry_run, as_json, "auto")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
+@config_option
+@handle_errors
+def postmortem(
+    paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Publish the postmortem of the incidents in PATH... now, even before they are resolved (a draft).
+
+    \b
+    Example:
+      incident-syncer postmortem incidents/INC-1.yaml
+    """
+    _run(paths, trackers, dry_run, as_json, "always")

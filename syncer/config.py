@@ -1,0 +1,252 @@
+"""Configuration: one TOML file (``--config``, else $INCIDENT_SYNCER_CONFIG, else ./incident-syncer.toml).
+
+``[syncer]``, ``[grades.*]`` (ordered, most severe first), ``[trackers.*]``
+(``type`` picks the adapter; the rest is validated by that adapter's own
+config model), ``[ingest]``, ``[serve]`` and ``[backfill]``. Unknown keys are
+rejected with their name. Secrets are never in the file: ``*_env`` keys name
+environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from syncer.errors import ConfigError, InputErrors
+from syncer.timeutil import parse_duration, zone
+
+DEFAULT_PATH = "incident-syncer.toml"
+ENV_VAR = "INCIDENT_SYNCER_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyncerSection(_Section):
+    language: Literal["ko", "en"] = Field("ko", description="template language")
+    timezone: str = Field("UTC", description="IANA zone used for naive timestamps")
+    state: str = Field(".incident-syncer/state.db", description="local state store (SQLite)")
+    templates: str | None = Field(None, description="folder of template overrides")
+    concurrency: int = Field(4, ge=1, le=64, description="incidents synced in parallel")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        zone(v)
+        return v
+
+
+class Grade(_Section):
+    label: str | None = Field(None, description="tracker label; default 'grade:<NAME>'")
+    color: str = Field("d93f0b", pattern=r"^[0-9a-fA-F]{6}$")
+    description: str = ""
+    review: str = Field("", description="who attends the review at this grade")
+    postmortem_due_days: int | None = Field(None, ge=0)
+
+
+class IngestSection(_Section):
+    on_resolved: Literal["comment", "mitigated", "resolved"] = "mitigated"
+    reopen_window: str = "24h"
+    id_labels: list[str] = Field(default_factory=list, description="labels that make the id")
+    id_prefix: str = "ALERT"
+    title: str = Field("{alertname}", description="title template over the alert's labels")
+    grade_label: str = "severity"
+    grades: dict[str, str] = Field(default_factory=dict, description="label value → grade")
+    default_grade: str | None = None
+    services_label: str = "service"
+
+    @field_validator("reopen_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class ServeSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token_env: str | None = "INCIDENT_SYNCER_WEBHOOK_TOKEN"
+    basic_user_env: str | None = None
+    basic_password_env: str | None = None
+    hmac_secret_env: str | None = None
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    workers: int = Field(2, ge=1, le=32)
+
+
+class Config(BaseModel):
+    """The whole configuration. ``trackers`` keeps each table raw; adapters validate them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    syncer: SyncerSection = Field(default_factory=SyncerSection)
+    grades: dict[str, Grade] = Field(default_factory=dict)
+    trackers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    ingest: IngestSection = Field(default_factory=IngestSection)
+    serve: ServeSection = Field(default_factory=ServeSection)
+    backfill: dict[str, Any] = Field(default_factory=dict)
+
+    path: Path | None = Field(None, exclude=True)
+
+    @field_validator("trackers")
+    @classmethod
+    def _tracker_types(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, table in v.items():
+            if not isinstance(table, dict):
+                raise ValueError(f"[trackers.{name}] must be a table")
+            if not re.match(r"^[A-Za-z0-9_-]+$", name):
+                raise ValueError(f"tracker name {name!r}: use letters, digits, - and _")
+            if "type" not in table:
+                raise ValueError(f"[trackers.{name}] needs a 'type' (github, jira, notion, ...)")
+        return v
+
+    @property
+    def grade_names(self) -> list[str]:
+        return list(self.grades)
+
+    @property
+    def tz(self) -> tzinfo:
+        return zone(self.syncer.timezone)
+
+    @property
+    def reopen_window(self) -> timedelta:
+        return parse_duration(self.ingest.reopen_window)
+
+    def grade(self, name: str) -> Grade:
+        return self.grades.get(name) or Grade.model_validate({})
+
+    def grade_label(self, name: str) -> str:
+        return self.grade(name).label or f"grade:{name}"
+
+    def grade_rank(self, name: str) -> int:
+        """0 for the most severe; unknown grades sort last."""
+        names = self.grade_names
+        return names.index(name) if name in names else len(names)
+
+    def state_path(self) -> Path:
+        path = Path(self.syncer.state)
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
+
+    def context(self) -> dict[str, Any]:
+        """Validation context for incidents: the grades and the timezone."""
+        return {"grades": self.grade_names, "tz": self.tz}
+
+
+DEFAULT_GRADES: dict[str, dict[str, Any]] = {
+    "SEV1": {"color": "b60205", "review": "all engineering", "postmortem_due_days": 3},
+    "SEV2": {
+        "color": "d93f0b",
+        "review": "engineering leads and affected teams",
+        "postmortem_due_days": 5,
+    },
+    "SEV3": {"color": "fbca04", "review": "the owning team", "postmortem_due_days": 10},
+    "SEV4": {"color": "0e8a16", "review": "optional", "postmortem_due_days": None},
+}
+
+
+def find_path(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_PATH)
+    return default if default.exists() else None
+
+
+def load(explicit: str | None = None, *, required: bool = False) -> Config:
+    """Load the configuration; with none found, defaults (four grades, no trackers)."""
+    path = find_path(explicit)
+    if path is None:
+        if required:
+            raise ConfigError(
+                f"no configuration: pass --config, set {ENV_VAR}, or create ./{DEFAULT_PATH} "
+                "(config.example.toml documents every key)"
+            )
+        return parse({}, None)
+    if not path.is_file():
+        raise ConfigError("configuration file not found", file=str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", file=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        message, line = _toml_message(exc)
+        raise ConfigError(f"TOML syntax error: {message}", file=str(path), line=line) from exc
+    return parse(data, path)
+
+
+def parse(data: dict[str, Any], path: Path | None) -> Config:
+    data = dict(data)
+    if "grades" not in data:
+        data["grades"] = DEFAULT_GRADES
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise InputErrors(
+            [
+                ConfigError(
+                    _pydantic_message(err),
+                    file=str(path) if path else None,
+                    line=_toml_line(path, err["loc"]) if path else None,
+                    field=".".join(str(p) for p in err["loc"]),
+                )
+                for err in exc.errors()
+            ]
+        ) from None
+    if not config.grades:
+        raise ConfigError("[grades] is empty: define at least one grade", file=str(path))
+    config.path = path
+    return config
+
+
+def _pydantic_message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _toml_message(exc: tomllib.TOMLDecodeError) -> tuple[str, int | None]:
+    text = str(exc)
+    match = re.search(r"\(at line (\d+), column \d+\)", text)
+    line = int(match.group(1)) if match else None
+    return re.sub(r"\s*\(at line \d+, column \d+\)", "", text), line
+
+
+def _toml_line(path: Path, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line of a key path in a TOML file (tomllib keeps no positions)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    keys = [str(p) for p in loc]
+    table_line = None
+    for depth in range(len(keys), 0, -1):
+        header = re.compile(
+            r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(k) for k in keys[:depth]) + r"\s*\]"
+        )
+        for number, text in enumerate(lines, 1):
+            if header.match(text):
+                table_line = number
+                if depth < len(keys):
+                    key = re.compile(r"^\s*" + re.escape(keys[depth]) + r"\s*=")
+                    for offset, rest in enumerate(lines[number:], number + 1):
+                        if rest.lstrip().startswith("["):
+                            break
+                        if key.match(rest):
+                            return offset
+                return table_line
+    if keys:
+        key = re.compile(r"^\s*" + re.escape(keys[-1]) + r"\s*=")
+        for number, text in enumerate(lines, 1):
+            if key.match(text):
+                return number
+    return table_line

@@ -1,0 +1,259 @@
+"""Load incident files (YAML, TOML, JSON: one schema) with errors that point at file, line and field."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from syncer.config import Config
+from syncer.errors import InputError, InputErrors
+from syncer.model import Incident
+
+SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json"}
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Loaded:
+    """An incident and where it came from (for messages and GitHub annotations)."""
+
+    incident: Incident
+    file: str
+    lines: dict[Path_, int]
+
+    def line_of(self, *path: str | int) -> int | None:
+        return _nearest_line(self.lines, tuple(path))
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into incident files, sorted, without duplicates."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+            )
+        elif path.is_file() or str(raw) == "-":
+            found.append(path)
+        else:
+            raise InputError("no such file or folder", file=str(raw))
+    seen: set[Path] = set()
+    unique = []
+    for p in found:
+        key = p.resolve() if str(p) != "-" else p
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def load_file(path: Path, config: Config) -> Loaded:
+    """Read, parse and validate one incident file."""
+    name = str(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"unknown file type {path.suffix or '(none)'!r}: expected .yaml, .yml, .toml or .json",
+            file=name,
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=name) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=name) from exc
+    return load_text(text, kind, name, config)
+
+
+def load_text(text: str, kind: str, name: str, config: Config) -> Loaded:
+    data, lines = parse_text(text, kind, name)
+    return Loaded(validate(data, name, lines, config), name, lines)
+
+
+def parse_text(text: str, kind: str, name: str) -> tuple[Any, dict[Path_, int]]:
+    if kind == "yaml":
+        data, lines = _parse_yaml(text, name)
+    elif kind == "toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            message = str(exc)
+            match = re.search(r"\(at line (\d+), column \d+\)", message)
+            raise InputError(
+                "TOML syntax error: " + re.sub(r"\s*\(at line \d+, column \d+\)", "", message),
+                file=name,
+                line=int(match.group(1)) if match else None,
+            ) from None
+        lines = _toml_lines(text)
+    elif kind == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"JSON syntax error: {exc.msg}", file=name, line=exc.lineno) from None
+        lines = _yaml_lines(text)  # JSON is YAML enough to find the lines of keys
+    else:
+        raise InputError(f"unknown format {kind!r}", file=name)
+    if not isinstance(data, dict):
+        raise InputError(
+            f"expected a mapping of incident fields at the top, found {_kind_name(data)}",
+            file=name,
+            line=1,
+        )
+    return data, lines
+
+
+def validate(data: dict[str, Any], name: str, lines: dict[Path_, int], config: Config) -> Incident:
+    try:
+        return Incident.model_validate(data, context=config.context())
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(
+                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+            )
+            if not loc:
+                loc = _loc_from_message(str(err["msg"]))
+            errors.append(
+                InputError(
+                    _message(err),
+                    file=name,
+                    line=_nearest_line(lines, loc) if loc else None,
+                    field=_field(loc) or None,
+                )
+            )
+        raise InputErrors(errors) from None
+
+
+def iter_load(paths: Iterable[Path], config: Config) -> Iterator[Loaded | InputError]:
+    """Each file's incident, or the error that stopped it (so one bad file doesn't hide the others)."""
+    for path in paths:
+        try:
+            yield load_file(path, config)
+        except InputError as exc:
+            yield exc
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch" and err["loc"] and err["loc"][-1] == "id":
+        return f"{err.get('input')!r} is not a valid id: use letters, digits, '.', '_' and '-'"
+    if kind.startswith("datetime") or kind.startswith("date_"):
+        return f"{message}; expected an ISO 8601 time like 2024-02-12T00:10:00+09:00 (got {err.get('input')!r})"
+    if kind == "enum":
+        return message.replace("Input should be", "expected")
+    return message
+
+
+_MSG_FIELD = re.compile(r"^(?:Value error, )?(?:status is '\w+' but )?([a-z_]+)(?:\[(\d+)\])?")
+
+
+def _loc_from_message(message: str) -> Path_:
+    """Whole-document checks (timestamp order) name their field first; point the line there."""
+    match = _MSG_FIELD.match(message)
+    if not match or match.group(1) not in Incident.model_fields:
+        return ()
+    return (match.group(1), int(match.group(2))) if match.group(2) else (match.group(1),)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _kind_name(data: Any) -> str:
+    if data is None:
+        return "an empty document"
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(data), type(data).__name__
+    )
+
+
+def _parse_yaml(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "syntax error"
+        raise InputError(
+            f"YAML syntax error: {problem}", file=name, line=mark.line + 1 if mark else None
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"YAML error: {exc}", file=name) from None
+    return data, _yaml_lines(text)
+
+
+def _yaml_lines(text: str) -> dict[Path_, int]:
+    lines: dict[Path_, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: Path_) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                lines[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*path, index)
+                lines[child] = item.start_mark.line + 1
+                walk(item, child)
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+_TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
+
+
+def _toml_lines(text: str) -> dict[Path_, int]:
+    """Lines of top-level keys, tables and arrays of tables (enough for good messages)."""
+    lines: dict[Path_, int] = {}
+    table: Path_ = ()
+    counters: dict[Path_, int] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        header = _TOML_HEADER.match(raw)
+        if header:
+            parts: Path_ = tuple(p.strip().strip("\"'") for p in header.group(2).split("."))
+            if header.group(1) == "[[":
+                index = counters.get(parts, 0)
+                counters[parts] = index + 1
+                parts = (*parts, index)
+            table = parts
+            lines.setdefault(table, number)
+            continue
+        key = _TOML_KEY.match(raw)
+        if key:
+            lines.setdefault((*table, key.group(1).strip("\"'")), number)
+    return lines
+
+
+def _nearest_line(lines: dict[Path_, int], loc: Path_) -> int | None:
+    for depth in range(len(loc), 0, -1):
+        line = lines.get(tuple(loc[:depth]))
+        if line is not None:
+            return line
+    return None

@@ -1,0 +1,252 @@
+"""Render the documents (notice, timeline comment, postmortem) from Jinja2 templates.
+
+Templates are Markdown files in ``templates/<lang>/``; a user's folder
+(``[syncer].templates``) overrides any of them by name. Undefined variables
+are errors (StrictUndefined). User text is passed as data and never evaluated
+as template code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from syncer.config import Config
+from syncer.errors import ConfigError
+from syncer.model import Incident, TimelineEvent
+from syncer.timeutil import human_duration
+
+Doc = Literal["notice", "postmortem", "event"]
+DOCS: tuple[str, ...] = ("notice", "postmortem", "event")
+LANGS = ("ko", "en")
+
+
+def builtin_templates() -> Path:
+    """The shipped templates: inside the wheel, or beside the package in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "en").is_dir():
+            return candidate
+    raise ConfigError("the built-in templates are missing from this installation")
+
+
+@dataclass
+class TrackerLink:
+    """Where else the incident lives (the issue in each other tracker)."""
+
+    tracker: str
+    key: str
+    url: str
+
+
+@dataclass
+class Extra:
+    """Values only the engine knows: other trackers' links, the postmortem's link."""
+
+    trackers: list[TrackerLink] = field(default_factory=list)
+    postmortem_url: str | None = None
+    incident_url: str | None = None
+
+
+class Renderer:
+    """Renders one document at a time; the Jinja environment is built once per language."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.tz: tzinfo = config.tz
+        self._override = self._override_dir(config)
+
+    @staticmethod
+    def _override_dir(config: Config) -> Path | None:
+        if not config.syncer.templates:
+            return None
+        path = Path(config.syncer.templates)
+        if not path.is_absolute() and config.path is not None:
+            path = config.path.parent / path
+        if not path.is_dir():
+            raise ConfigError("template folder not found", field="syncer.templates", file=str(path))
+        return path
+
+    def render(
+        self,
+        doc: str,
+        incident: Incident,
+        *,
+        lang: str | None = None,
+        extra: Extra | None = None,
+        event: TimelineEvent | None = None,
+    ) -> str:
+        lang = lang or self.config.syncer.language
+        if doc not in DOCS:
+            raise ConfigError(f"unknown document {doc!r}; expected one of {', '.join(DOCS)}")
+        env = _environment(lang, str(self._override) if self._override else None)
+        template = env.get_template(f"{doc}.md.j2")
+        context = self.context(incident, lang, extra or Extra())
+        if event is not None:
+            context["event"] = self._event_view(event)
+        try:
+            text = template.render(context)
+        except Exception as exc:  # a user's template is input: report it as such
+            from jinja2 import TemplateError
+
+            if isinstance(exc, TemplateError):
+                raise ConfigError(f"template {lang}/{doc}.md.j2: {exc}") from exc
+            raise
+        return _tidy(text)
+
+    def event_text(self, incident: Incident, event: TimelineEvent, lang: str | None = None) -> str:
+        return self.render("event", incident, lang=lang, event=event)
+
+    # The view: formatted values so that templates stay simple.
+
+    def context(self, incident: Incident, lang: str, extra: Extra) -> dict[str, Any]:
+        grade = self.config.grade(incident.grade)
+        due = self.postmortem_due(incident)
+        return {
+            "lang": lang,
+            "incident": incident,
+            "i": incident,
+            "grade": {
+                "name": incident.grade,
+                "final": incident.grade_final,
+                "review": grade.review,
+                "description": grade.description,
+                "due_days": grade.postmortem_due_days,
+            },
+            "postmortem_due": due.isoformat() if due else None,
+            "times": {
+                "started": self.fmt(incident.started_at),
+                "detected": self.fmt(incident.detected_at),
+                "mitigated": self.fmt(incident.mitigated_at),
+                "resolved": self.fmt(incident.resolved_at),
+                "closed": self.fmt(incident.closed_at),
+                "date": self.fmt_date(incident.opened_at),
+            },
+            "durations": {
+                "detect": human_duration(incident.time_to_detect),
+                "mitigate": human_duration(incident.time_to_mitigate),
+                "resolve": human_duration(incident.time_to_resolve),
+                "total": human_duration(_total(incident)),
+            },
+            "timeline": [self._event_view(e) for e in incident.sorted_timeline],
+            "mermaid": self.mermaid(incident),
+            "pm": incident.postmortem,
+            "review_date": self.fmt(incident.postmortem.review.date)
+            if incident.postmortem
+            else "-",
+            "trackers": extra.trackers,
+            "postmortem_url": extra.postmortem_url,
+            "incident_url": extra.incident_url,
+        }
+
+    def _event_view(self, event: TimelineEvent) -> dict[str, Any]:
+        return {
+            "id": event.event_id,
+            "at": self.fmt(event.at),
+            "time": event.at.astimezone(self.tz).strftime("%H:%M"),
+            "kind": event.kind.value,
+            "text": event.text,
+            "author": event.author,
+        }
+
+    def fmt(self, value: datetime | None) -> str:
+        if value is None:
+            return "-"
+        local = value.astimezone(self.tz)
+        return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
+
+    def fmt_date(self, value: datetime | None) -> str:
+        return value.astimezone(self.tz).strftime("%Y-%m-%d") if value else "-"
+
+    def postmortem_due(self, incident: Incident) -> date | None:
+        days = self.config.grade(incident.grade).postmortem_due_days
+        end = incident.resolved_at or incident.mitigated_at
+        if days is None or end is None:
+            return None
+        return (end.astimezone(self.tz) + timedelta(days=days)).date()
+
+    def mermaid(self, incident: Incident) -> str:
+        """A Mermaid ``timeline`` diagram: GitHub and Notion draw it natively."""
+        events = incident.sorted_timeline
+        if not events:
+            return ""
+        out = ["timeline", f"    title {_mermaid_text(incident.id)}"]
+        day = None
+        for event in events:
+            local = event.at.astimezone(self.tz)
+            if local.date() != day:
+                day = local.date()
+                out.append(f"    section {day.isoformat()}")
+            out.append(f"        {local.strftime('%H.%M')} : {_mermaid_text(event.text)}")
+        return "\n".join(out)
+
+
+def _total(incident: Incident) -> timedelta | None:
+    start = incident.opened_at
+    end = incident.resolved_at or incident.mitigated_at
+    return end - start if start and end else None
+
+
+_MERMAID_ENTITIES = {"#": "#35;", ":": "#58;", ";": "#59;"}
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid reads ':' as a separator and '#' as the start of an entity; newlines end the entry.
+    text = " ".join(text.split())
+    text = re.sub(r"[#:;]", lambda m: _MERMAID_ENTITIES[m.group()], text[:200])
+    return text
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip() + "\n"
+
+
+def md_escape(text: Any) -> str:
+    """Escape a value for one line of Markdown (no line breaks; no accidental markup)."""
+    if text is None:
+        return "-"
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", " ".join(str(text).split()))
+
+
+def md_cell(text: Any) -> str:
+    """A Markdown table cell: pipes and newlines would break the table."""
+    if text is None or text == "":
+        return "-"
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def md_block(text: Any) -> str:
+    """Free text kept as paragraphs; '-' when empty."""
+    if text is None or str(text).strip() == "":
+        return "-"
+    return str(text).strip()
+
+
+@cache
+def _environment(lang: str, override: str | None) -> Any:
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
+    if lang not in LANGS:
+        raise ConfigError(f"unknown language {lang!r}; expected one of {', '.join(LANGS)}")
+    loaders = []
+    if override:
+        loaders.append(FileSystemLoader(str(Path(override) / lang)))
+        loaders.append(FileSystemLoader(override))
+    loaders.append(FileSystemLoader(str(builtin_templates() / lang)))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["md"] = md_escape
+    env.filters["cell"] = md_cell
+    env.filters["block"] = md_block
+    return env
