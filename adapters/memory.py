@@ -9,6 +9,7 @@ with no tracker account at all.
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import threading
@@ -83,7 +84,7 @@ def reset(name: str = "default") -> Store:
 
 class MemoryAdapter:
     type: ClassVar[str] = "memory"
-    Settings: ClassVar[type[AdapterSettings]] = MemorySettings
+    Settings: ClassVar[builtins.type[AdapterSettings]] = MemorySettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
     )

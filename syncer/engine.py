@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from syncer.config import Config
 from syncer.errors import InputError, LookupFailed, NotFound, TrackerError
 from syncer.model import EventKind, Incident, Status, TimelineEvent
 from syncer.render import Extra, Renderer, TrackerLink
-from syncer.retry import Policy, call
+from syncer.retry import Policy, call, delay
 from syncer.secrets import redact
 from syncer.state import State
 
@@ -450,35 +451,68 @@ class Engine:
         remote: Remote | None = None,
     ) -> Result:
         result = Result(incident=incident.id, tracker=name, dry_run=options.dry_run)
-        try:
-            if isinstance(found, TrackerError):
-                raise found
-            keep = found[0] if found else None
-            if keep is not None and (remote is None or remote.ref != keep):
-                remote = self._with_retry(lambda: adapter.fetch(keep, incident.id), name, "read")
-            if keep is not None:
-                result.key, result.url, result.ref = keep.key, keep.url, keep
-            ops = self.plan(adapter, incident, remote, options, links, found[1:])
-            if options.dry_run:
-                result.operations = [op.describe() for op in ops]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._reconcile_once(name, adapter, incident, found, links, options, remote, result)
+                if self.state is not None and not options.dry_run:
+                    self.state.journal_done(name, incident.id)
                 return result
-            self._apply(name, adapter, incident, remote, ops, options, links, result)
-            if self.state is not None:
-                self.state.journal_done(name, incident.id)
+            except TrackerError as exc:
+                # A write whose answer was lost may have happened: never repeat it blindly.
+                # Look again (a fresh lookup and read) and plan only what is still missing.
+                if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
+                    wait = delay(self.policy, attempt, exc)
+                    log.info("%s: %s; reading again and re-planning in %.2fs", name, exc, wait)
+                    time.sleep(wait)
+                    found, remote = self._fresh_lookup(name, adapter, incident.id), None
+                    continue
+                result.error = redact(str(exc))
+                result.retryable = exc.retryable or isinstance(exc, LookupFailed)
+                log.warning("%s: %s", name, result.error)
+                if self.state is not None and not options.dry_run:
+                    self.state.journal_put(
+                        name,
+                        incident.id,
+                        options.command,
+                        incident.to_data(),
+                        {"postmortem": options.postmortem, "historical": options.historical},
+                        error=result.error,
+                    )
+                return result
+
+    def _fresh_lookup(
+        self, name: str, adapter: Adapter, incident_id: str
+    ) -> list[IssueRef] | TrackerError:
+        try:
+            return self._find(name, adapter, incident_id)
         except TrackerError as exc:
-            result.error = redact(str(exc))
-            result.retryable = exc.retryable or isinstance(exc, LookupFailed)
-            log.warning("%s: %s", name, result.error)
-            if self.state is not None and not options.dry_run:
-                self.state.journal_put(
-                    name,
-                    incident.id,
-                    options.command,
-                    incident.to_data(),
-                    {"postmortem": options.postmortem, "historical": options.historical},
-                    error=result.error,
-                )
-        return result
+            return exc
+
+    def _reconcile_once(
+        self,
+        name: str,
+        adapter: Adapter,
+        incident: Incident,
+        found: list[IssueRef] | TrackerError,
+        links: list[TrackerLink],
+        options: Options,
+        remote: Remote | None,
+        result: Result,
+    ) -> None:
+        if isinstance(found, TrackerError):
+            raise found
+        keep = found[0] if found else None
+        if keep is not None and (remote is None or remote.ref != keep):
+            remote = self._with_retry(lambda: adapter.fetch(keep, incident.id), name, "read")
+        if keep is not None:
+            result.key, result.url, result.ref = keep.key, keep.url, keep
+        ops = self.plan(adapter, incident, remote, options, links, found[1:])
+        if options.dry_run:
+            result.operations = [op.describe() for op in ops]
+            return
+        self._apply(name, adapter, incident, remote, ops, options, links, result)
 
     def _apply(
         self,
@@ -571,7 +605,8 @@ class Engine:
         return call(fn, self.policy, what=f"{name}: {what}")
 
     def _write(self, fn: Callable[[], Any], name: str, what: str, result: Result) -> Any:
-        value = self._with_retry(fn, name, what)
+        """One write, never retried here: the reconcile loop re-reads and re-plans instead."""
+        value = fn()
         result.writes += 1
         return value
 
@@ -615,22 +650,8 @@ class Engine:
         return refs
 
     def _create(self, name: str, adapter: Adapter, incident_id: str, doc: IssueDoc) -> IssueRef:
-        """Create, but before repeating a create that failed, look again: it may have happened."""
-
-        def attempt() -> IssueRef:
-            try:
-                ref: IssueRef = adapter.create(doc)
-                return ref
-            except TrackerError as exc:
-                if not exc.retryable:
-                    raise
-                refs = self._find(name, adapter, incident_id)
-                if refs:
-                    log.info("%s: create answered %s but the issue exists; keeping it", name, exc)
-                    return refs[0]
-                raise
-
-        ref: IssueRef = self._with_retry(attempt, name, "create")
+        """Create once; if the answer is lost, the reconcile loop looks the issue up again first."""
+        ref: IssueRef = adapter.create(doc)
         return ref
 
     def _parallel(self, fn: Callable[[str], None], names: list[str]) -> None:

@@ -59,9 +59,7 @@ def call(
                 raise
             if exc.retry_after is not None and pacer is not None:
                 pacer.penalise(exc.retry_after)
-            wait = random.uniform(0, min(policy.cap, policy.base * 2 ** (attempt - 1)))
-            if exc.retry_after is not None:
-                wait = max(wait, min(exc.retry_after, policy.max_retry_after))
+            wait = delay(policy, attempt, exc)
             log.info(
                 "%s failed (%s); retry %d/%d in %.2fs",
                 what or "call",
@@ -73,6 +71,14 @@ def call(
             if on_retry is not None:
                 on_retry(exc)
             time.sleep(wait)
+
+
+def delay(policy: Policy, attempt: int, exc: TrackerError) -> float:
+    """How long to wait before attempt ``attempt + 1``: jittered backoff, at least Retry-After."""
+    wait = random.uniform(0, min(policy.cap, policy.base * 2 ** (attempt - 1)))
+    if exc.retry_after is not None:
+        wait = max(wait, min(exc.retry_after, policy.max_retry_after))
+    return wait
 
 
 class Pacer:

@@ -1,0 +1,66 @@
+"""Shared fixtures: fast retries, an isolated working folder, config writing, the memory tracker."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "incidents"
+BANNER = EXAMPLES / "INC-2024-0212-banner.yaml"
+CHECKOUT = EXAMPLES / "INC-2024-0305-checkout.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Every test: short retry waits, no stray config or Actions environment, its own cwd."""
+    monkeypatch.setenv("INCIDENT_SYNCER_RETRY_BASE", "0.01")
+    monkeypatch.setenv("INCIDENT_SYNCER_RETRY_CAP", "0.05")
+    monkeypatch.setenv("INCIDENT_SYNCER_RETRY_ATTEMPTS", "6")
+    for var in list(os.environ):
+        if var.startswith("GITHUB_") or var == "INCIDENT_SYNCER_CONFIG" or var == "CI":
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    from adapters import memory
+
+    memory._STORES.clear()
+    yield
+
+
+def write_config(
+    path: Path, trackers: dict[str, dict[str, Any]] | None = None, extra: str = "", **syncer: Any
+) -> Path:
+    """Write a config file with the default grades, the given trackers and [syncer] keys."""
+    import json
+
+    lines = ["[syncer]"]
+    settings = {
+        "language": "ko",
+        "timezone": "Asia/Seoul",
+        "state": str(path.parent / "state" / "state.db"),
+    }
+    settings.update(syncer)
+    for key, value in settings.items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    for name, table in (trackers or {}).items():
+        lines.append(f"\n[trackers.{name}]")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+                lines.append(f"{key} = {{ {inner} }}")
+            else:
+                lines.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n" + textwrap.dedent(extra), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return write_config(
+        tmp_path / "incident-syncer.toml", {"mem": {"type": "memory", "store": "t"}}
+    )

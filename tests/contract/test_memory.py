@@ -1,0 +1,87 @@
+"""The contract suite on the in-memory reference tracker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters import memory
+from tests.contract.suite import TrackerContract
+
+
+class MemoryHarness:
+    name = "mem"
+    table: dict[str, Any] = {"type": "memory", "store": "contract"}
+    env: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.store = memory.store("contract")
+
+    def _incidents(self, incident_id: str) -> list[dict[str, Any]]:
+        return [
+            i
+            for i in self.store.issues.values()
+            if i["kind"] == "incident" and i["incident"] == incident_id
+        ]
+
+    def writes(self) -> int:
+        return self.store.writes()
+
+    def reset_log(self) -> None:
+        self.store.calls.clear()
+
+    def issues(self, incident_id: str) -> list[str]:
+        return [f"#{i['number']}" for i in self._incidents(incident_id)]
+
+    def events(self, incident_id: str) -> list[str]:
+        from syncer import markers
+
+        (issue,) = self._incidents(incident_id)
+        return [m["id"] for c in issue["comments"] if (m := markers.find(c, "event"))]
+
+    def grades(self, incident_id: str) -> list[str]:
+        (issue,) = self._incidents(incident_id)
+        return [
+            label.removeprefix("grade:") for label in issue["labels"] if label.startswith("grade:")
+        ]
+
+    def closed(self, incident_id: str) -> bool:
+        (issue,) = self._incidents(incident_id)
+        return bool(issue["state"] == "closed")
+
+    def postmortems(self, incident_id: str) -> int:
+        return sum(
+            1
+            for i in self.store.issues.values()
+            if i["kind"] == "postmortem" and i["incident"] == incident_id
+        )
+
+    def action_items(self, incident_id: str) -> int:
+        return sum(
+            1
+            for i in self.store.issues.values()
+            if i["kind"] == "action_item" and i["incident"] == incident_id
+        )
+
+    def faults(self, rate: float, seed: int = 0) -> None:
+        import random
+
+        self.store.fail_rate = rate
+        self.store.fail_after_write = rate > 0
+        self.store.rng = random.Random(seed)
+
+    def duplicate(self, incident_id: str) -> None:
+        import copy
+
+        (issue,) = self._incidents(incident_id)
+        number = max(self.store.issues) + 1
+        dup = copy.deepcopy(issue)
+        dup.update(number=number, comments=dup["comments"][:2])
+        self.store.issues[number] = dup
+
+
+class TestMemoryContract(TrackerContract):
+    @pytest.fixture
+    def harness(self) -> MemoryHarness:
+        return MemoryHarness()
