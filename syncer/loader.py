@@ -155,7 +155,7 @@ def _message(err: Any) -> str:
     if kind == "string_pattern_mismatch" and err["loc"] and err["loc"][-1] == "id":
         return f"{err.get('input')!r} is not a valid id: use letters, digits, '.', '_' and '-'"
     if kind.startswith("datetime") or kind.startswith("date_"):
-        return f"{message}; expected an ISO 8601 time like 2024-02-12T00:10:00+09:00 (got {err.get('input')!r})"
+        return f"{err.get('input')!r} is not a valid time; expected ISO 8601 like 2024-02-12T00:10:00+09:00"
     if kind == "enum":
         return message.replace("Input should be", "expected")
     return message

@@ -1,0 +1,122 @@
+"""Configuration: unknown keys by name and line, secrets only from the environment, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from syncer import config, secrets
+from syncer.cli import main
+from syncer.errors import ConfigError
+from tests.conftest import BANNER, ROOT
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_example_config_parses_and_documents_every_section() -> None:
+    cfg = config.load(str(ROOT / "config.example.toml"))
+    assert cfg.grade_names == ["SEV1", "SEV2", "SEV3", "SEV4"]
+    assert {t["type"] for t in cfg.trackers.values()} >= {"github", "jira", "notion"}
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    for key in config.SyncerSection.model_fields:
+        assert f"{key} =" in text, key
+    for key in config.ServeSection.model_fields:
+        assert f"{key} =" in text, key
+    for key in config.IngestSection.model_fields:
+        assert f"{key} =" in text, key
+
+
+def test_unknown_keys_are_named_with_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[syncer]\nlanguage = "en"\nlangauge = "ko"\n\n[grades.SEV1]\ncolour = "ff0000"\n',
+        encoding="utf-8",
+    )
+    code, _, err = run("--config", str(path), "render", str(BANNER))
+    assert code == 2
+    assert f"Error: {path}:3: syncer.langauge: unknown key" in err.splitlines()
+    assert f"Error: {path}:6: grades.SEV1.colour: unknown key" in err.splitlines()
+
+
+def test_toml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[syncer]\nlanguage = "en\n', encoding="utf-8")
+    code, _, err = run("--config", str(path), "render", str(BANNER))
+    assert code == 2
+    assert err.startswith(f"Error: {path}:2: TOML syntax error")
+
+
+def test_a_missing_secret_names_the_variable_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MY_TOKEN", raising=False)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[trackers.gh]\ntype = "github"\nrepo = "a/b"\ntoken_env = "MY_TOKEN"\n', encoding="utf-8"
+    )
+    code, out, err = run("--config", str(path), "sync", str(BANNER))
+    assert code == 2
+    assert err.strip() == (
+        "Error: environment variable MY_TOKEN is not set (named by trackers.gh.token_env); "
+        "secrets are read only from the environment"
+    )
+
+
+def test_unknown_tracker_type(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[trackers.x]\ntype = "redmine"\n', encoding="utf-8")
+    code, _, err = run("--config", str(path), "sync", str(BANNER))
+    assert code == 2
+    assert "Error: unknown tracker type 'redmine'; known types: github, jira, memory, notion" in err
+
+
+def test_a_tracker_table_is_validated_by_its_adapter(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[trackers.m]\ntype = "memory"\nstroe = "x"\n', encoding="utf-8")
+    code, _, err = run("--config", str(path), "sync", str(BANNER))
+    assert code == 2
+    assert f"Error: {path}: trackers.m.stroe: unknown key" in err
+
+
+def test_sync_without_config_explains_where_it_looks() -> None:
+    code, _, err = run("sync", str(BANNER))
+    assert code == 2
+    assert (
+        "no configuration: pass --config, set INCIDENT_SYNCER_CONFIG, or create ./incident-syncer.toml"
+        in err
+    )
+
+
+def test_config_from_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('[syncer]\nlanguage = "en"\n', encoding="utf-8")
+    monkeypatch.setenv("INCIDENT_SYNCER_CONFIG", str(path))
+    code, out, _ = run("render", str(BANNER))
+    assert code == 0 and out.startswith("# [SEV3]") and "## Symptoms" in out
+
+
+def test_secrets_are_redacted_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_TOKEN", "ghp_supersecretvalue123")
+    value = secrets.from_env("SOME_TOKEN", setting="x")
+    assert value.get_secret_value() == "ghp_supersecretvalue123"
+    assert "ghp_" not in repr(value)
+    assert (
+        secrets.redact("Authorization: token ghp_supersecretvalue123")
+        == "Authorization: token <secret>"
+    )
+    with pytest.raises(ConfigError, match="environment variable NOPE_NOT_SET is not set"):
+        secrets.from_env("NOPE_NOT_SET", setting="trackers.x.token_env")
+
+
+def test_grades_are_ordered_most_severe_first(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[grades.P1]\nreview = "all"\n[grades.P2]\n[grades.P3]\n', encoding="utf-8")
+    cfg = config.load(str(path))
+    assert cfg.grade_names == ["P1", "P2", "P3"]
+    assert cfg.grade_rank("P1") < cfg.grade_rank("P3") < cfg.grade_rank("SEV1")
+    assert cfg.grade_label("P2") == "grade:P2"

@@ -1,0 +1,181 @@
+"""`incident-syncer validate`: every problem named by file, line and field; exit 2; never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from syncer.cli import main
+from tests.conftest import BANNER, CHECKOUT, EXAMPLES
+
+BAD = {
+    "grade.yaml": (
+        "id: INC-1\ntitle: x\ngrade: P0\n",
+        "Error: grade.yaml:3: grade: unknown grade 'P0'; expected one of: SEV1, SEV2, SEV3, SEV4",
+    ),
+    "missing-id.yaml": (
+        "title: no id\ngrade: SEV1\n",
+        "Error: missing-id.yaml: id: required field is missing",
+    ),
+    "order.yaml": (
+        "id: INC-1\ntitle: x\ngrade: SEV1\ndetected_at: 2024-02-12T00:25:00+09:00\n"
+        "mitigated_at: 2024-02-12T00:20:00+09:00\n",
+        "Error: order.yaml:5: mitigated_at: mitigated_at (2024-02-12T00:20:00+09:00) is before detected_at "
+        "(2024-02-12T00:25:00+09:00); timestamps must follow started → detected → mitigated → resolved → closed",
+    ),
+    "badtime.yaml": (
+        "id: INC-1\ntitle: x\ngrade: SEV1\ntimeline:\n  - at: yesterday\n    text: hi\n",
+        "Error: badtime.yaml:5: timeline[0].at: 'yesterday' is not a valid time; "
+        "expected ISO 8601 like 2024-02-12T00:10:00+09:00",
+    ),
+    "types.yaml": (
+        "id: INC-1\ntitle: x\ngrade: SEV1\nservices: frontend\n",
+        "Error: types.yaml:4: services: Input should be a valid list",
+    ),
+    "syntax.yaml": (
+        "id: INC-2\ntitle: [unclosed\n",
+        "Error: syntax.yaml:3: YAML syntax error: expected ',' or ']', but got '<stream end>'",
+    ),
+    "syntax.toml": (
+        'id = "INC-3"\ntitle = \n',
+        "Error: syntax.toml:2: TOML syntax error: Invalid value",
+    ),
+    "syntax.json": (
+        '{"id": "INC-4",\n "title": }\n',
+        "Error: syntax.json:2: JSON syntax error: Expecting value",
+    ),
+    "unknown.toml": (
+        'id = "INC-5"\ntitle = "x"\ngrade = "SEV1"\nseverity = "high"\n',
+        "Error: unknown.toml:4: severity: unknown field",
+    ),
+    "nested.json": (
+        '{"id": "INC-4", "title": "x",\n "grade": "SEV1",\n "timeline": [{"at": "2024-01-01T00:00:00Z", "text": "a"},\n {"text": "b"}]}\n',
+        "Error: nested.json:4: timeline[1].at: required field is missing",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_files_are_named_with_line_and_field(name: str, tmp_path: Path) -> None:
+    text, expected = BAD[name]
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", name])
+    assert result.exit_code == 2
+    assert expected in result.stderr.splitlines()
+    assert "Traceback" not in result.output
+    assert result.stdout.strip().endswith("0 valid, 1 invalid")
+
+
+def test_valid_examples_and_a_summary() -> None:
+    result = CliRunner().invoke(main, ["validate", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert f"ok {BANNER}: INC-2024-0212-banner [SEV3] resolved, 6 timeline entries" in result.stdout
+    assert (
+        f"ok {CHECKOUT}: INC-2024-0305-checkout [SEV1] closed, 6 timeline entries" in result.stdout
+    )
+    assert result.stdout.strip().endswith("2 valid, 0 invalid")
+
+
+def test_same_schema_in_yaml_toml_and_json(tmp_path: Path) -> None:
+    data = yaml.safe_load(BANNER.read_text(encoding="utf-8"))
+    text = json.dumps(data, default=str, ensure_ascii=False)
+    (tmp_path / "a.json").write_text(text, encoding="utf-8")
+    import tomllib  # noqa: F401  (TOML written by hand below: the stdlib only reads it)
+
+    toml = (
+        'id = "INC-T"\ntitle = "토엠엘"\ngrade = "SEV2"\nstatus = "mitigated"\n'
+        "detected_at = 2024-02-12T00:25:00+09:00\nmitigated_at = 2024-02-12T00:40:00+09:00\n"
+        '[[timeline]]\nat = 2024-02-12T00:25:00+09:00\ntext = "인지"\nkind = "detection"\n'
+        '[postmortem]\nauthor = "bob"\n[[postmortem.five_whys]]\nq = "왜?"\na = "그래서"\n'
+    )
+    (tmp_path / "b.toml").write_text(toml, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "a.json", "b.toml"])
+    assert result.exit_code == 0, result.output
+    assert "2 valid, 0 invalid" in result.stdout
+
+
+def test_toml_field_errors_point_at_the_array_of_tables(tmp_path: Path) -> None:
+    toml = 'id = "INC-T"\ntitle = "x"\ngrade = "SEV2"\n\n[[timeline]]\nat = 2024-02-12T00:25:00+09:00\ntext = "a"\n\n[[timeline]]\ntext = "b"\n'
+    (tmp_path / "c.toml").write_text(toml, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "c.toml"])
+    assert result.exit_code == 2
+    assert "Error: c.toml:9: timeline[1].at: required field is missing" in result.stderr
+
+
+def test_duplicate_ids_across_files_are_refused_by_sync(tmp_path: Path, config_file: Path) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text("id: INC-1\ntitle: x\ngrade: SEV1\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config_file), "sync", "a.yaml", "b.yaml"])
+    assert result.exit_code == 2
+    assert "Error: b.yaml: id: incident id INC-1 is also used by a.yaml" in result.stderr
+
+
+def test_missing_path() -> None:
+    result = CliRunner().invoke(main, ["validate", "nope.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: nope.yaml: no such file or folder"
+
+
+documents = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.text(max_size=12), st.integers()),
+        "title": st.text(max_size=12),
+        "grade": st.sampled_from(["SEV1", "SEV9", "", None]),
+        "status": st.sampled_from(["detected", "resolved", "closed", "bogus"]),
+        "detected_at": st.sampled_from(["2024-02-12T00:25:00+09:00", "nope", 5, None]),
+        "resolved_at": st.sampled_from(["2024-02-12T00:20:00Z", "2024-13-01", None]),
+        "timeline": st.lists(documents, max_size=3),
+        "postmortem": documents,
+        "links": documents,
+    },
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=st.one_of(documents, fields), suffix=st.sampled_from([".yaml", ".json"]))
+def test_random_documents_never_give_a_traceback(doc: object, suffix: str, tmp_path: Path) -> None:
+    path = tmp_path / f"random{suffix}"
+    text = (
+        json.dumps(doc, ensure_ascii=False)
+        if suffix == ".json"
+        else yaml.safe_dump(doc, allow_unicode=True)
+    )
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    raw=st.binary(max_size=200) | st.text(max_size=200),
+    suffix=st.sampled_from([".yaml", ".toml", ".json"]),
+)
+def test_random_bytes_never_give_a_traceback(raw: bytes | str, suffix: str, tmp_path: Path) -> None:
+    path = tmp_path / f"noise{suffix}"
+    if isinstance(raw, str):
+        path.write_text(raw, encoding="utf-8")
+    else:
+        path.write_bytes(raw)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
