@@ -59,7 +59,7 @@ def test_a_missing_secret_names_the_variable_and_writes_nothing(
     path.write_text(
         '[trackers.gh]\ntype = "github"\nrepo = "a/b"\ntoken_env = "MY_TOKEN"\n', encoding="utf-8"
     )
-    code, out, err = run("--config", str(path), "sync", str(BANNER))
+    code, _, err = run("--config", str(path), "sync", str(BANNER))
     assert code == 2
     assert err.strip() == (
         "Error: environment variable MY_TOKEN is not set (named by trackers.gh.token_env); "
