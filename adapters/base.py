@@ -205,6 +205,9 @@ class Adapter(Protocol):
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
         """Append timeline events in the given order, each carrying its event-id marker.
 
+        An adapter that sends several events per request sets the class attribute
+        ``events_per_write`` (e.g. 100), so that the engine counts writes honestly.
+
         Batch where the API allows (Notion: 100 blocks a request). After a
         partial failure, the engine reads again and sends only what is missing.
         """

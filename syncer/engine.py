@@ -546,6 +546,9 @@ class Engine:
                 self._write(
                     partial(adapter.add_events, ref, op.payload), name, "add events", result
                 )
+                # One write per event, or per batch where the adapter batches (Notion: 100 blocks).
+                per_write = max(1, int(getattr(adapter, "events_per_write", 1)))
+                result.writes += -(-len(op.payload) // per_write) - 1
             elif op.kind == "postmortem":
                 pm_doc = self.postmortem_doc(incident, ref.url, links)
                 pm_ref = self._write(
