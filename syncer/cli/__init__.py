@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from syncer import __version__
+
 # name → (module, function, one-line help shown by `incident-syncer --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("syncer.cli.validate", "validate", "Check incident files against the schema."),
@@ -75,7 +77,7 @@ class LazyGroup(click.Group):
     help="Configuration file (default: $INCIDENT_SYNCER_CONFIG, else ./incident-syncer.toml).",
 )
 @click.option("-v", "--verbose", count=True, help="More detail (-vv: debug logs, secrets masked).")
-@click.version_option(package_name="incident-syncer", prog_name="incident-syncer")
+@click.version_option(__version__, prog_name="incident-syncer")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """Keep an incident's issue in Jira, GitHub Issues and Notion in step with the incident.
