@@ -200,11 +200,24 @@ class Engine:
 
     # Documents.
 
-    def snapshot(self, incident: Incident, options: Options) -> dict[str, Any]:
+    def snapshot(self, incident: Incident, embedded: list[str] | None = None) -> dict[str, Any]:
+        """The copy of the incident kept in the tracker (for the commands that take no file).
+
+        ``embedded`` lists the timeline entries that live only in the issue body (a
+        historical backfill writes them there instead of one comment each); it is
+        carried forward on every update so they are never posted as comments later.
+        """
         data: dict[str, Any] = {"v": SNAPSHOT_VERSION, "incident": incident.to_data()}
-        if options.historical:
-            data["embedded"] = True
+        if embedded:
+            data["embedded"] = sorted(embedded)
         return data
+
+    @staticmethod
+    def embedded_events(incident: Incident, remote: Remote | None, options: Options) -> list[str]:
+        if remote is None:
+            return [e.event_id for e in incident.timeline] if options.historical else []
+        kept = (remote.snapshot or {}).get("embedded")
+        return [str(x) for x in kept] if isinstance(kept, list) else []
 
     def issue_doc(
         self,
@@ -212,10 +225,11 @@ class Engine:
         options: Options,
         links: list[TrackerLink],
         postmortem_url: str | None = None,
+        embedded: list[str] | None = None,
     ) -> IssueDoc:
         extra = Extra(trackers=links, postmortem_url=postmortem_url)
         body = self.renderer.render("notice", incident, extra=extra)
-        snapshot = self.snapshot(incident, options)
+        snapshot = self.snapshot(incident, embedded)
         title = f"[{incident.grade}] {incident.title}"
         return IssueDoc(
             incident=incident,
@@ -291,7 +305,8 @@ class Engine:
         """The operations that would make ``adapter``'s tracker match ``incident``."""
         ops: list[Op] = []
         pm_url = remote.postmortem.url if remote and remote.postmortem else None
-        doc = self.issue_doc(incident, options, links, pm_url)
+        embedded = self.embedded_events(incident, remote, options)
+        doc = self.issue_doc(incident, options, links, pm_url, embedded)
         if remote is None:
             ops.append(
                 Op("create", f"create issue {doc.title!r} with label {doc.grade_label}", doc)
@@ -299,13 +314,7 @@ class Engine:
 
         # Timeline events not yet on the tracker, in time order.
         present = set(remote.events) if remote else set()
-        if remote and remote.snapshot and remote.snapshot.get("embedded"):
-            present.update(
-                TimelineEvent.model_validate(e).event_id
-                for e in remote.snapshot.get("incident", {}).get("timeline", [])
-            )
-        if options.historical and remote is None:
-            present.update(e.event_id for e in incident.timeline)
+        present.update(embedded)
         events = [e for e in self.event_docs(incident) if e.event_id not in present]
         if remote and remote.grades and remote.grades != [incident.grade]:
             old = next((g for g in remote.grades if g != incident.grade), remote.grades[0])
@@ -536,6 +545,7 @@ class Engine:
                     digest=op.payload.digest,
                     grades=[op.payload.grade],
                     status_key=adapter.status_key(Status.detected),
+                    snapshot=op.payload.snapshot,
                 )
                 if self.state is not None:
                     self.state.put_ref(name, incident.id, created.key, created.url, created.native)
@@ -594,7 +604,8 @@ class Engine:
         result: Result,
     ) -> None:
         # Rendered now, not at planning: the postmortem's link may have appeared since.
-        doc = self.issue_doc(incident, options, links, pm_ref.url if pm_ref else None)
+        embedded = self.embedded_events(incident, remote, options)
+        doc = self.issue_doc(incident, options, links, pm_ref.url if pm_ref else None, embedded)
         changes = self._changes(adapter, doc, remote)
         if changes:
             self._write(

@@ -224,3 +224,25 @@ def test_sync_json_output_says_which_tracker_failed(tmp_path: Path) -> None:
     assert set(lines[0]) == {"incident", "tracker", "key", "url", "created", "operations", "error"}
     journal = CliRunner().invoke(main, ["--config", str(cfg), "journal"])
     assert "INC-2024-0212-banner → down (sync, 1 attempt(s)" in journal.stdout
+
+
+def test_historical_mode_keeps_the_timeline_in_the_body_for_good(tmp_path: Path) -> None:
+    eng = engine(tmp_path)
+    (first,) = eng.sync(incident(postmortem=None), Options(historical=True))
+    store = memory.store("e")
+    found = issue(store, "INC-2024-0212-banner")
+    assert found["comments"] == [] and found["state"] == "closed"
+    assert first.writes == 2  # create + close
+    assert "CS팀 문의로 배너 미노출 인지" in found["body"]
+    # A later ordinary sync neither posts the embedded entries nor forgets them; a new entry is a comment.
+    store.calls.clear()
+    (again,) = eng.sync(incident(postmortem=None))
+    assert again.operations == [] and store.writes() == 0
+    data = incident(postmortem=None).to_data()
+    data["timeline"].append({"at": "2024-02-12T02:00:00+09:00", "text": "추가 확인", "id": "late"})
+    cfg = config_mod.parse({}, None)
+    eng.sync(Incident.model_validate(data, context=cfg.context()))
+    assert [markers.find(c, "event")["id"] for c in found["comments"]] == ["late"]  # type: ignore[index]
+    store.calls.clear()
+    eng.sync(Incident.model_validate(data, context=cfg.context()))
+    assert store.writes() == 0
