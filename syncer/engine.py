@@ -10,7 +10,6 @@ journaled and reported while the others finish.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -114,7 +113,6 @@ class Engine:
         self.state = state
         self.renderer = renderer or Renderer(config)
         self.policy = policy or Policy.from_env()
-        self._local = threading.local()
 
     # Public entry points.
 
@@ -183,7 +181,12 @@ class Engine:
         return self.merge_snapshots(snapshots)
 
     def merge_snapshots(self, snapshots: list[dict[str, Any]]) -> Incident:
-        newest = max(snapshots, key=lambda s: str(s.get("revision", "")))
+        # The copy that has seen the most: a tracker that missed a change lags behind the others.
+        def progress(snap: dict[str, Any]) -> tuple[int, int]:
+            inc = snap["incident"]
+            return len(inc.get("timeline", [])), Status(inc.get("status", "detected")).rank
+
+        newest = max(snapshots, key=progress)
         data = dict(newest["incident"])
         events: dict[str, dict[str, Any]] = {}
         for snap in snapshots:
