@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncer.errors import LookupFailed, TrackerError
 from syncer.model import ActionItem, Incident, Status, TimelineEvent
@@ -64,6 +64,16 @@ class AdapterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
+    # Pacing (``syncer.retry.pacer_for``): None keeps the type's documented limits, 0 lifts one.
+    requests_per_second: float | None = Field(
+        None, ge=0, description="every request (Notion: 3); 0 = no limit"
+    )
+    writes_per_second: float | None = Field(
+        None, ge=0, description="content-creating requests (GitHub: 1); 0 = no limit"
+    )
+    writes_per_minute: int | None = Field(None, ge=0, description="GitHub: 80; 0 = no limit")
+    writes_per_hour: int | None = Field(None, ge=0, description="GitHub: 500; 0 = no limit")
+    burst: int | None = Field(None, ge=1, description="requests allowed back to back (Notion: 3)")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from syncer import markers
 from syncer.config import Config
 from syncer.errors import TrackerError
 from syncer.model import Status
+from syncer.retry import pacer_for
 
 
 class MemorySettings(AdapterSettings):
@@ -96,12 +97,15 @@ class MemoryAdapter:
         if self.path is not None and not self.path.is_absolute() and config.path is not None:
             self.path = config.path.parent / self.path
         self.store = store(str(self.path) if self.path else settings.store)
+        # Unpaced unless the table sets a rate (tests and benchmarks of pacing do).
+        self.pacer = pacer_for(name, settings)
         if self.path is not None and self.path.exists():
             self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
 
     # Plumbing: the call log, faults, persistence.
 
     def _call(self, kind: str, what: str) -> None:
+        self.pacer.wait(write=kind == "write")
         with self.store.lock:
             self.store.calls.append((kind, what))
             if self.store.fail_rate and self.store.rng.random() < self.store.fail_rate:

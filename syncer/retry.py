@@ -4,6 +4,9 @@
 exponential backoff and full jitter, waiting at least what Retry-After said.
 ``Pacer`` spaces calls to a tracker so that all workers together stay under
 its documented rate; it slows down after a 429 and recovers gradually.
+Adapters get theirs from :func:`pacer_for` (one per tracker name, per
+process), call ``pacer.wait(write=...)`` before each HTTP request and
+``pacer.observe(status, headers)`` after each answer.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 
 from syncer.errors import TrackerError
 
@@ -82,38 +87,295 @@ def delay(policy: Policy, attempt: int, exc: TrackerError) -> float:
 
 
 class Pacer:
-    """Spaces calls so that at most ``rate`` per second start, shared by all threads.
+    """One tracker's request budget, shared by every thread that talks to it.
 
-    After a 429, :meth:`penalise` holds every caller until Retry-After has
-    passed and halves the rate; each later success restores it a little.
+    Call :meth:`wait` before each request (``write=True`` for POST, PUT,
+    PATCH, DELETE) and :meth:`observe` with each answer's status and headers.
+
+    * ``rate``/``burst``: every request (a token bucket: Notion's average of
+      three a second with short bursts).
+    * ``write_rate``/``write_burst``: content-creating requests (GitHub asks
+      for about one a second).
+    * ``write_windows``: ``(count, seconds)`` sliding windows on writes
+      (GitHub's secondary limits: 80 a minute, 500 an hour).
+
+    After a 429 (or GitHub's 403 secondary limit) every caller is held until
+    Retry-After has passed and the pace is halved; a near-limit signal (Jira's
+    ``X-RateLimit-NearLimit: true``) slows it by a fifth; each later success
+    restores it a little. A tracker with no configured rate is slowed
+    relative to the pace it was observed to sustain.
     """
 
-    def __init__(self, rate: float | None, burst: int = 1) -> None:
-        self.rate = rate
-        self.target = rate
+    def __init__(
+        self,
+        rate: float | None = None,
+        burst: int = 1,
+        *,
+        write_rate: float | None = None,
+        write_burst: int = 1,
+        write_windows: tuple[tuple[int, float], ...] = (),
+        name: str = "",
+    ) -> None:
+        self.name = name
+        self.rate = rate or None
+        self.target = self.rate
         self.burst = max(1, burst)
+        self.write_rate = write_rate or None
+        self.write_burst = max(1, write_burst)
+        self.write_windows = tuple((int(n), float(s)) for n, s in write_windows if n and s)
         self._lock = threading.Lock()
-        self._next = 0.0
+        self._next = 0.0  # GCRA "theoretical arrival time" of every request
+        self._next_write = 0.0
+        self._windows: list[deque[float]] = [deque() for _ in self.write_windows]
         self._hold_until = 0.0
+        self._factor = 1.0  # <1 after a 429 or a near-limit signal
+        self._dynamic: float | None = None  # a rate imposed on an unpaced tracker
+        self._ceiling: float | None = None
+        self._recent: deque[float] = deque(maxlen=256)
+        # Counters for summaries and benchmarks.
+        self.requests = 0
+        self.writes = 0
+        self.waited = 0.0
+        self.penalties = 0
+        self.near_limits = 0
 
-    def wait(self) -> None:
-        if not self.rate:
-            return
+    @classmethod
+    def from_limits(cls, limits: Limits, name: str = "") -> Pacer:
+        windows = tuple(
+            (n, s)
+            for n, s in ((limits.writes_per_minute, 60.0), (limits.writes_per_hour, 3600.0))
+            if n
+        )
+        return cls(
+            limits.requests_per_second,
+            limits.burst,
+            write_rate=limits.writes_per_second,
+            write_burst=limits.burst,
+            write_windows=windows,
+            name=name,
+        )
+
+    @property
+    def paced(self) -> bool:
+        return bool(self.rate or self.write_rate or self.write_windows or self._dynamic)
+
+    def _request_rate(self) -> float | None:
+        rates = [r for r in (self.rate, self._dynamic) if r]
+        return min(rates) if rates else None
+
+    def reserve(self, write: bool = False) -> float:
+        """Book the next slot and return when it starts (``time.monotonic()`` clock)."""
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next - (self.burst - 1) / self.rate, self._hold_until)
-            self._next = max(self._next, start) + 1.0 / self.rate
+            start = max(now, self._hold_until)
+            rate = self._request_rate()
+            if rate:
+                start = max(start, self._next - (self.burst - 1) / rate)
+            write_rate = self.write_rate * self._factor if self.write_rate else None
+            if write:
+                if write_rate:
+                    start = max(start, self._next_write - (self.write_burst - 1) / write_rate)
+                start = self._fit_windows(start, now)
+            if rate:
+                self._next = max(self._next, start) + 1.0 / rate
+            if write:
+                if write_rate:
+                    self._next_write = max(self._next_write, start) + 1.0 / write_rate
+                for times in self._windows:
+                    times.append(start)
+                self.writes += 1
+            self.requests += 1
+            self._recent.append(start)
+            return start
+
+    def _fit_windows(self, start: float, now: float) -> float:
+        """The earliest time at or after ``start`` that every sliding window has room."""
+        changed = True
+        while changed:
+            changed = False
+            for (count, seconds), times in zip(self.write_windows, self._windows, strict=True):
+                while times and times[0] <= now - seconds:
+                    times.popleft()
+                inside = [t for t in times if t > start - seconds]
+                if len(inside) >= count:
+                    start = inside[len(inside) - count] + seconds
+                    changed = True
+        return start
+
+    def wait(self, write: bool = False) -> float:
+        """Block until this caller may send its request; returns the seconds waited."""
+        start = self.reserve(write)
         delay = start - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+            with self._lock:
+                self.waited += delay
+            return delay
+        return 0.0
 
-    def penalise(self, retry_after: float) -> None:
+    def observe(self, status: int, headers: Mapping[str, str] | None = None) -> None:
+        """Learn from an answer: 429/secondary limits hold and slow, near-limit slows, 2xx recovers."""
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        retry_after = retry_after_seconds(h.get("retry-after"))
+        exhausted = h.get("x-ratelimit-remaining") == "0"
+        reset = _epoch_reset(h.get("x-ratelimit-reset")) if exhausted else None
+        if status == 429 or (status == 403 and (retry_after is not None or exhausted)):
+            self.penalise(retry_after if retry_after is not None else (reset or 1.0))
+        elif retry_after is not None and status >= 500:
+            self.hold(retry_after)
+        elif exhausted and reset:
+            self.hold(reset)  # a primary limit used up: wait for its window to reset
+        elif h.get("x-ratelimit-nearlimit", "").lower() == "true":
+            self.slow_down()
+        elif 200 <= status < 400:
+            self.recover()
+
+    def hold(self, seconds: float) -> None:
+        """Start nothing for ``seconds`` (every caller)."""
         with self._lock:
-            self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
-            if self.rate:
-                self.rate = max(self.rate / 2, (self.target or 1) / 8)
+            self._hold_until = max(self._hold_until, time.monotonic() + max(0.0, seconds))
+
+    def penalise(self, retry_after: float | None = None) -> None:
+        """A rate limit tripped: hold everyone for Retry-After and halve the pace."""
+        self.hold(retry_after if retry_after is not None else 1.0)
+        with self._lock:
+            self.penalties += 1
+            self._slow(0.5)
+
+    def slow_down(self) -> None:
+        """The tracker says the budget is nearly spent: slow down by a fifth."""
+        with self._lock:
+            self.near_limits += 1
+            self._slow(0.8)
+
+    def _slow(self, by: float) -> None:
+        self._factor = max(self._factor * by, 1 / 16)
+        if self.target:
+            self.rate = self.target * self._factor
+            return
+        # No configured rate: slow relative to the pace observed over the last few seconds.
+        observed = self._observed_rate()
+        base = self._dynamic or observed
+        if base:
+            self._ceiling = self._ceiling or observed
+            self._dynamic = max(base * by, 0.1)
+
+    def _observed_rate(self) -> float | None:
+        now = time.monotonic()
+        recent = [t for t in self._recent if now - 10.0 <= t <= now]
+        if len(recent) < 2:
+            return None
+        span = max(now - recent[0], 1e-3)
+        return len(recent) / span
 
     def recover(self) -> None:
-        if self.rate and self.target and self.rate < self.target:
-            with self._lock:
-                self.rate = min(self.target, self.rate * 1.1)
+        """A success: win back a little of the pace lost to earlier slow-downs."""
+        if self._factor >= 1.0 and self._dynamic is None:
+            return
+        with self._lock:
+            self._factor = min(1.0, self._factor * 1.02)
+            if self.target:
+                self.rate = self.target * self._factor
+            if self._dynamic is not None:
+                self._dynamic *= 1.02
+                if self._ceiling is None or self._dynamic >= self._ceiling:
+                    self._dynamic, self._ceiling = None, None
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "requests": self.requests,
+            "writes": self.writes,
+            "waited": round(self.waited, 3),
+            "penalties": self.penalties,
+            "near_limits": self.near_limits,
+        }
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _epoch_reset(value: str | None) -> float | None:
+    """Seconds until an ``X-RateLimit-Reset`` given in epoch seconds (GitHub)."""
+    try:
+        reset = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if reset is None or reset < 1e9:
+        return None
+    return max(0.0, min(reset - time.time(), 3600.0))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A tracker's documented budget (None: no limit of that kind)."""
+
+    requests_per_second: float | None = None
+    writes_per_second: float | None = None
+    writes_per_minute: int | None = None
+    writes_per_hour: int | None = None
+    burst: int = 1
+
+
+# The trackers' documented limits: GitHub asks for about one content-creating
+# request a second and allows 80 a minute and 500 an hour (secondary limits);
+# Notion allows an average of three requests a second with short bursts; Jira
+# Cloud publishes no fixed rate, so it is paced by its 429 and near-limit signals.
+DEFAULT_LIMITS: dict[str, Limits] = {
+    "github": Limits(writes_per_second=1.0, writes_per_minute=80, writes_per_hour=500),
+    "notion": Limits(requests_per_second=3.0, burst=3),
+    "jira": Limits(),
+}
+
+_LIMIT_FIELDS = (
+    "requests_per_second",
+    "writes_per_second",
+    "writes_per_minute",
+    "writes_per_hour",
+    "burst",
+)
+
+
+def limits_for(type_name: str, settings: Any = None) -> Limits:
+    """The type's documented limits with any ``[trackers.NAME]`` override applied (0: no limit)."""
+    base = DEFAULT_LIMITS.get(type_name, Limits())
+    overrides: dict[str, Any] = {}
+    for key in _LIMIT_FIELDS:
+        value = getattr(settings, key, None) if settings is not None else None
+        if value is not None:
+            overrides[key] = (value or None) if key != "burst" else max(1, int(value))
+    return replace(base, **overrides)
+
+
+_PACERS: dict[str, tuple[Limits, Pacer]] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def pacer_for(name: str, settings: Any) -> Pacer:
+    """The process-wide pacer of tracker ``name`` (one budget for every worker and engine).
+
+    ``settings`` is the adapter's validated ``[trackers.NAME]`` model: its
+    ``type`` picks the documented defaults, and ``requests_per_second``,
+    ``writes_per_second``, ``writes_per_minute``, ``writes_per_hour`` and
+    ``burst`` override them.
+    """
+    limits = limits_for(str(getattr(settings, "type", "")), settings)
+    with _PACERS_LOCK:
+        known = _PACERS.get(name)
+        if known is not None and known[0] == limits:
+            return known[1]
+        pacer = Pacer.from_limits(limits, name=name)
+        _PACERS[name] = (limits, pacer)
+        return pacer
