@@ -61,6 +61,11 @@ class IngestSection(_Section):
     grades: dict[str, str] = Field(default_factory=dict, description="label value → grade")
     default_grade: str | None = None
     services_label: str = "service"
+    link_annotations: list[str] = Field(
+        default_factory=lambda: ["runbook_url", "dashboard_url", "playbook_url"],
+        description="annotations holding URLs to show as links",
+    )
+    max_alerts_listed: int = Field(10, ge=1, le=100, description="alerts listed per timeline entry")
 
     @field_validator("reopen_window")
     @classmethod
@@ -78,6 +83,106 @@ class ServeSection(_Section):
     hmac_secret_env: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
     workers: int = Field(2, ge=1, le=32)
+    grafana_hmac_secret_env: str | None = None
+    grafana_signature_header: str | None = None
+    grafana_timestamp_header: str | None = None
+    signature_max_skew: int = Field(300, ge=1, description="seconds a signed timestamp may be off")
+    delivery_attempts: int = Field(8, ge=1, le=100, description="tries per delivery before giving up")
+    shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish queued work on stop")
+
+
+# What a column of a tabular export (``[backfill.columns]``) may fill.
+COLUMN_TARGETS = (
+    "id",
+    "title",
+    "grade",
+    "grade_final",
+    "status",
+    "commander",
+    "services",
+    "started_at",
+    "detected_at",
+    "mitigated_at",
+    "resolved_at",
+    "closed_at",
+    "detection",
+    "symptoms",
+    "customer_impact",
+    "cause",
+    "resolution",
+    "links",
+    "timeline",
+    "postmortem.author",
+    "postmortem.summary",
+    "postmortem.root_cause",
+    "postmortem.action_items",
+    "postmortem.lessons.went_well",
+    "postmortem.lessons.went_poorly",
+    "postmortem.lessons.lucky",
+)
+
+
+class BackfillSection(_Section):
+    """``backfill``: many past incidents, from files or a spreadsheet export."""
+
+    concurrency: int = Field(
+        8, ge=1, le=64, description="incidents in flight; the trackers' pacing sets the speed"
+    )
+    historical: bool | Literal["auto"] = Field(
+        "auto", description="timeline in the issue body: auto = for incidents already over"
+    )
+    postmortems: bool = Field(True, description="publish postmortems (and action items) too")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="tabular exports: column header → incident field"
+    )
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="field → {cell text → value}, e.g. grades, statuses"
+    )
+    encoding: str = Field("utf-8-sig", description="text encoding of CSV/JSONL exports")
+    delimiter: str | None = Field(None, description="CSV delimiter (default: ',' or tab for .tsv)")
+    list_separator: str = Field(",", min_length=1, description="between items of a list cell")
+
+    @field_validator("columns")
+    @classmethod
+    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        for header, target in v.items():
+            if target not in COLUMN_TARGETS:
+                raise ValueError(
+                    f"column {header!r} maps to unknown field {target!r}; "
+                    f"expected one of: {', '.join(COLUMN_TARGETS)}"
+                )
+        seen: dict[str, str] = {}
+        for header, target in v.items():
+            if target in seen:
+                raise ValueError(f"columns {seen[target]!r} and {header!r} both map to {target!r}")
+            seen[target] = header
+        return v
+
+    @field_validator("values")
+    @classmethod
+    def _value_fields(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for target in v:
+            if target not in COLUMN_TARGETS:
+                raise ValueError(f"[backfill.values.{target}]: {target!r} is not a field")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {v!r} (e.g. utf-8, cp949)") from None
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError("the delimiter is one character, e.g. ',' or ';'")
+        return v
 
 
 class Config(BaseModel):
@@ -90,7 +195,7 @@ class Config(BaseModel):
     trackers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     ingest: IngestSection = Field(default_factory=IngestSection)
     serve: ServeSection = Field(default_factory=ServeSection)
-    backfill: dict[str, Any] = Field(default_factory=dict)
+    backfill: BackfillSection = Field(default_factory=BackfillSection)
 
     path: Path | None = Field(None, exclude=True)
 
