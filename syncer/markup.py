@@ -252,6 +252,12 @@ def _merge(spans: Iterable[Span]) -> Inline:
     """Join neighbours with the same marks and link; drop empty text."""
     out: Inline = []
     for span in spans:
+        if out and out[-1].br and not span.br:  # no spaces at the start of a line
+            span = Span(span.text.lstrip(" \t"), span.marks, span.href)
+        if span.br and out and not out[-1].br:  # nor at its end
+            out[-1] = Span(out[-1].text.rstrip(" \t"), out[-1].marks, out[-1].href)
+            if not out[-1].text:
+                out.pop()
         if not span.text:
             continue
         if (
@@ -873,10 +879,7 @@ def _notion_blocks(blocks: list[Block]) -> list[dict[str, Any]]:
             language = notion_language(block.language)
             out.extend(_text_blocks("code", notion_text(block.text), language=language))
         elif isinstance(block, Quote):
-            children = _notion_blocks(block.children)
-            rich: list[dict[str, Any]] = []
-            if children and children[0]["type"] == "paragraph":
-                rich = children.pop(0)["paragraph"]["rich_text"]
+            rich, children = _lead_and_rest(block.children)
             quotes = _text_blocks("quote", rich)
             if children:
                 quotes[-1]["quote"]["children"] = children
@@ -895,15 +898,19 @@ def _notion_list(block: ListBlock) -> list[dict[str, Any]]:
         extra: dict[str, Any] = {}
         if item.task is not None:
             kind, extra = "to_do", {"checked": item.task}
-        children = _notion_blocks(item.children)
-        rich: list[dict[str, Any]] = []
-        if children and children[0]["type"] == "paragraph":
-            rich = children.pop(0)["paragraph"]["rich_text"]
+        rich, children = _lead_and_rest(item.children)
         items = _text_blocks(kind, rich, **extra)
         if children:
             items[-1][kind]["children"] = children
         out.extend(items)
     return out
+
+
+def _lead_and_rest(blocks: list[Block]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A list item's or quote's own text (its first paragraph) and its children blocks."""
+    if blocks and isinstance(blocks[0], Paragraph):
+        return _notion_rich(blocks[0].inline), _notion_blocks(blocks[1:])
+    return [], _notion_blocks(blocks)
 
 
 def _notion_tables(table: Table) -> list[dict[str, Any]]:
