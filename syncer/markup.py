@@ -152,7 +152,9 @@ def _blocks(nodes: Sequence[SyntaxTreeNode]) -> list[Block]:
         if kind == "heading":
             out.append(Heading(int(node.tag[1]), _inline_of(node)))
         elif kind == "paragraph":
-            out.append(Paragraph(_inline_of(node)))
+            inline = _inline_of(node)
+            if inline:  # a paragraph of only a marker comment is no paragraph
+                out.append(Paragraph(inline))
         elif kind in ("bullet_list", "ordered_list"):
             start = node.attrs.get("start", 1) if kind == "ordered_list" else 1
             items = [_item(child) for child in node.children]
@@ -706,7 +708,11 @@ def _adf_list(block: ListBlock) -> dict[str, Any]:
         if item.task is not None:
             mark = (DONE if item.task else TODO) + " "
             if content[0]["type"] == "paragraph":
-                content[0]["content"].insert(0, {"type": "text", "text": mark})
+                inline = content[0]["content"]
+                if inline and inline[0]["type"] == "text" and "marks" not in inline[0]:
+                    inline[0]["text"] = mark + inline[0]["text"]
+                else:
+                    inline.insert(0, {"type": "text", "text": mark})
             else:
                 content.insert(0, _adf_paragraph([], mark))
         items.append({"type": "listItem", "content": content})

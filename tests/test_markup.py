@@ -434,6 +434,28 @@ def test_notion_korean_content() -> None:
     ]
 
 
+def test_korean_notice_in_all_formats() -> None:
+    from syncer import config as config_mod
+    from syncer.loader import load_file
+    from syncer.render import Renderer
+
+    config = config_mod.parse({}, None)
+    notice = Renderer(config).render("notice", load_file(BANNER, config).incident, lang="ko")
+    wiki = to_jira_wiki(notice).splitlines()
+    assert wiki[0] == "h1. \\[SEV3\\] 메인 배너가 홈에 노출되지 않음"
+    assert "|장애 상태|*해결*|" in wiki
+    assert wiki[-1] == "_SEV3 등급 리뷰 참석 범위: the owning team · 포스트모템 기한 2024-02-21_"
+    doc = to_adf(notice)
+    validate_adf(doc)
+    assert adf_text(doc["content"][0]) == "[SEV3] 메인 배너가 홈에 노출되지 않음"
+    (status,) = [t for t in adf_marked(doc, "strong") if t["text"] == "해결"]
+    assert status["marks"] == [{"type": "strong"}]
+    blocks = to_notion_blocks(notice)
+    check_notion_limits(blocks)
+    assert block_text(blocks[-1]) == wiki[-1].strip("_")
+    assert blocks[-1]["paragraph"]["rich_text"][0]["annotations"] == {"italic": True}
+
+
 # --- Jira wiki: escaping and inline ----------------------------------------------------------
 
 
@@ -479,6 +501,10 @@ def test_jira_escaping(markdown: str, wiki: str) -> None:
         ("<https://x.example/a>", "[https://x.example/a]"),
         ("see https://x.example/a_b-c.", "see [https://x.example/a_b-c]."),
         ("![diagram](https://x.example/d.png)", "[diagram|https://x.example/d.png]"),
+        ("**굵게**입니다 그리고 **끝**.", "{*}굵게{*}입니다 그리고 *끝*."),
+        ("https://x.example/home에서 확인", "[https://x.example/home]에서 확인"),
+        ("(see https://x.example/a_(b))", "(see [https://x.example/a_(b)])"),
+        ("(see https://x.example/a)", "(see [https://x.example/a])"),
         ("line one\nline two", "line one\nline two"),
         ("**Why?** text\n**Because:** more", "*Why?* text\n*Because:* more"),
         ("a <b>tag</b> and <br> break", "a tag and\nbreak"),
