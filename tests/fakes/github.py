@@ -131,6 +131,7 @@ class FakeGitHub(FakeApp):
         self.rate_remaining = 5000
         self.rate_reset = time.time() + 3600
         self.secondary: tuple[int, float, int, str] | None = None
+        self.outage: int | None = None  # answer every request with this status (GitHub is down)
         self._recent_writes: deque[float] = deque()
 
         r = "/repos/{owner}/{repo}"
@@ -285,7 +286,11 @@ class FakeGitHub(FakeApp):
         return {"message": message, "documentation_url": DOCS, "status": str(status)}
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
-        response = super().handle(method, raw_path, headers, body)
+        if self.outage is not None:
+            self._log(method, raw_path.split("?", 1)[0], self.outage, "outage")
+            response = Response(self.outage, self.error_body(self.outage, "Service unavailable"))
+        else:
+            response = super().handle(method, raw_path, headers, body)
         with self.lock:
             response.headers.setdefault("X-RateLimit-Limit", str(self.rate_limit))
             response.headers.setdefault("X-RateLimit-Remaining", str(self.rate_remaining))

@@ -1,0 +1,748 @@
+"""GitHub Issues: the incident as an issue, its timeline as comments, its grade as a label.
+
+What the tool writes and how it finds it again with no local state:
+
+* the incident issue carries the labels ``incident`` (``labels``), the grade's label and
+  ``incident-id:<ID>``; its body holds the owned section between the ``begin`` and ``end``
+  markers (people's text outside it is kept) with the digest and the snapshot;
+* each timeline comment ends with an ``event id=...`` marker;
+* the postmortem issue (``postmortem`` + id label, ``postmortem id=... digest=...`` marker) or
+  file (the same marker on its first line), and action-item issues (``action-item`` + id label,
+  ``action id=... item=...`` marker).
+
+Lookups list issues by the id label (a consistent read: GitHub's search index lags behind
+new issues, which is how other alert bridges create duplicates), so one listing returns the
+issue, its duplicates, the postmortem and the action items. PyGithub is imported here only,
+and this module only through the registry. PyGithub's own retries are off (it would repeat a
+POST after a 5xx whose write happened): the engine retries, after looking again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
+from urllib.parse import quote
+
+from pydantic import Field, field_validator
+
+from adapters.base import (
+    CAP_ACTION_ITEMS,
+    CAP_POSTMORTEM,
+    CAP_SNAPSHOT,
+    CAP_STATUS,
+    ActionItemDoc,
+    AdapterSettings,
+    EventDoc,
+    IssueDoc,
+    IssueRef,
+    PostmortemDoc,
+    Remote,
+)
+from syncer import markers
+from syncer.config import Config
+from syncer.errors import LookupFailed, TrackerError
+from syncer.model import Status
+from syncer.retry import Pacer
+from syncer.secrets import from_env
+
+if TYPE_CHECKING:
+    from github.Issue import Issue
+    from github.Repository import Repository
+
+log = logging.getLogger("adapters.github")
+T = TypeVar("T")
+
+BODY_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characters
+LABEL_LIMIT = 50  # GitHub's limit on a label name
+ID_LABEL = "incident-id:"
+POSTMORTEM_LABEL = "postmortem"
+ACTION_ITEM_LABEL = "action-item"
+DUPLICATE_LABEL = "duplicate"
+SECONDARY_WAIT = 60.0  # GitHub: without Retry-After, wait at least a minute after a secondary limit
+FRESH = 2.0  # seconds for which a body and labels just read are trusted for an update
+KEEP_NOTICE = 2000  # keep the snapshot while at least this much of an over-long notice fits
+CUT = "\n[…]"
+_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+
+
+class GitHubSettings(AdapterSettings):
+    """``[trackers.NAME]`` with ``type = "github"``."""
+
+    repo: str = Field(
+        ...,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="the repository holding the incident issues, 'owner/name'",
+    )
+    token_env: str = Field(
+        "GITHUB_TOKEN", description="environment variable with the token (issues: write)"
+    )
+    base_url: str = Field(
+        "https://api.github.com",
+        pattern=r"^https?://",
+        description="the REST API; GitHub Enterprise Server: https://HOST/api/v3",
+    )
+    labels: list[str] = Field(
+        default_factory=lambda: ["incident"], description="labels every incident issue gets"
+    )
+    postmortem: Literal["issue", "file"] = Field(
+        "issue", description="publish the postmortem as an issue, or as a Markdown file"
+    )
+    postmortem_path: str = Field(
+        "postmortems/{id}.md", description="file path for postmortem = 'file'; {id} = incident id"
+    )
+    postmortem_branch: str | None = Field(
+        None, description="branch for postmortem files (default: the repository's default)"
+    )
+    assign_commander: bool = Field(
+        True, description="assign the commander (and action-item owners) when assignable"
+    )
+    timeout: int = Field(30, ge=1, le=600, description="seconds per HTTP request")
+    writes_per_second: float | None = Field(
+        1.0,
+        ge=0,
+        description="pace writes (GitHub's secondary limit); 0 or none: no pacing",
+    )
+    page_size: int = Field(100, ge=1, le=100, description="items per page when listing")
+
+    @field_validator("postmortem_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        try:
+            path = value.format(id="INC-1")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{id}} may be used in postmortem_path: {exc}") from None
+        if path.startswith("/") or not path.strip("/"):
+            raise ValueError("postmortem_path must be a relative file path")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not label or len(label) > LABEL_LIMIT or "," in label:
+                raise ValueError(f"label {label!r}: 1 to {LABEL_LIMIT} characters, no commas")
+        return value
+
+
+@dataclass
+class _Issue:
+    """What the adapter needs of an issue (read once from PyGithub's object)."""
+
+    number: int
+    title: str
+    body: str
+    labels: list[str]
+    state: str
+    created_at: datetime | None
+    html_url: str
+
+
+class GitHubAdapter:
+    type: ClassVar[str] = "github"
+    Settings: ClassVar[builtins.type[AdapterSettings]] = GitHubSettings
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+    )
+
+    def __init__(self, name: str, settings: GitHubSettings, config: Config) -> None:
+        self.name = name
+        self.settings = settings
+        self.config = config
+        self._token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
+        self._pacer = Pacer(settings.writes_per_second or None)
+        # PyGithub's connection object is not thread-safe (PyGithub#2052): one client a thread.
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._labels_ok: set[str] = set()
+        self._assignable: dict[str, bool] = {}
+        self._seen: OrderedDict[int, tuple[float, str, list[str]]] = OrderedDict()
+        self._grade_of = {config.grade_label(g).lower(): g for g in config.grade_names}
+
+    # The client and error translation.
+
+    def _repo(self) -> Repository:
+        repo: Repository | None = getattr(self._local, "repo", None)
+        if repo is None:
+            from github import Auth, Github
+
+            client = Github(
+                base_url=self.settings.base_url.rstrip("/"),
+                auth=Auth.Token(self._token.get_secret_value()),
+                timeout=self.settings.timeout,
+                retry=None,  # the engine owns retries (PyGithub's default repeats POSTs on 5xx)
+                per_page=self.settings.page_size,
+                seconds_between_requests=None,  # pacing is ours (syncer.retry.Pacer)
+                seconds_between_writes=None,
+                lazy=True,  # no GET for objects we only address (the repository, an issue)
+                user_agent="incident-syncer (PyGithub)",
+            )
+            repo = client.get_repo(self.settings.repo)
+            self._local.repo = repo
+        return repo
+
+    def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
+        """Run one PyGithub call; its failures become :class:`TrackerError`."""
+        if write:
+            self._pacer.wait()
+        try:
+            result = fn()
+        except Exception as exc:
+            error = self._translate(exc, what)
+            if error is None:
+                raise
+            raise error from exc
+        if write:
+            self._pacer.recover()
+        return result
+
+    def _translate(self, exc: Exception, what: str) -> TrackerError | None:
+        import requests
+        from github import GithubException
+
+        if isinstance(exc, requests.exceptions.RequestException):
+            return TrackerError(
+                f"{what}: cannot reach {self.settings.base_url}: {type(exc).__name__}",
+                tracker=self.name,
+                retryable=True,
+            )
+        if not isinstance(exc, GithubException):
+            return None
+        status = exc.status
+        headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+        message = _message(exc.data)
+        retry_after = _seconds(headers.get("retry-after"))
+        limited = headers.get("x-ratelimit-remaining") == "0"
+        if status == 401:
+            return TrackerError(
+                f"{what}: GitHub rejected the token in ${self.settings.token_env} ({message})",
+                tracker=self.name,
+                status=status,
+            )
+        if status in (403, 429) and (
+            retry_after is not None or limited or "rate limit" in message.lower() or status == 429
+        ):
+            if retry_after is None and limited:
+                reset = _seconds(headers.get("x-ratelimit-reset"))
+                retry_after = max(0.0, reset - time.time()) if reset is not None else None
+            if retry_after is None:
+                retry_after = SECONDARY_WAIT
+            self._pacer.penalise(retry_after)
+            return TrackerError(
+                f"{what}: rate limited ({message})",
+                tracker=self.name,
+                retryable=True,
+                retry_after=retry_after,
+                status=status,
+            )
+        if status == 404:
+            message = (
+                f"not found ({message}); does {self.settings.repo} exist and can the token see it?"
+            )
+        return TrackerError(
+            f"{what}: {message}",
+            tracker=self.name,
+            # 409: a file changed since it was read; the engine reads it again.
+            retryable=status >= 500 or status in (408, 409),
+            retry_after=retry_after,
+            status=status,
+        )
+
+    # Reading.
+
+    def _item(self, issue: Issue) -> _Issue:
+        return _Issue(
+            number=issue.number,
+            title=issue.title or "",
+            body=issue.body or "",
+            labels=[label.name for label in issue.labels],
+            state=issue.state,
+            created_at=issue.created_at,
+            html_url=issue.html_url,
+        )
+
+    def _ref(self, item: _Issue) -> IssueRef:
+        return IssueRef(
+            key=f"#{item.number}",
+            url=item.html_url,
+            native=str(item.number),
+            created_at=item.created_at,
+        )
+
+    def id_label(self, incident_id: str) -> str:
+        """The label that finds everything of one incident (GitHub allows 50 characters)."""
+        label = ID_LABEL + incident_id
+        if len(label) <= LABEL_LIMIT:
+            return label
+        digest = hashlib.sha256(incident_id.encode()).hexdigest()[:8]
+        return f"{label[: LABEL_LIMIT - 9]}~{digest}"
+
+    def _list(self, incident_id: str) -> list[_Issue]:
+        label = self.id_label(incident_id)
+        return self._call(
+            f"list issues labelled {label}",
+            lambda: [
+                self._item(issue)
+                for issue in self._repo().get_issues(
+                    state="all", labels=[label], sort="created", direction="asc"
+                )
+            ],
+        )
+
+    def _classify(
+        self, items: list[_Issue], incident_id: str
+    ) -> tuple[list[_Issue], _Issue | None, dict[str, _Issue]]:
+        """Split one listing into the incident issues (oldest first), the postmortem, the items."""
+        incidents: list[_Issue] = []
+        postmortem: _Issue | None = None
+        actions: dict[str, _Issue] = {}
+        for item in sorted(items, key=_age):
+            if DUPLICATE_LABEL in (x.lower() for x in item.labels):
+                continue
+            begin = markers.find(item.body, markers.BEGIN)
+            if begin is not None and begin.get("id") == incident_id:
+                incidents.append(item)
+                continue
+            pm = markers.find(item.body, "postmortem")
+            if pm is not None and pm.get("id") == incident_id:
+                postmortem = postmortem or item
+                continue
+            action = markers.find(item.body, "action")
+            if action is not None and action.get("id") == incident_id and action.get("item"):
+                actions.setdefault(action["item"], item)
+        return incidents, postmortem, actions
+
+    def _comments(self, number: int) -> list[str]:
+        return self._call(
+            f"read comments of #{number}",
+            lambda: [c.body or "" for c in self._repo().get_issue(number).get_comments()],
+        )
+
+    def _remember(self, item: _Issue) -> None:
+        """Keep the body and labels just read or written: an update right after needs them."""
+        with self._lock:
+            self._seen[item.number] = (time.monotonic(), item.body, list(item.labels))
+            self._seen.move_to_end(item.number)
+            while len(self._seen) > 256:
+                self._seen.popitem(last=False)
+
+    def _current(self, number: int) -> tuple[str, list[str]]:
+        """The issue's body and labels, from a read a moment ago or from a fresh one."""
+        with self._lock:
+            seen = self._seen.get(number)
+        if seen is not None and time.monotonic() - seen[0] < FRESH:
+            return seen[1], list(seen[2])
+        item = self._call(f"read #{number}", lambda: self._item(self._repo().get_issue(number)))
+        self._remember(item)
+        return item.body, item.labels
+
+    def _take_listing(self, incident_id: str) -> list[_Issue] | None:
+        """The listing ``find`` made a moment ago in this thread, used once by ``fetch``."""
+        cached = getattr(self._local, "listing", None)
+        self._local.listing = None
+        if cached is not None and cached[0] == incident_id and time.monotonic() - cached[1] < FRESH:
+            return cast(list[_Issue], cached[2])
+        return None
+
+    # The adapter contract.
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        try:
+            items = self._list(incident_id)
+        except TrackerError as exc:
+            raise LookupFailed(
+                f"cannot tell whether {incident_id} exists: {exc.message}",
+                tracker=self.name,
+                retryable=exc.retryable,
+                retry_after=exc.retry_after,
+                status=exc.status,
+            ) from exc
+        self._local.listing = (incident_id, time.monotonic(), items)
+        incidents, _, _ = self._classify(items, incident_id)
+        return [self._ref(item) for item in incidents]
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        items = self._take_listing(incident_id)
+        if items is None:
+            items = self._list(incident_id)
+        incidents, pm, actions = self._classify(items, incident_id)
+        item = next((i for i in incidents if str(i.number) == ref.native), None)
+        if item is None:
+            raise TrackerError(
+                f"{ref.key} is not (or no longer) the issue of {incident_id}",
+                tracker=self.name,
+                status=404,
+            )
+        self._remember(item)
+        comments = self._comments(item.number)
+        events, unmarked = [], []
+        for text in comments:
+            mark = markers.find(text, "event")
+            if mark and mark.get("id"):
+                events.append(mark["id"])
+            else:
+                unmarked.append(text)
+        if self.settings.postmortem == "file":
+            pm_ref, pm_digest = self._postmortem_file(incident_id)
+        else:
+            pm_ref = self._ref(pm) if pm else None
+            pm_digest = (markers.find(pm.body, "postmortem") or {}).get("digest") if pm else None
+        return Remote(
+            ref=ref,
+            digest=(markers.find(item.body, markers.BEGIN) or {}).get("digest"),
+            grades=[self._grade_of[x.lower()] for x in item.labels if x.lower() in self._grade_of],
+            status_key=item.state,
+            events=events,
+            last_comment=comments[-1] if comments else None,
+            unmarked=unmarked,
+            postmortem=pm_ref,
+            postmortem_digest=pm_digest,
+            action_items={key: self._ref(value) for key, value in actions.items()},
+            snapshot=markers.find_snapshot(item.body),
+        )
+
+    def create(self, doc: IssueDoc) -> IssueRef:
+        labels = _dedupe([*self.settings.labels, doc.grade_label, self.id_label(doc.incident.id)])
+        self._ensure_label(doc.grade_label, self.config.grade(doc.grade).color)
+        assignees = self._assignees(doc.incident.commander)
+        body = self.issue_body(doc, None)
+        item = self._create_issue(doc.title, body, labels, assignees)
+        log.info("%s: created #%d for %s", self.name, item.number, doc.incident.id)
+        return self._ref(item)
+
+    def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
+        issue = self._repo().get_issue(int(ref.native))
+        for event in events:
+            body = _with_marker(event.body, markers.marker("event", id=event.event_id))
+            self._call(f"comment on {ref.key}", partial(issue.create_comment, body), write=True)
+
+    def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
+        number = int(ref.native)
+        fields: dict[str, Any] = {}
+        if changes & {"content", "grade"}:
+            body, labels = self._current(number)
+            if "content" in changes:
+                fields["title"] = doc.title
+                fields["body"] = self.issue_body(doc, body)
+            if "grade" in changes:
+                self._ensure_label(doc.grade_label, self.config.grade(doc.grade).color)
+                fields["labels"] = self._labels_with_grade(labels, doc)
+        if "status" in changes:
+            state = self.status_key(doc.status)
+            fields["state"] = state
+            if state == "closed":
+                fields["state_reason"] = "completed"
+        if not fields:
+            return
+        issue = self._repo().get_issue(number)
+        self._call(f"update {ref.key}", partial(issue.edit, **fields), write=True)
+        self._remember(self._item(issue))
+
+    def status_key(self, status: Status) -> str | None:
+        return "closed" if status.is_over else "open"
+
+    def publish_postmortem(
+        self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
+    ) -> IssueRef:
+        mark = markers.marker("postmortem", id=doc.incident.id, digest=doc.digest)
+        if self.settings.postmortem == "file":
+            return self._publish_file(doc, existing, mark)
+        body = _fit(doc.body, mark, self._truncation_note(len(doc.body), []))
+        if existing is not None:
+            issue = self._repo().get_issue(int(existing.native))
+            self._call(
+                f"update postmortem {existing.key}",
+                partial(issue.edit, title=doc.title, body=body),
+                write=True,
+            )
+            return existing
+        labels = [POSTMORTEM_LABEL, self.id_label(doc.incident.id)]
+        author = doc.incident.postmortem.author if doc.incident.postmortem else None
+        item = self._create_issue(doc.title, body, labels, self._assignees(author))
+        return self._ref(item)
+
+    def create_action_item(
+        self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
+    ) -> IssueRef:
+        mark = markers.marker("action", id=doc.incident.id, item=doc.item_id)
+        links = [f"- incident: {ref.url}"]
+        if postmortem is not None:
+            links.append(f"- postmortem: {postmortem.url}")
+        body = _fit(doc.body + "\n\n" + "\n".join(links), mark, "")
+        labels = [ACTION_ITEM_LABEL, self.id_label(doc.incident.id)]
+        item = self._create_issue(doc.title, body, labels, self._assignees(doc.item.owner))
+        return self._ref(item)
+
+    def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
+        number = int(duplicate.native)
+        issue = self._repo().get_issue(number)
+        # Said once: after a failed close, the next attempt finds the comment already there.
+        if not any(markers.find(text, "duplicate") for text in self._comments(number)):
+            note = f"Duplicate of {keep.key}\n{markers.marker('duplicate', of=keep.native)}"
+            self._call(
+                f"comment on duplicate {duplicate.key}",
+                partial(issue.create_comment, note),
+                write=True,
+            )
+        _, labels = self._current(number)
+        kept = [x for x in labels if not x.lower().startswith(ID_LABEL)] + [DUPLICATE_LABEL]
+        self._call(
+            f"close duplicate {duplicate.key}",
+            partial(issue.edit, state="closed", state_reason="not_planned", labels=kept),
+            write=True,
+        )
+
+    # Writing helpers.
+
+    def _create_issue(
+        self, title: str, body: str, labels: list[str], assignees: list[str]
+    ) -> _Issue:
+        from github import GithubException
+
+        repo = self._repo()
+        create = partial(repo.create_issue, title=title, body=body, labels=labels)
+        try:
+            issue = self._call(
+                "create issue",
+                partial(create, assignees=assignees) if assignees else create,
+                write=True,
+            )
+        except TrackerError as exc:
+            # A 422 for the assignees means nothing was created: create it unassigned.
+            cause = exc.__cause__
+            if not (
+                assignees
+                and isinstance(cause, GithubException)
+                and cause.status == 422
+                and "assignee" in str(cause.data)
+            ):
+                raise
+            log.warning("%s: cannot assign %s; creating unassigned", self.name, assignees)
+            issue = self._call("create issue", create, write=True)
+        item = self._item(issue)
+        self._remember(item)
+        return item
+
+    def _labels_with_grade(self, labels: list[str], doc: IssueDoc) -> list[str]:
+        """People's labels kept; exactly one grade label; ours put back if someone removed them."""
+        stale = {x.lower() for x in doc.all_grade_labels.values()} | set(self._grade_of)
+        stale.discard(doc.grade_label.lower())
+        kept = [x for x in labels if x.lower() not in stale]
+        return _dedupe(
+            [*kept, *self.settings.labels, self.id_label(doc.incident.id), doc.grade_label]
+        )
+
+    def _ensure_label(self, name: str, color: str) -> None:
+        """Create a grade label with its colour if the repository lacks it (once per run)."""
+        from github import UnknownObjectException
+
+        if name.lower() in self._labels_ok:
+            return
+        repo = self._repo()
+        try:
+            self._call(f"read label {name}", lambda: repo.get_label(name).color)
+        except TrackerError as exc:
+            if not isinstance(exc.__cause__, UnknownObjectException):
+                raise
+            try:
+                self._call(
+                    f"create label {name}",
+                    partial(repo.create_label, name, color.lower(), "incident grade"),
+                    write=True,
+                )
+            except TrackerError as again:
+                if again.status != 422:  # 422: someone created it just now
+                    raise
+        with self._lock:
+            self._labels_ok.add(name.lower())
+
+    def _assignees(self, login: str | None) -> list[str]:
+        """``[login]`` if that GitHub user may be assigned here; never fails the sync over it."""
+        if not self.settings.assign_commander or not login:
+            return []
+        login = login.strip().removeprefix("@")
+        if not _LOGIN.match(login):
+            return []
+        with self._lock:
+            known = self._assignable.get(login.lower())
+        if known is None:
+            repo = self._repo()
+            status, _, _ = self._call(
+                f"check assignee {login}",
+                lambda: repo.requester.requestJson(
+                    "GET", f"{repo.url}/assignees/{quote(login, safe='')}"
+                ),
+            )
+            if status >= 500 or status == 429:
+                raise TrackerError(
+                    f"check assignee {login}: HTTP {status}",
+                    tracker=self.name,
+                    retryable=True,
+                    status=status,
+                )
+            known = status == 204
+            with self._lock:
+                self._assignable[login.lower()] = known
+        return [login] if known else []
+
+    def issue_body(self, doc: IssueDoc, existing: str | None) -> str:
+        """The issue body: ``existing`` with the owned section replaced, within GitHub's limit.
+
+        An over-long notice is cut (at a line end) with a note saying so; the snapshot stays
+        while enough of the notice fits beside it, else it is dropped (the imperative commands
+        then read the incident from another tracker). The digest is always the full one, so
+        the next sync sees nothing to change.
+        """
+        incident_id = doc.incident.id
+        section = markers.owned_section(incident_id, doc.digest, doc.body, doc.snapshot)
+        full = markers.replace_owned(existing, section)
+        if len(full) <= BODY_LIMIT:
+            return full
+        outside = len(full) - len(section)
+        note = self._truncation_note(len(doc.body), [(x.tracker, x.url) for x in doc.links])
+        for snapshot in (doc.snapshot, None):
+            frame = len(markers.owned_section(incident_id, doc.digest, "", snapshot))
+            budget = BODY_LIMIT - outside - frame - len(note)
+            if budget >= KEEP_NOTICE or snapshot is None:
+                text = _cut(doc.body, max(0, budget)) + note
+                log.warning(
+                    "%s: %s's notice is %d characters; cut to fit GitHub's limit%s",
+                    self.name,
+                    incident_id,
+                    len(doc.body),
+                    "" if snapshot is not None else " (snapshot dropped)",
+                )
+                section = markers.owned_section(incident_id, doc.digest, text, snapshot)
+                return markers.replace_owned(existing, section)
+        raise AssertionError("unreachable")  # the last round (no snapshot) always returns
+
+    def _truncation_note(self, length: int, links: list[tuple[str, str]]) -> str:
+        where = ", ".join(f"[{name}]({url})" for name, url in links)
+        if self.config.syncer.language == "ko":
+            note = (
+                f"\n\n> **잘림**: 본문이 {length:,}자로 GitHub 한도({BODY_LIMIT:,}자)를 넘어 "
+                "뒷부분을 생략했습니다."
+            )
+            return note + (f" 전체 내용: {where}" if where else "")
+        note = (
+            f"\n\n> **Truncated**: this text is {length:,} characters, over GitHub's "
+            f"{BODY_LIMIT:,}-character limit; the rest is not shown."
+        )
+        return note + (f" Full text: {where}" if where else "")
+
+    # Postmortem as a file (the contents API).
+
+    def _pm_path(self, incident_id: str) -> str:
+        return self.settings.postmortem_path.format(id=incident_id)
+
+    def _postmortem_file(self, incident_id: str) -> tuple[IssueRef | None, str | None]:
+        from github import UnknownObjectException
+
+        path = self._pm_path(incident_id)
+        repo = self._repo()
+        branch = self.settings.postmortem_branch
+        try:
+            content = self._call(
+                f"read {path}",
+                lambda: repo.get_contents(path, ref=branch) if branch else repo.get_contents(path),
+            )
+        except TrackerError as exc:
+            if isinstance(exc.__cause__, UnknownObjectException):
+                return None, None
+            raise
+        if isinstance(content, list):  # a folder where the file should be
+            raise TrackerError(f"{path} is a folder, not a file", tracker=self.name)
+        text = content.decoded_content.decode("utf-8", errors="replace")
+        mark = markers.find(text, "postmortem") or {}
+        ref = IssueRef(key=path, url=content.html_url, native=content.sha)
+        if mark.get("id") != incident_id:
+            return ref, None  # a person's file: updated in place (needs its sha)
+        return ref, mark.get("digest")
+
+    def _publish_file(self, doc: PostmortemDoc, existing: IssueRef | None, mark: str) -> IssueRef:
+        from github.ContentFile import ContentFile
+
+        path = self._pm_path(doc.incident.id)
+        repo = self._repo()
+        text = f"{mark}\n{doc.body.rstrip()}\n"
+        message = f"{doc.title} ({doc.incident.id})"
+        extra: dict[str, Any] = {}
+        if self.settings.postmortem_branch:
+            extra["branch"] = self.settings.postmortem_branch
+        if existing is not None:
+            call = partial(repo.update_file, path, message, text, existing.native, **extra)
+        else:
+            call = partial(repo.create_file, path, message, text, **extra)
+        result = self._call(f"write {path}", call, write=True)
+        content = cast(ContentFile, result["content"])
+        return IssueRef(key=path, url=content.html_url, native=content.sha)
+
+
+def _age(item: _Issue) -> tuple[float, int]:
+    return (item.created_at.timestamp() if item.created_at else 0.0, item.number)
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            out.append(name)
+    return out
+
+
+def _message(data: Any) -> str:
+    """GitHub's error message, with the validation errors' details."""
+    if not isinstance(data, dict):
+        return str(data or "no details")
+    message = str(data.get("message") or "no details")
+    details = []
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            details.append(str(error.get("message") or f"{error.get('field')} {error.get('code')}"))
+        else:
+            details.append(str(error))
+    return f"{message}: {'; '.join(details)}" if details else message
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, at a line end when one is near."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    if cut < limit * 0.8:
+        cut = limit
+    return text[:cut].rstrip()
+
+
+def _with_marker(text: str, mark: str) -> str:
+    """``text`` with its marker on the last line, cut to fit GitHub's body limit."""
+    room = BODY_LIMIT - len(mark) - 1
+    if len(text) > room:
+        text = _cut(text, room - len(CUT)) + CUT
+    return f"{text}\n{mark}"
+
+
+def _fit(text: str, mark: str, note: str) -> str:
+    """``mark`` on the first line, then ``text`` (cut with ``note`` if over the limit)."""
+    head = f"{mark}\n" if mark else ""
+    if len(head) + len(text) <= BODY_LIMIT:
+        return head + text
+    return head + _cut(text, BODY_LIMIT - len(head) - len(note)) + note
