@@ -21,6 +21,7 @@ Choices that hold for all three:
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,7 +33,16 @@ if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.tree import SyntaxTreeNode
 
-__all__ = ["count_blocks", "notion_text", "to_adf", "to_jira_wiki", "to_notion_blocks"]
+__all__ = [
+    "count_blocks",
+    "notion_language",
+    "notion_text",
+    "split_text",
+    "text_length",
+    "to_adf",
+    "to_jira_wiki",
+    "to_notion_blocks",
+]
 
 NOTION_TEXT_LIMIT = 2000  # characters of one rich_text text.content (and of a link url)
 NOTION_RICH_TEXT_ITEMS = 100  # rich_text objects in one array
@@ -169,7 +179,8 @@ def _blocks(nodes: Sequence[SyntaxTreeNode]) -> list[Block]:
         elif kind == "table":
             out.append(_table(node))
         elif kind == "html_block":
-            text = _TAG.sub("", _BR_TAG.sub("\n", _COMMENT.sub("", node.content))).strip()
+            text = _TAG.sub("", _BR_TAG.sub("\n", _COMMENT.sub("", node.content)))
+            text = html.unescape(text).strip()
             for part in re.split(r"\n\s*\n", text) if text else []:
                 spans = _linkify(_with_breaks(part.strip()))
                 out.append(Paragraph(spans))

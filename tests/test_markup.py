@@ -563,9 +563,9 @@ def test_html_comments_dropped_everywhere() -> None:
 
 
 def test_html_block_keeps_its_text() -> None:
-    markdown = "<details>\n<summary>More</summary>\n\nhidden\n</details>\n"
-    assert to_jira_wiki(markdown).split() == ["More", "hidden"]
-    assert [block_text(b) for b in to_notion_blocks(markdown)] == ["More", "hidden"]
+    markdown = "<details>\n<summary>More &amp; less</summary>\n\nhidden\n</details>\n"
+    assert to_jira_wiki(markdown) == "More & less\n\nhidden\n"
+    assert [block_text(b) for b in to_notion_blocks(markdown)] == ["More & less", "hidden"]
 
 
 # --- ADF -------------------------------------------------------------------------------------
