@@ -221,9 +221,9 @@ def md_cell(text: Any) -> str:
 
 
 def md_block(text: Any) -> str:
-    """Free text kept as paragraphs; '-' when empty."""
+    """Free text kept as paragraphs; a dash when empty (a lone '-' would be an empty list item)."""
     if text is None or str(text).strip() == "":
-        return "-"
+        return "—"
     return str(text).strip()
 
 
