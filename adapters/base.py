@@ -255,6 +255,21 @@ class Adapter(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsDoctor(Protocol):
+    """Optional: an adapter that can check its tracker's set-up for ``incident-syncer doctor``."""
+
+    def doctor(self) -> list[str]:
+        """Problems with the tracker's set-up, one readable sentence each; empty when all is well.
+
+        Checks what the configuration relies on (the credentials are accepted, the
+        project/repository/database is reachable, the fields or properties it names
+        exist with the right types) and writes nothing. A failure to check is a
+        problem to report, not an exception.
+        """
+        ...
+
+
 class AdapterFactory(Protocol):
     type: ClassVar[str]
     Settings: ClassVar[builtins.type[AdapterSettings]]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -499,6 +500,10 @@ class NotionAdapter:
             pacer.observe(response.status_code, dict(response.headers))
 
         http = httpx.Client(event_hooks={"request": [before], "response": [after]})
+        # notion-client's default logger prints to the console past our redacting handler;
+        # its "request fail" warnings repeat what the engine reports, so they show at -vv.
+        log = logging.getLogger("notion_client")
+        level = log.getEffectiveLevel()
         # retry=False: notion-client would retry 429 on POST/PATCH too, and 5xx on GET; the
         # engine retries instead, reading again before it repeats a write. (A plain dict
         # {"retry": ...} is silently ignored by notion-client: ClientOptions is required.)
@@ -508,6 +513,8 @@ class NotionAdapter:
             timeout_ms=int(self.settings.timeout * 1000),
             notion_version=self.settings.notion_version,
             retry=False,
+            logger=log,
+            log_level=logging.ERROR if level >= logging.WARNING else level,
         )
         return Client(options, client=http)
 
