@@ -24,6 +24,7 @@ import base64
 import hashlib
 import itertools
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -132,6 +133,7 @@ class FakeGitHub(FakeApp):
         self.rate_reset = time.time() + 3600
         self.secondary: tuple[int, float, int, str] | None = None
         self.outage: int | None = None  # answer every request with this status (GitHub is down)
+        self.after_faults: list[tuple[str, str, int]] = []
         self._recent_writes: deque[float] = deque()
 
         r = "/repos/{owner}/{repo}"
@@ -243,8 +245,6 @@ class FakeGitHub(FakeApp):
 
     def entries(self, method: str | None = None, pattern: str | None = None) -> list[LogEntry]:
         """Logged requests, optionally only one method and/or paths matching a regex."""
-        import re
-
         with self.lock:
             return [
                 e
@@ -273,6 +273,12 @@ class FakeGitHub(FakeApp):
             {"Retry-After": retry_after},
             {"message": SECONDARY_MESSAGE, "documentation_url": DOCS, "status": str(status)},
         )
+
+    def fail_after(self, method: str, pattern: str, status: int = 502) -> None:
+        """The next ``method`` request whose path matches ``pattern`` (a regex) is carried out,
+        then answered with ``status``: the write happened, the client sees an error."""
+        with self.lock:
+            self.after_faults.append((method, pattern, status))
 
     def exhaust_primary(self, reset_in: float) -> None:
         """Use up the primary rate limit; it comes back ``reset_in`` seconds from now."""
@@ -355,7 +361,15 @@ class FakeGitHub(FakeApp):
                 return Response(400, self.error_body(400, "Problems parsing JSON"))
             with self.lock:
                 self.payloads.append((request.method, inner.path, payload))
-        return super()._dispatch(inner)
+        response = super()._dispatch(inner)
+        if response.status < 400:
+            with self.lock:
+                for fault in self.after_faults:
+                    method, pattern, status = fault
+                    if method == request.method and re.search(pattern, inner.path):
+                        self.after_faults.remove(fault)
+                        return Response(status, self.error_body(status, "injected fault (after)"))
+        return response
 
     def _base(self, request: Request) -> str:
         prefix = request.prefix if isinstance(request, GHRequest) else ""
