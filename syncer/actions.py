@@ -1,6 +1,9 @@
 """Running inside GitHub Actions: outputs, a step summary, annotations, masked secrets, defaults.
 
-Everything here is a no-op unless ``GITHUB_ACTIONS=true``.
+Everything here is a no-op unless ``GITHUB_ACTIONS=true``. What one command
+invocation has reported is kept in click's root context (``meta``), so that a
+command that syncs in several phases (``gha`` on a schedule: retry, then sync)
+writes outputs covering all of them and one summary row per result.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import json
 import os
 import sys
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from syncer import secrets
@@ -17,11 +21,53 @@ if TYPE_CHECKING:
     from syncer.config import Config
     from syncer.engine import Result
 
-_files: dict[str, tuple[str, int | None]] = {}
+# GitHub's limits (workflow-commands docs): 1 MiB of summary per step, 1 MB per output.
+SUMMARY_LIMIT = 1024 * 1024
+OUTPUT_LIMIT = 1_000_000
+_META_KEY = "incident_syncer.actions"
+
+
+@dataclass
+class _Run:
+    """What one command invocation has masked, located and reported so far."""
+
+    masked: set[str] = field(default_factory=set)
+    files: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+    summary_bytes: int = 0
+    summary_truncated: bool = False
+    defer_outputs: bool = False
+
+
+_fallback = _Run()
+
+
+def _run() -> _Run:
+    try:
+        import click
+    except ImportError:  # pragma: no cover - click is a dependency
+        return _fallback
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return _fallback
+    run: _Run = ctx.find_root().meta.setdefault(_META_KEY, _Run())
+    return run
 
 
 def active() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def can_default() -> bool:
+    """Inside Actions with this repository and a token: GitHub Issues works with no config file."""
+    return active() and bool(os.environ.get("GITHUB_REPOSITORY")) and bool(_token_env())
+
+
+def _token_env() -> str | None:
+    return "GITHUB_TOKEN" if os.environ.get("GITHUB_TOKEN") else None
+
+
+# Workflow commands.
 
 
 def _escape_data(text: str) -> str:
@@ -41,62 +87,179 @@ def command(name: str, message: str, **props: Any) -> None:
     sys.stdout.flush()
 
 
+def _mask(value: str, run: _Run) -> None:
+    # The runner masks per line: a multi-line secret is masked line by line.
+    for part in [value, *value.splitlines()]:
+        part = part.strip()
+        if len(part) >= 4 and part not in run.masked:
+            run.masked.add(part)
+            sys.stdout.write(f"::add-mask::{_escape_data(part)}\n")
+
+
 def mask_secrets() -> None:
-    """``::add-mask::`` every secret read so far, before anything could print them."""
+    """``::add-mask::`` every secret read so far (each once), before anything could print them."""
     if not active():
         return
+    run = _run()
     for value in secrets.known():
-        sys.stdout.write(f"::add-mask::{value}\n")
+        _mask(value, run)
     sys.stdout.flush()
+
+
+def mask_config(config: Config) -> None:
+    """Read and mask every secret the configuration names (``*_env`` keys) up front."""
+    names: list[tuple[str, str]] = []
+    for tracker, table in config.trackers.items():
+        for key, value in table.items():
+            if key.endswith("_env") and isinstance(value, str):
+                names.append((value, f"trackers.{tracker}.{key}"))
+    for key in ("token_env", "basic_user_env", "basic_password_env", "hmac_secret_env"):
+        value = getattr(config.serve, key)
+        if value:
+            names.append((value, f"serve.{key}"))
+    for var, setting in names:
+        if os.environ.get(var):
+            secrets.from_env(var, setting=setting)
+    mask_secrets()
+
+
+def warning(text: str, *, file: str | None = None, line: int | None = None) -> None:
+    if active():
+        command("warning", text, file=file, line=line, title="incident-syncer")
+
+
+def notice(text: str) -> None:
+    if active():
+        command("notice", text, title="incident-syncer")
 
 
 def remember_files(files: dict[str, tuple[str, int | None]]) -> None:
     """Incident id → (file, line), so that annotations point at the incident file."""
-    _files.update(files)
+    _run().files.update(files)
+
+
+def where(incident_id: str) -> tuple[str | None, int | None]:
+    file, line = _run().files.get(incident_id, (None, None))
+    return file, line
 
 
 def annotate_error(exc: BaseException | None, text: str) -> None:
     if not active():
         return
+    mask_secrets()
     file = getattr(exc, "file", None)
     line = getattr(exc, "line", None)
     command("error", text, file=file, line=line, title="incident-syncer")
 
 
+# Defaults inside Actions.
+
+
 def apply_defaults(config: Config) -> None:
-    """Inside Actions with no tracker configured, use this repository's issues and GITHUB_TOKEN."""
+    """Inside Actions, GitHub trackers default to this repository, its API and GITHUB_TOKEN.
+
+    With no tracker configured at all (no config file), the repository's own
+    issues are the tracker, so the smallest workflow needs no configuration.
+    """
     if not active():
         return
     repo = os.environ.get("GITHUB_REPOSITORY")
-    if not config.trackers and repo and os.environ.get("GITHUB_TOKEN"):
-        api = os.environ.get("GITHUB_API_URL", "https://api.github.com")
-        config.trackers["github"] = {
-            "type": "github",
-            "repo": repo,
-            "token_env": "GITHUB_TOKEN",
-            "base_url": api,
-        }
+    api = os.environ.get("GITHUB_API_URL")
+    token_env = _token_env()
+    if not config.trackers and repo and token_env:
+        config.trackers["github"] = {"type": "github"}
     for table in config.trackers.values():
-        if table.get("type") == "github":
+        if table.get("type") != "github":
+            continue
+        if repo:
             table.setdefault("repo", repo)
+        if api:
+            table.setdefault("base_url", api)
+        if token_env:
+            table.setdefault("token_env", token_env)
     if os.environ.get("GITHUB_TOKEN"):
-        secrets.remember(os.environ["GITHUB_TOKEN"])
-    mask_secrets()
+        secrets.from_env("GITHUB_TOKEN", setting="GITHUB_TOKEN")
+    mask_config(config)
 
 
-def report(results: list[Result]) -> None:
-    """Outputs (issues, created, failed), the step summary table and annotations."""
+# Outputs and the step summary.
+
+
+def _delimiter(value: str) -> str:
+    while True:
+        delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
+        if delimiter not in value:
+            return delimiter
+
+
+def set_outputs(**values: Any) -> None:
+    """Append outputs to $GITHUB_OUTPUT; every value uses a random heredoc delimiter."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not active() or not path:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        for name, value in values.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            text = secrets.redact(text)
+            if len(text.encode()) > OUTPUT_LIMIT:
+                warning(f"output {name} is over GitHub's 1 MB limit; it is left empty")
+                text = ""
+            if "\n" in text or "\r" in text:
+                delimiter = _delimiter(text)
+                fh.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+            else:
+                fh.write(f"{name}={text}\n")
+
+
+def add_summary(markdown: str) -> None:
+    """Append Markdown to $GITHUB_STEP_SUMMARY, staying under GitHub's 1 MiB per step."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not active() or not path:
+        return
+    run = _run()
+    if run.summary_truncated:
+        return
+    text = secrets.redact(markdown).rstrip("\n") + "\n\n"
+    size = len(text.encode())
+    if run.summary_bytes + size > SUMMARY_LIMIT - 1024:
+        room = SUMMARY_LIMIT - 1024 - run.summary_bytes
+        cut = text.encode()[: max(room, 0)].decode("utf-8", "ignore")
+        cut = cut[: cut.rfind("\n") + 1] if "\n" in cut else ""
+        text = cut + "\n_… the rest is left out: GitHub shows at most 1 MiB of summary per step._\n"
+        run.summary_truncated = True
+        warning("the step summary was cut to stay under GitHub's 1 MiB limit")
+    run.summary_bytes += len(text.encode())
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def done_text(r: Result) -> str:
+    if r.error:
+        return f"❌ failed: {r.error}" + (
+            " (journaled; `retry` finishes it)" if r.retryable else ""
+        )
+    if r.dry_run:
+        return "plan: " + ("; ".join(r.operations) or "nothing to do")
+    ops = "; ".join(r.operations)
+    if r.created:
+        return "created" + (f"; {ops}" if ops else "")
+    return ops or "unchanged"
+
+
+def report(results: list[Result], *, heading: str = "incident-syncer") -> None:
+    """Outputs (issues, created, failed), summary rows and an error annotation per failure."""
     if not active():
         return
     mask_secrets()
-    issues: dict[str, dict[str, dict[str, Any]]] = {}
-    created = failed = 0
+    run = _run()
+    run.results.extend(results)
     for r in results:
-        issues.setdefault(r.incident, {})[r.tracker] = {"key": r.key, "url": r.url}
-        created += int(r.created)
         if r.error:
-            failed += 1
-            file, line = _files.get(r.incident, (None, None))
+            file, line = where(r.incident)
             command(
                 "error",
                 f"{r.incident} → {r.tracker}: {r.error}",
@@ -104,30 +267,35 @@ def report(results: list[Result]) -> None:
                 line=line,
                 title="incident-syncer",
             )
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        delimiter = f"EOF_{uuid.uuid4().hex}"
-        with open(output, "a", encoding="utf-8") as fh:
-            fh.write(
-                f"issues<<{delimiter}\n{json.dumps(issues, ensure_ascii=False)}\n{delimiter}\n"
-            )
-            fh.write(f"created={created}\nfailed={failed}\n")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and results:
+    if not run.defer_outputs:
+        write_outputs()
+    if results:
         lines = [
-            "### incident-syncer",
+            f"### {heading}",
             "",
             "| Incident | Tracker | Link | Done |",
             "|---|---|---|---|",
         ]
         for r in results:
-            link = f"[{r.key}]({r.url})" if r.key and r.url else "-"
-            if r.error:
-                done = f"❌ {r.error}"
-            elif r.dry_run:
-                done = "plan: " + ("; ".join(r.operations) or "nothing to do")
-            else:
-                done = ("created; " if r.created else "") + ("; ".join(r.operations) or "unchanged")
-            lines.append(f"| {r.incident} | {r.tracker} | {link} | {done.replace('|', '/')} |")
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(secrets.redact("\n".join(lines)) + "\n\n")
+            link = f"[{_cell(r.key)}]({r.url})" if r.key and r.url else (r.key or "-")
+            lines.append(
+                f"| {_cell(r.incident)} | {_cell(r.tracker)} | {link} | {_cell(done_text(r))} |"
+            )
+        add_summary("\n".join(lines))
+
+
+def defer_outputs() -> None:
+    """Write outputs once, at the end (a command that syncs in several phases calls this)."""
+    _run().defer_outputs = True
+
+
+def write_outputs(**extra: Any) -> None:
+    """``issues`` (incident → tracker → key/url), ``created`` and ``failed`` over everything so far."""
+    run = _run()
+    issues: dict[str, dict[str, dict[str, Any]]] = {}
+    created = failed = 0
+    for r in run.results:
+        issues.setdefault(r.incident, {})[r.tracker] = {"key": r.key, "url": r.url}
+        created += int(r.created)
+        failed += int(r.error is not None)
+    set_outputs(issues=issues, created=str(created), failed=str(failed), **extra)

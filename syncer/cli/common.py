@@ -100,9 +100,12 @@ def load_config(required: bool = False) -> Config:
 
     obj = click.get_current_context().find_root().obj or {}
     setup_logging(obj.get("verbose", 0))
-    loaded = config_mod.load(obj.get("config_path"), required=required)
     from syncer import actions
 
+    # Inside GitHub Actions the repository's own issues are a working default: no file needed.
+    loaded = config_mod.load(
+        obj.get("config_path"), required=required and not actions.can_default()
+    )
     actions.apply_defaults(loaded)
     return loaded
 

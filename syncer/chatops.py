@@ -1,0 +1,588 @@
+"""GitHub Actions events and ChatOps: what the triggering event asks for, and who may ask.
+
+The event comes from ``$GITHUB_EVENT_PATH`` (the webhook payload of the event
+that started the job). A comment ``/incident note …``, ``/incident grade SEV1
+[--final]`` or ``/incident resolve [text]`` on an incident's issue becomes a
+:class:`Change`; :func:`apply_change` turns a change into the incident as it
+should be. Every change carries a stable event id derived from what caused it
+(the comment id, the workflow run id), so a re-run job changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from syncer import markers, secrets
+from syncer.errors import ConfigError, InputError, TrackerError
+from syncer.retry import Policy, call, delay
+
+if TYPE_CHECKING:
+    from syncer.config import Config
+    from syncer.model import Incident
+
+ACTIONS = ("open", "note", "grade", "resolve")
+PERMISSIONS = ("none", "read", "triage", "write", "maintain", "admin")
+TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+_TOOL_MARKER = re.compile(r"<!--\s*incident-syncer:")
+_COMMAND = re.compile(r"^\s*/incident(?:\s+(?P<rest>.*))?$", re.IGNORECASE)
+_ID_LABEL = re.compile(r"^incident-id:\s*(?P<id>\S+)$", re.IGNORECASE)
+
+USAGE = (
+    "Usage: `/incident note TEXT` adds a timeline entry; "
+    "`/incident grade GRADE [--final]` changes the grade; "
+    "`/incident resolve [TEXT]` resolves the incident."
+)
+
+
+# The triggering event.
+
+
+@dataclass
+class Event:
+    """The event that started the workflow run: its name and webhook payload."""
+
+    name: str
+    payload: dict[str, Any]
+    path: str | None = None
+
+    @property
+    def repository(self) -> str | None:
+        repo = self.payload.get("repository") or {}
+        name = repo.get("full_name") if isinstance(repo, dict) else None
+        return name or os.environ.get("GITHUB_REPOSITORY")
+
+    @property
+    def sender(self) -> dict[str, Any]:
+        sender = self.payload.get("sender")
+        return sender if isinstance(sender, dict) else {}
+
+
+def load_event(name: str | None = None, path: str | None = None) -> Event:
+    """Read ``$GITHUB_EVENT_PATH`` (or ``path``); bad or missing input is an InputError."""
+    name = name or os.environ.get("GITHUB_EVENT_NAME")
+    path = path or os.environ.get("GITHUB_EVENT_PATH")
+    if not name:
+        raise InputError("no event: GITHUB_EVENT_NAME is not set (pass --event outside Actions)")
+    if not path:
+        if name == "schedule":  # a scheduled run has nothing to say in its payload
+            return Event(name, {})
+        raise InputError(
+            "no event payload: GITHUB_EVENT_PATH is not set (pass --event-path outside Actions)"
+        )
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("event payload file not found", file=path) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"event payload is not JSON: {exc}", file=path) from None
+    if not isinstance(payload, dict):
+        raise InputError("event payload is not a JSON object", file=path)
+    return Event(name, payload, path)
+
+
+def truthy(value: Any) -> bool:
+    """workflow_dispatch inputs arrive as strings in the payload: "false" is false."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in {"true", "1", "yes", "on"}
+
+
+def dispatch_inputs(event: Event) -> dict[str, str]:
+    """A workflow_dispatch form's inputs (``inputs`` may be null), keys with ``-`` read as ``_``."""
+    raw = event.payload.get("inputs") or {}
+    if not isinstance(raw, dict):
+        raise InputError("workflow_dispatch inputs is not an object", file=event.path)
+    return {
+        str(k).replace("-", "_").lower(): "" if v is None else str(v).strip()
+        for k, v in raw.items()
+    }
+
+
+def run_event_id(prefix: str = "gha-run") -> str | None:
+    """The same for every attempt of one workflow run (re-runs replay the same event)."""
+    run_id = os.environ.get("GITHUB_RUN_ID")
+    return f"{prefix}-{run_id}" if run_id and run_id.isdigit() else None
+
+
+# repository_dispatch: an alert relayed as client_payload.
+
+# The compact relay summary's names → the generic event's (syncer.ingest.payloads.GenericEvent).
+_COMPACT_NAMES = {
+    "group_key": "key",
+    "groupKey": "key",
+    "starts_at": "started_at",
+    "startsAt": "started_at",
+    "ends_at": "ended_at",
+    "endsAt": "ended_at",
+}
+_LINK_KEYS = {
+    "runbook_url": "Runbook",
+    "dashboard_url": "Dashboard",
+    "generator_url": "Source",
+    "silence_url": "Silence",
+}
+
+
+def dispatch_payload(event: Event, source: str = "auto") -> tuple[str, dict[str, Any]]:
+    """The alert in a repository_dispatch event: its format and the body ``ingest`` reads.
+
+    ``client_payload`` is either a whole webhook body (Alertmanager fits in the 10 top-level
+    properties GitHub allows), ``{"source": ..., "payload": {...}}``, or a compact summary
+    (``group_key``, ``status``, ``starts_at``, ``summary``...) read as the generic event.
+    """
+    payload = event.payload.get("client_payload")
+    if not isinstance(payload, dict) or not payload:
+        raise InputError("repository_dispatch carries no client_payload", file=event.path)
+    inner = payload.get("payload")
+    body: dict[str, Any] = inner if isinstance(inner, dict) else payload
+    if source == "auto":
+        if isinstance(body.get("alerts"), list):
+            source = "grafana" if body.get("version") == "1" or "orgId" in body else "alertmanager"
+        else:
+            source = "generic"
+    if source == "generic":
+        body = _as_generic(body, event)
+    return source, body
+
+
+def _as_generic(body: dict[str, Any], event: Event) -> dict[str, Any]:
+    """A compact alert summary as the generic event; keys it has no place for become annotations."""
+    from syncer.ingest.payloads import GenericEvent
+
+    fields = set(GenericEvent.model_fields)
+    out: dict[str, Any] = {}
+    annotations: dict[str, str] = {}
+    links: list[dict[str, str]] = []
+    for key, value in body.items():
+        name = _COMPACT_NAMES.get(key, key)
+        if name in fields and name not in out:
+            out[name] = value
+        elif (
+            key in _LINK_KEYS
+            and isinstance(value, str)
+            and value.startswith(("http://", "https://"))
+        ):
+            links.append({"title": _LINK_KEYS[key], "url": value})
+        elif isinstance(value, str | int | float | bool):
+            annotations[key] = str(value)
+    if "key" not in out:
+        out["key"] = str(
+            body.get("fingerprint") or body.get("alertname") or event.payload.get("action") or ""
+        )
+    if links:
+        out["links"] = [*(out.get("links") or []), *links]
+    if annotations:
+        out["annotations"] = {**annotations, **(out.get("annotations") or {})}
+    return out
+
+
+# ChatOps comments.
+
+
+@dataclass
+class Comment:
+    """A ``/incident`` comment on an issue."""
+
+    id: int
+    body: str
+    author: str
+    author_type: str
+    association: str
+    created_at: datetime | None
+    issue_number: int
+    issue: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return f"gh-comment-{self.id}"
+
+
+def comment_of(event: Event) -> Comment | None:
+    """The comment of an ``issue_comment`` event, or None if the payload has none."""
+    comment = event.payload.get("comment")
+    issue = event.payload.get("issue")
+    if not isinstance(comment, dict) or not isinstance(issue, dict):
+        return None
+    user = comment.get("user") or {}
+    created = comment.get("created_at")
+    when = None
+    if isinstance(created, str):
+        try:
+            when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+    return Comment(
+        id=int(comment.get("id") or 0),
+        body=str(comment.get("body") or ""),
+        author=str(user.get("login") or ""),
+        author_type=str(user.get("type") or ""),
+        association=str(comment.get("author_association") or "NONE"),
+        created_at=when,
+        issue_number=int(issue.get("number") or 0),
+        issue=issue,
+    )
+
+
+def ignore_reason(event: Event, comment: Comment | None) -> str | None:
+    """Why this comment event is not a command for us (None: it is one)."""
+    action = event.payload.get("action")
+    if comment is None:
+        return "the event carries no comment"
+    if action not in (None, "created"):
+        return f"comment {action}, not created"
+    if comment.issue.get("pull_request"):
+        return "a comment on a pull request, not on an incident issue"
+    sender_type = str(event.sender.get("type") or "")
+    if comment.author_type == "Bot" or sender_type == "Bot" or comment.author.endswith("[bot]"):
+        return f"a comment by the bot {comment.author or event.sender.get('login')}"
+    if _TOOL_MARKER.search(comment.body):
+        return "a comment incident-syncer posted itself"
+    if parse_command(comment.body) is None:
+        return "not an /incident command"
+    return None
+
+
+@dataclass
+class Command:
+    """What a ``/incident`` line asks for."""
+
+    action: str
+    text: str = ""
+    grade: str | None = None
+    final: bool = False
+    error: str | None = None
+
+
+def parse_command(body: str) -> Command | None:
+    """The first ``/incident …`` line of ``body`` (and the lines after it, for a note's text)."""
+    lines = body.replace("\r\n", "\n").split("\n")
+    for index, line in enumerate(lines):
+        match = _COMMAND.match(line)
+        if not match:
+            continue
+        rest = (match.group("rest") or "").strip()
+        word, _, tail = rest.partition(" ")
+        word = word.lower()
+        following = "\n".join(lines[index + 1 :]).strip()
+        text = "\n".join(part for part in (tail.strip(), following) if part)
+        if word == "note":
+            if not text:
+                return Command("note", error="`/incident note` needs a text")
+            return Command("note", text=text)
+        if word == "grade":
+            args = tail.split()
+            final = "--final" in args
+            names = [a for a in args if a != "--final"]
+            if len(names) != 1:
+                return Command("grade", error="`/incident grade` takes one grade, e.g. SEV1")
+            return Command("grade", grade=names[0], final=final)
+        if word == "resolve":
+            return Command("resolve", text=text)
+        if word in ("", "help"):
+            return Command("help")
+        return Command(word, error=f"unknown command `/incident {word}`")
+    return None
+
+
+def incident_id_of(issue: dict[str, Any]) -> str | None:
+    """The incident an issue belongs to: an ``incident-id:X`` label, else the body's marker."""
+    for label in issue.get("labels") or []:
+        name = label.get("name") if isinstance(label, dict) else label
+        match = _ID_LABEL.match(str(name or ""))
+        if match:
+            return match.group("id")
+    body = issue.get("body")
+    for kind in (markers.BEGIN, "postmortem"):
+        found = markers.find(body if isinstance(body, str) else None, kind)
+        if found and found.get("id"):
+            return found["id"]
+    return None
+
+
+def permission_rank(name: str) -> int:
+    return PERMISSIONS.index(name) if name in PERMISSIONS else 0
+
+
+# Changes to an incident, from a comment or a workflow_dispatch form.
+
+
+@dataclass
+class Change:
+    """One imperative change: open, note, grade or resolve an incident."""
+
+    action: str
+    incident_id: str | None
+    at: datetime
+    event_id: str | None = None
+    text: str = ""
+    grade: str | None = None
+    final: bool = False
+    author: str | None = None
+    title: str | None = None
+    commander: str | None = None
+    services: list[str] = field(default_factory=list)
+
+
+def resolve_grade(name: str | None, config: Config) -> str:
+    """The configured grade named ``name`` (case-insensitive), else an InputError listing them."""
+    for grade in config.grade_names:
+        if name and grade.lower() == name.lower():
+            return grade
+    raise InputError(
+        f"unknown grade {name!r}; expected one of: {', '.join(config.grade_names)}", field="grade"
+    )
+
+
+def already_applied(incident: Incident, change: Change) -> bool:
+    """True if the timeline already holds the entry this change makes (a re-run of the job)."""
+    for event in incident.timeline:
+        if change.event_id and event.id == change.event_id:
+            return True
+        # A grade change keeps the engine's id (grade-OLD-to-NEW): recognise it by who and when.
+        if (
+            change.action == "grade"
+            and event.kind == "grade"
+            and event.author == change.author
+            and event.at == change.at
+        ):
+            return True
+    return False
+
+
+def _event(change: Change, text: str, kind: str, event_id: str | None) -> dict[str, Any]:
+    event: dict[str, Any] = {"at": change.at.isoformat(), "text": text, "kind": kind}
+    if change.author:
+        event["author"] = change.author
+    if event_id:
+        event["id"] = event_id
+    return event
+
+
+def open_data(change: Change, config: Config) -> dict[str, Any]:
+    """A new incident from an ``open`` change (the same shape ``incident-syncer open`` makes)."""
+    if not change.incident_id or not change.title:
+        raise InputError("open needs an incident id and a title", field="title")
+    ko = config.syncer.language == "ko"
+    detection = change.text or None
+    text = ("장애 인지" if ko else "Incident detected") + (f": {detection}" if detection else "")
+    data: dict[str, Any] = {
+        "id": change.incident_id,
+        "title": change.title,
+        "grade": resolve_grade(change.grade, config),
+        "status": "detected",
+        "detected_at": change.at.isoformat(),
+        "services": list(change.services),
+        "timeline": [_event(change, text, "detection", change.event_id)],
+    }
+    if change.commander:
+        data["commander"] = change.commander
+    if detection:
+        data["detection"] = detection
+    return data
+
+
+def changed_data(incident: Incident, change: Change, config: Config) -> dict[str, Any] | None:
+    """The incident's data with ``change`` applied; None when there is nothing to change."""
+    data = incident.to_data()
+    ko = config.syncer.language == "ko"
+    timeline: list[dict[str, Any]] = data.setdefault("timeline", [])
+    if change.action == "note":
+        if not change.text:
+            raise InputError("a note needs a text", field="text")
+        timeline.append(_event(change, change.text, "note", change.event_id))
+        return data
+    if change.action == "grade":
+        new = resolve_grade(change.grade, config)
+        old = incident.grade
+        if old == new and (not change.final or incident.grade_final):
+            return None
+        data["grade"] = new
+        if change.final:
+            data["grade_final"] = True
+        if old != new:
+            text = f"장애 등급 변경: {old} → {new}" if ko else f"Grade changed: {old} → {new}"
+            event_id: str | None = f"grade-{old}-to-{new}"
+        else:
+            text = f"장애 등급 {new}" if ko else f"Grade {new}"
+            event_id = change.event_id
+        if change.final:
+            text += " (최종 판정)" if ko else " (final)"
+        if change.text:
+            text += f"\n\n{change.text}"
+        timeline.append(_event(change, text, "grade", event_id))
+        return data
+    if change.action == "resolve":
+        if incident.status.is_over:
+            return None
+        when = change.at.isoformat()
+        data["status"] = "resolved"
+        data["resolved_at"] = when
+        if data.get("mitigated_at") is None:
+            data["mitigated_at"] = when
+        if change.text:
+            data["resolution"] = change.text
+        text = ("장애 해결" if ko else "Resolved") + (f": {change.text}" if change.text else "")
+        timeline.append(_event(change, text, "status", change.event_id))
+        return data
+    raise InputError(f"unknown action {change.action!r}; expected one of: {', '.join(ACTIONS)}")
+
+
+# A small GitHub REST client for what ChatOps and PR previews need (not issues: the adapter's).
+
+
+@dataclass
+class GitHubAPI:
+    """Comments, collaborator permission and pull-request files, over urllib with a timeout."""
+
+    base_url: str
+    repo: str
+    token: str
+    policy: Policy = field(default_factory=Policy.from_env)
+    timeout: float = 30.0
+    name: str = "github"
+
+    def _request(self, method: str, path: str, body: Any = None) -> tuple[Any, dict[str, str]]:
+        url = self.base_url.rstrip("/") + path
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("X-GitHub-Api-Version", "2022-11-28")
+        request.add_header("User-Agent", "incident-syncer")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+                headers = {k.lower(): v for k, v in response.headers.items()}
+        except urllib.error.HTTPError as exc:
+            raise self._error(method, path, exc) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackerError(
+                f"{method} {path}: {reason}", tracker=self.name, retryable=True
+            ) from None
+        return (json.loads(raw) if raw else None), headers
+
+    def _error(self, method: str, path: str, exc: urllib.error.HTTPError) -> TrackerError:
+        try:
+            message = json.loads(exc.read() or b"{}").get("message") or exc.reason
+        except (ValueError, AttributeError):
+            message = exc.reason
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        retry_after: float | None = None
+        if headers.get("retry-after", "").replace(".", "", 1).isdigit():
+            retry_after = float(headers["retry-after"])
+        limited = exc.code == 403 and headers.get("x-ratelimit-remaining") == "0"
+        retryable = exc.code >= 500 or exc.code == 429 or limited
+        return TrackerError(
+            secrets.redact(f"{method} {path}: {message}"),
+            tracker=self.name,
+            retryable=retryable,
+            retry_after=retry_after,
+            status=exc.code,
+        )
+
+    def _read(self, path: str) -> tuple[Any, dict[str, str]]:
+        return call(lambda: self._request("GET", path), self.policy, what=f"GET {path}")
+
+    def _pages(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 1
+        sep = "&" if "?" in path else "?"
+        while True:
+            data, headers = self._read(f"{path}{sep}per_page=100&page={page}")
+            if not isinstance(data, list):
+                raise TrackerError(f"GET {path}: expected a list", tracker=self.name)
+            items.extend(data)
+            if len(data) < 100 and 'rel="next"' not in headers.get("link", ""):
+                return items
+            if not data:
+                return items
+            page += 1
+
+    def permission(self, user: str) -> str:
+        """The user's permission on the repository (none, read, triage, write, maintain, admin)."""
+        quoted = urllib.parse.quote(user, safe="")
+        try:
+            data, _ = self._read(f"/repos/{self.repo}/collaborators/{quoted}/permission")
+        except TrackerError as exc:
+            if exc.status == 404:
+                return "none"
+            raise
+        data = data or {}
+        role = str(data.get("role_name") or "")
+        return role if role in PERMISSIONS else str(data.get("permission") or "none")
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        return self._pages(f"/repos/{self.repo}/issues/{number}/comments")
+
+    def pull_files(self, number: int) -> list[str]:
+        files = self._pages(f"/repos/{self.repo}/pulls/{number}/files")
+        return [str(f["filename"]) for f in files if f.get("status") != "removed"]
+
+    def upsert_comment(self, number: int, kind: str, key: str, body: str) -> str:
+        """One comment per (kind, key), found by its marker: created, updated or left as it is.
+
+        A write whose answer is lost is never repeated blindly: the comments are
+        listed again and only what is still missing is done.
+        """
+        mark = markers.marker(kind, key=key)
+        full = f"{mark}\n{body}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                existing = next(
+                    (
+                        c
+                        for c in self.comments(number)
+                        if (markers.find(c.get("body"), kind) or {}).get("key") == key
+                    ),
+                    None,
+                )
+                if existing is None:
+                    self._request(
+                        "POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": full}
+                    )
+                    return "created"
+                if existing.get("body") == full:
+                    return "unchanged"
+                self._request(
+                    "PATCH", f"/repos/{self.repo}/issues/comments/{existing['id']}", {"body": full}
+                )
+                return "updated"
+            except TrackerError as exc:
+                if not exc.retryable or attempt >= self.policy.attempts:
+                    raise
+                time.sleep(delay(self.policy, attempt, exc))
+
+
+def github_api(config: Config, repo: str | None) -> GitHubAPI:
+    """A client for ``repo`` with the settings of the GitHub tracker configured for it."""
+    if not repo:
+        raise ConfigError("no repository: GITHUB_REPOSITORY is not set")
+    table = next(
+        (
+            t
+            for t in config.trackers.values()
+            if t.get("type") == "github" and str(t.get("repo", "")).lower() == repo.lower()
+        ),
+        None,
+    ) or next((t for t in config.trackers.values() if t.get("type") == "github"), {})
+    base = str(
+        table.get("base_url") or os.environ.get("GITHUB_API_URL") or "https://api.github.com"
+    )
+    token_env = str(table.get("token_env") or "GITHUB_TOKEN")
+    token = secrets.from_env(token_env, setting="the GitHub token").get_secret_value()
+    return GitHubAPI(base_url=base, repo=repo, token=token)
