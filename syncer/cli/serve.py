@@ -1,0 +1,70 @@
+"""``incident-syncer serve``: the alert webhook receiver (Starlette on uvicorn)."""
+
+from __future__ import annotations
+
+import click
+
+from syncer.cli.common import config_option, handle_errors, load_config
+
+
+@click.command()
+@click.option("--host", metavar="HOST", help="Address to listen on (default: [serve].host).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port (default: [serve].port; 0 picks a free one).",
+)
+@config_option
+@handle_errors
+def serve(host: str | None, port: int | None) -> None:
+    """Receive alert webhooks over HTTP and turn them into incidents.
+
+    \b
+    POST /alertmanager   Alertmanager webhook (v4)
+    POST /grafana        Grafana webhook contact point
+    POST /generic        the generic JSON event (HMAC-signed if hmac_secret_env is set)
+    GET  /healthz        liveness and queue depth
+    GET  /metrics        Prometheus metrics
+
+    Each delivery is journaled before the 202 answer and applied by a worker
+    (retried while trackers fail); pending deliveries resume on start-up.
+    SIGTERM or Ctrl-C finishes queued work (up to [serve].shutdown_timeout).
+
+    \b
+    Example:
+      INCIDENT_SYNCER_WEBHOOK_TOKEN=... incident-syncer serve --host 0.0.0.0 --port 8080
+    """
+    import socket
+    import sys
+
+    import uvicorn
+
+    from syncer.serve import Receiver
+
+    config = load_config(required=True)
+    host = host or config.serve.host
+    port = config.serve.port if port is None else port
+    receiver = Receiver(config, announce=lambda text: click.echo(text, err=True))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        from syncer.errors import ConfigError
+
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    click.echo(f"incident-syncer serve: listening on http://{shown}:{bound}", err=True)
+    sys.stderr.flush()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            receiver.app(),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=int(config.serve.shutdown_timeout) + 5,
+        )
+    )
+    server.run(sockets=[sock])

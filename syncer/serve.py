@@ -1,0 +1,533 @@
+"""The webhook receiver: decode, validate, journal, answer 202; workers apply deliveries in order.
+
+``POST /alertmanager``, ``POST|PUT /grafana``, ``POST /generic``, ``GET /healthz``,
+``GET /metrics``. A request is authenticated (bearer token or basic auth;
+HMAC-SHA256 over the raw body for ``/generic``, and for ``/grafana`` when a
+secret is set), size-limited (413, on Content-Length and on the bytes
+actually streamed), parsed and validated (400 with the reason), written to
+the delivery journal, and only then answered 202. Workers process the
+journal: one group's deliveries strictly in arrival order, different groups
+in parallel, each retried with backoff while trackers fail. On start-up,
+whatever is still pending (a crash, a SIGKILL) is processed again.
+
+Everything is built once at start-up: the configuration, the secrets, the
+engine with its tracker clients, the journal, the worker pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syncer import secrets
+from syncer.config import Config
+from syncer.errors import ConfigError, InputError, SyncerError, TrackerError
+from syncer.ingest import signature
+from syncer.ingest.deliveries import Deliveries, Delivery
+from syncer.ingest.machine import Ingestor, Outcome
+from syncer.ingest.mapping import Mapping
+from syncer.ingest.payloads import AlertGroup, PayloadError, parse
+from syncer.retry import Policy
+
+if TYPE_CHECKING:
+    from syncer.engine import Engine
+
+log = logging.getLogger("syncer.serve")
+
+DONE_RETENTION = 7 * 86400  # applied deliveries are kept a week, then pruned at start-up
+
+
+class Refused(Exception):
+    """A request answered with an error status (and nothing written)."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+
+
+# Authentication.
+
+
+@dataclass
+class Auth:
+    """The credentials ``serve`` accepts, read once from the environment."""
+
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+    generic_secret: str | None = None
+    grafana_secret: str | None = None
+    grafana_headers: tuple[str, ...] = signature.GRAFANA_HEADERS
+    grafana_timestamp_header: str | None = None
+    max_skew: float = 300.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> Auth:
+        s = config.serve
+
+        def secret(var: str | None, setting: str) -> str | None:
+            return secrets.from_env(var, setting=setting).get_secret_value() if var else None
+
+        basic = None
+        if s.basic_user_env or s.basic_password_env:
+            if not (s.basic_user_env and s.basic_password_env):
+                raise ConfigError(
+                    "basic auth needs both basic_user_env and basic_password_env",
+                    field="serve.basic_user_env",
+                )
+            user = secret(s.basic_user_env, "serve.basic_user_env")
+            password = secret(s.basic_password_env, "serve.basic_password_env")
+            assert user is not None and password is not None
+            basic = (user, password)
+        auth = cls(
+            token=secret(s.token_env, "serve.token_env"),
+            basic=basic,
+            generic_secret=secret(s.hmac_secret_env, "serve.hmac_secret_env"),
+            grafana_secret=secret(s.grafana_hmac_secret_env, "serve.grafana_hmac_secret_env"),
+            grafana_headers=(s.grafana_signature_header,)
+            if s.grafana_signature_header
+            else signature.GRAFANA_HEADERS,
+            grafana_timestamp_header=s.grafana_timestamp_header,
+            max_skew=float(s.signature_max_skew),
+        )
+        if auth.token is None and auth.basic is None:
+            raise ConfigError(
+                "serve needs a credential: set token_env (bearer token) or "
+                "basic_user_env + basic_password_env",
+                field="serve.token_env",
+            )
+        return auth
+
+    def challenge(self) -> dict[str, str]:
+        schemes = []
+        if self.token is not None:
+            schemes.append('Bearer realm="incident-syncer"')
+        if self.basic is not None:
+            schemes.append('Basic realm="incident-syncer"')
+        return {"WWW-Authenticate": ", ".join(schemes)}
+
+    def check_headers(self, source: str, headers: Any) -> None:
+        """Bearer or basic, before the body is read (not for a signed /generic)."""
+        if source == "generic" and self.generic_secret is not None:
+            return
+        header = headers.get("authorization") or ""
+        scheme, _, credentials = header.strip().partition(" ")
+        ok = False
+        if scheme.lower() == "bearer" and self.token is not None:
+            ok = signature.equal(credentials.strip(), self.token)
+        elif scheme.lower() == "basic" and self.basic is not None:
+            ok = self._basic_ok(credentials.strip())
+        if not ok:
+            reason = "missing credentials" if not header else "wrong credentials"
+            raise Refused(401, reason, self.challenge())
+
+    def _basic_ok(self, credentials: str) -> bool:
+        assert self.basic is not None
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        user, sep, password = decoded.partition(":")
+        # Both compared every time: no early exit that tells which one was wrong.
+        user_ok = _equal_text(user, self.basic[0])
+        password_ok = _equal_text(password, self.basic[1])
+        return bool(sep) and user_ok and password_ok
+
+    def check_body(self, source: str, headers: Any, body: bytes) -> None:
+        """Signatures over the raw bytes: always for /generic with a secret, /grafana if set."""
+        reason = None
+        if source == "generic" and self.generic_secret is not None:
+            reason = signature.verify_generic(
+                self.generic_secret, body, headers.get(signature.GENERIC_HEADER)
+            )
+        elif source == "grafana" and self.grafana_secret is not None:
+            sent = next((headers.get(h) for h in self.grafana_headers if headers.get(h)), None)
+            stamp = (
+                headers.get(self.grafana_timestamp_header)
+                if self.grafana_timestamp_header
+                else None
+            )
+            if self.grafana_timestamp_header and stamp is None:
+                reason = f"missing {self.grafana_timestamp_header} header"
+            else:
+                reason = signature.verify_grafana(
+                    self.grafana_secret, body, sent, stamp, max_skew=self.max_skew
+                )
+        if reason is not None:
+            raise Refused(401, f"bad signature: {reason}")
+
+
+def _equal_text(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+# Metrics (a registry of its own: nothing global, several apps per process in tests).
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "incident_syncer_webhook_requests",
+            "Webhook requests answered, by source and HTTP status.",
+            ["source", "code"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "incident_syncer_deliveries",
+            "Deliveries processed, by source and outcome "
+            "(opened, updated, resolved, reopened, unchanged, ignored, retried, failed).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.answer = Histogram(
+            "incident_syncer_webhook_answer_seconds",
+            "Time to answer a webhook request (accepting, not processing).",
+            ["source"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "incident_syncer_delivery_processing_seconds",
+            "Time to apply one delivery to every tracker.",
+            ["source"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "incident_syncer_queue_depth",
+            "Deliveries journaled and not yet applied.",
+            registry=self.registry,
+        )
+        self.tracker_failures = Counter(
+            "incident_syncer_tracker_failures",
+            "Tracker operations that failed after the engine's retries, by tracker.",
+            ["tracker"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+# The worker: per-group order, parallel groups, retries with backoff, resumable.
+
+
+class Worker:
+    """Applies journaled deliveries; one group at a time per group, in arrival order."""
+
+    def __init__(
+        self,
+        handle: Callable[[Delivery], float | None],
+        deliveries: Deliveries,
+        workers: int,
+    ) -> None:
+        self._handle = handle
+        self.deliveries = deliveries
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delivery")
+        self._cond = threading.Condition()
+        self._queues: dict[str, deque[int]] = {}
+        self._busy: set[str] = set()
+        self._timers: dict[str, threading.Timer] = {}
+        self._halt = False
+
+    def submit(self, delivery_id: int, group: str) -> None:
+        with self._cond:
+            self._queues.setdefault(group, deque()).append(delivery_id)
+            if group not in self._busy and not self._halt:
+                self._busy.add(group)
+                self._pool.submit(self._drain, group)
+
+    def depth(self) -> int:
+        with self._cond:
+            return sum(len(q) for q in self._queues.values())
+
+    def _drain(self, group: str) -> None:
+        while True:
+            with self._cond:
+                queue = self._queues.get(group)
+                if self._halt or not queue:
+                    if not queue:
+                        self._queues.pop(group, None)
+                    self._busy.discard(group)
+                    self._cond.notify_all()
+                    return
+                delivery_id = queue[0]
+            delivery = self.deliveries.get(delivery_id)
+            again = None
+            if delivery is not None and delivery.state == "pending":
+                try:
+                    again = self._handle(delivery)
+                except Exception:  # a bug must not kill the worker; the delivery stays pending
+                    log.exception("delivery %s: unexpected error", delivery_id)
+                    again = None
+                    self.deliveries.failed(delivery_id, "unexpected error (see the server log)")
+            with self._cond:
+                if again is not None and not self._halt:
+                    # Keep the group busy (its order holds) and come back after the backoff.
+                    timer = threading.Timer(again, self._resume, args=(group,))
+                    timer.daemon = True
+                    self._timers[group] = timer
+                    timer.start()
+                    return
+                if again is None:
+                    queue = self._queues.get(group)
+                    if queue and queue[0] == delivery_id:
+                        queue.popleft()
+
+    def _resume(self, group: str) -> None:
+        with self._cond:
+            self._timers.pop(group, None)
+            if self._halt:
+                self._busy.discard(group)
+                self._cond.notify_all()
+                return
+        try:
+            self._pool.submit(self._drain, group)
+        except RuntimeError:  # shut down meanwhile: the delivery stays pending for the next start
+            with self._cond:
+                self._busy.discard(group)
+                self._cond.notify_all()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._busy
+
+    def stop(self, timeout: float) -> None:
+        """Finish queued work for up to ``timeout`` s, then only what is in flight; the rest stays journaled."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy and not self._timers.keys() >= self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            self._halt = True
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+        self._pool.shutdown(wait=True)
+
+
+# The application.
+
+
+class Receiver:
+    """Everything ``serve`` needs, built once; :meth:`app` is the ASGI application."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine | None = None,
+        *,
+        policy: Policy | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        from syncer.cli.common import engine_for
+
+        self.config = config
+        self.mapping = Mapping(config)
+        self.auth = Auth.from_config(config)
+        self.engine = engine or engine_for(config)
+        self.ingestor = Ingestor(self.engine, self.mapping)
+        self.deliveries = Deliveries(config.state_path())
+        self.metrics = Metrics()
+        self.policy = policy or Policy.from_env()
+        self.max_body = config.serve.max_body_bytes
+        self.worker = Worker(self._process, self.deliveries, config.serve.workers)
+        self.metrics.queue.set_function(lambda: self.worker.depth())
+        self._started = False
+        self._announce = announce or log.warning
+
+    # Lifecycle.
+
+    def start(self) -> int:
+        """Resume what an earlier run journaled and did not finish; returns how many."""
+        if self._started:
+            return 0
+        self._started = True
+        self.deliveries.prune(DONE_RETENTION)
+        pending = self.deliveries.pending()
+        for delivery in pending:
+            self.worker.submit(delivery.id, delivery.group)
+        if pending:
+            self._announce(f"incident-syncer serve: resuming {len(pending)} pending deliveries")
+        return len(pending)
+
+    def stop(self) -> int:
+        """Finish queued work (up to shutdown_timeout); returns how many deliveries stay pending."""
+        self.worker.stop(self.config.serve.shutdown_timeout)
+        left = self.deliveries.count()
+        self._announce(
+            f"incident-syncer serve: stopped; {left} deliveries pending (resumed on the next start)"
+        )
+        return left
+
+    def app(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+            await run_in_threadpool(self.start)
+            try:
+                yield
+            finally:
+                await run_in_threadpool(self.stop)
+
+        routes = [
+            Route("/alertmanager", self._endpoint("alertmanager"), methods=["POST"]),
+            Route("/grafana", self._endpoint("grafana"), methods=["POST", "PUT"]),
+            Route("/generic", self._endpoint("generic"), methods=["POST"]),
+            Route("/healthz", self._healthz, methods=["GET"]),
+            Route("/metrics", self._metrics, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    # Endpoints.
+
+    def _endpoint(self, source: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await self._accept(source, request)
+            except Refused as exc:
+                response = JSONResponse(
+                    {"error": exc.reason}, status_code=exc.status, headers=exc.headers
+                )
+            self.metrics.requests.labels(source, str(response.status_code)).inc()
+            self.metrics.answer.labels(source).observe(time.perf_counter() - started)
+            return response
+
+        return endpoint
+
+    async def _accept(self, source: str, request: Request) -> Response:
+        self.auth.check_headers(source, request.headers)
+        body = await self._body(request)
+        self.auth.check_body(source, request.headers, body)
+        delivery_id, group = await run_in_threadpool(self._journal, source, body)
+        self.worker.submit(delivery_id, group)
+        return JSONResponse(
+            {"status": "accepted", "delivery": delivery_id, "group": group}, status_code=202
+        )
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise Refused(400, "Content-Length is not a number") from None
+            if size > self.max_body:
+                raise Refused(413, f"body over the limit of {self.max_body} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_body:
+                raise Refused(413, f"body over the limit of {self.max_body} bytes")
+        return bytes(body)
+
+    def _journal(self, source: str, body: bytes) -> tuple[int, str]:
+        """Parse and validate (400 if bad), then journal; nothing is written for a bad body."""
+        try:
+            group = parse(source, body, self.config.tz)
+            self.mapping.grade(group)
+            base = self.mapping.group_id(group)
+        except PayloadError as exc:
+            raise Refused(400, str(exc)) from None
+        try:
+            delivery_id = self.deliveries.add(source, base, body)
+        except Exception as exc:  # the journal is the promise: without it, ask the sender to retry
+            log.error("cannot journal a %s delivery: %s", source, exc)
+            raise Refused(503, "cannot journal the delivery; retry later") from None
+        return delivery_id, base
+
+    async def _healthz(self, request: Request) -> Response:
+        return JSONResponse(
+            {"status": "ok", "pending": self.worker.depth(), "idle": self.worker.idle()}
+        )
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    # Processing (worker threads).
+
+    def _process(self, delivery: Delivery) -> float | None:
+        """Apply one delivery; returns seconds to wait before trying again, or None when finished."""
+        started = time.perf_counter()
+        source = delivery.source
+        try:
+            group = parse(source, delivery.body, self.config.tz)
+            outcome = self.ingestor.process(group)
+        except (InputError, PayloadError) as exc:
+            self.deliveries.failed(delivery.id, str(exc))
+            self.metrics.deliveries.labels(source, "failed").inc()
+            log.error("delivery %s (%s): %s", delivery.id, source, secrets.redact(str(exc)))
+            return None
+        except TrackerError as exc:  # no tracker could say where the incident stands
+            self.metrics.tracker_failures.labels(exc.tracker or "unknown").inc()
+            return self._again(delivery, str(exc), exc.retry_after)
+        except SyncerError as exc:
+            self.deliveries.failed(delivery.id, str(exc))
+            self.metrics.deliveries.labels(source, "failed").inc()
+            log.error("delivery %s (%s): %s", delivery.id, source, secrets.redact(str(exc)))
+            return None
+        finally:
+            self.metrics.latency.labels(source).observe(time.perf_counter() - started)
+        for result in outcome.results:
+            if not result.ok:
+                self.metrics.tracker_failures.labels(result.tracker).inc()
+        if not outcome.ok and outcome.retryable:
+            errors = "; ".join(r.error or "" for r in outcome.results if not r.ok)
+            return self._again(delivery, errors, None)
+        self._finished(delivery, group, outcome)
+        return None
+
+    def _finished(self, delivery: Delivery, group: AlertGroup, outcome: Outcome) -> None:
+        if outcome.ok:
+            self.deliveries.done(delivery.id, outcome.to_json())
+            self.metrics.deliveries.labels(delivery.source, outcome.action).inc()
+            log.info(
+                "delivery %s: %s %s (%s)",
+                delivery.id,
+                outcome.incident or outcome.group,
+                outcome.action,
+                outcome.reason,
+            )
+        else:  # a tracker refused for good: the engine's journal keeps it for `retry`
+            errors = "; ".join(r.error or "" for r in outcome.results if not r.ok)
+            self.deliveries.failed(delivery.id, errors, outcome.to_json())
+            self.metrics.deliveries.labels(delivery.source, "failed").inc()
+            log.error("delivery %s: %s", delivery.id, secrets.redact(errors))
+
+    def _again(self, delivery: Delivery, error: str, retry_after: float | None) -> float | None:
+        attempts = self.deliveries.attempt_failed(delivery.id, error)
+        if attempts >= self.config.serve.delivery_attempts:
+            self.deliveries.failed(delivery.id, f"gave up after {attempts} attempts: {error}")
+            self.metrics.deliveries.labels(delivery.source, "failed").inc()
+            log.error("delivery %s: giving up: %s", delivery.id, secrets.redact(error))
+            return None
+        wait = min(self.policy.cap, self.policy.base * 2 ** (attempts - 1))
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.policy.max_retry_after))
+        self.metrics.deliveries.labels(delivery.source, "retried").inc()
+        log.warning(
+            "delivery %s: %s; trying again in %.2fs", delivery.id, secrets.redact(error), wait
+        )
+        return wait

@@ -1,0 +1,260 @@
+"""`incident-syncer serve` as a real uvicorn process: parallel redeliveries, resolve, reopen, SIGKILL.
+
+Two trackers: the fake GitHub (a server in this test process, driven by the real PyGithub in
+the serve process) and the memory tracker persisted to a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from filelock import FileLock
+
+from syncer import config as config_mod
+from syncer import markers
+from syncer.ingest.mapping import Mapping
+from syncer.ingest.payloads import parse
+from tests.conftest import write_config
+from tests.fakes.github import TOKEN as GITHUB_TOKEN
+from tests.fakes.github import FakeGitHub, fake_github, github_tracker  # noqa: F401
+from tests.test_ingest_helpers import am_alert, am_group, body
+
+WEBHOOK_TOKEN = "serve-process-token-0123456789"
+AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+
+
+class ServeProcess:
+    """One `incident-syncer serve` process on 127.0.0.1 with a free port."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> ServeProcess:
+        with self.log.open("ab") as out:
+            out.write(b"--- start\n")
+        start = self.log.stat().st_size
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "--config", str(self.config), "serve", "--port", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            env={
+                **os.environ,
+                "INCIDENT_SYNCER_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+                "GITHUB_TOKEN": GITHUB_TOKEN,
+            },
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = self.log.read_bytes()[start:].decode(errors="replace")
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
+            if match:
+                self.url = match.group(1)
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+            assert self.proc.poll() is None, f"serve exited:\n{text}"
+            time.sleep(0.05)
+        raise AssertionError("serve did not start:\n" + self.log.read_text(errors="replace"))
+
+    def post(self, data: dict[str, Any], route: str = "/alertmanager") -> httpx.Response:
+        return httpx.post(self.url + route, content=body(data), headers=AUTH, timeout=10)
+
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(self.url + "/healthz", timeout=5).json()
+        return data
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = self.health()
+            if health["pending"] == 0 and health["idle"]:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"serve still busy: {self.health()}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> str:
+        """SIGTERM; uvicorn shuts down gracefully, then ends by the signal it caught."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        assert self.proc.returncode == -signal.SIGTERM
+        last = self.log.read_text(encoding="utf-8").strip().splitlines()[-1]
+        return last
+
+
+class Trackers:
+    """What the two trackers hold for one incident."""
+
+    def __init__(self, github: FakeGitHub, store: Path) -> None:
+        self.github = github
+        self.store = store
+
+    def github_issues(self, incident_id: str) -> list[dict[str, Any]]:
+        with self.github.lock:
+            return [
+                issue
+                for _, issue in sorted(self.github.issues.items())
+                if (markers.find(issue["body"], markers.BEGIN) or {}).get("id") == incident_id
+            ]
+
+    def github_events(self, incident_id: str) -> list[str]:
+        (issue,) = self.github_issues(incident_id)
+        bodies = self.github.comment_bodies(issue["number"])
+        return [m["id"] for c in bodies if (m := markers.find(c, "event"))]
+
+    def memory_issues(self, incident_id: str) -> list[dict[str, Any]]:
+        if not self.store.exists():
+            return []
+        for _ in range(50):  # the serve process rewrites the file; read a whole one
+            try:
+                data = json.loads(self.store.read_text(encoding="utf-8"))
+                break
+            except json.JSONDecodeError:
+                time.sleep(0.02)
+        return [
+            i
+            for i in data["issues"].values()
+            if i["kind"] == "incident" and i["incident"] == incident_id
+        ]
+
+    def memory_events(self, incident_id: str) -> list[str]:
+        (issue,) = self.memory_issues(incident_id)
+        return [m["id"] for c in issue["comments"] if (m := markers.find(c, "event"))]
+
+
+@pytest.fixture
+def setup(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[tuple[ServeProcess, Trackers, Path]]:  # noqa: F811
+    store = tmp_path / "memory-tracker.json"
+    config = write_config(
+        tmp_path / "incident-syncer.toml",
+        {"gh": github_tracker(fake_github), "mem": {"type": "memory", "path": str(store)}},
+        extra='\n[ingest]\non_resolved = "resolved"\n\n[serve]\nworkers = 4\n',
+    )
+    server = ServeProcess(config, tmp_path / "serve.log")
+    try:
+        yield server, Trackers(fake_github, store), config
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+
+
+def incident_id(config: Path, data: dict[str, Any]) -> str:
+    return Mapping(config_mod.load(str(config))).group_id(parse("alertmanager", body(data)))
+
+
+def test_twenty_parallel_deliveries_then_resolve_then_reopen(
+    setup: tuple[ServeProcess, Trackers, Path],
+) -> None:
+    server, trackers, config = setup
+    server.start()
+    firing = am_group([am_alert("order-api-x2k9q"), am_alert("order-api-m7r4t")])
+    inc = incident_id(config, firing)
+    copies = [
+        firing | {"externalURL": f"http://alertmanager-{i % 2}.monitoring:9093"} for i in range(20)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(server.post, copies))
+    assert [a.status_code for a in answers] == [202] * 20
+    server.wait_idle()
+    assert len(trackers.github_issues(inc)) == 1 and len(trackers.memory_issues(inc)) == 1
+    assert len(trackers.github_events(inc)) == 1 and len(trackers.memory_events(inc)) == 1
+
+    resolved = am_group(
+        [
+            am_alert("order-api-x2k9q", status="resolved", ends="2025-11-03T07:02:00Z"),
+            am_alert("order-api-m7r4t", status="resolved", ends="2025-11-03T07:01:30.5Z"),
+        ]
+    )
+    assert server.post(resolved).status_code == 202
+    server.wait_idle()
+    (gh,) = trackers.github_issues(inc)
+    assert gh["state"] == "closed"  # on_resolved = "resolved"
+    assert len(trackers.github_events(inc)) == 2 and len(trackers.memory_events(inc)) == 2
+    assert trackers.memory_issues(inc)[0]["state"] == "closed"
+
+    again = am_group([am_alert("order-api-x2k9q", starts="2025-11-03T09:30:00Z")])
+    assert server.post(again).status_code == 202
+    server.wait_idle()
+    (gh,) = trackers.github_issues(inc)
+    assert gh["state"] == "open"
+    assert len(trackers.github_events(inc)) == 3 and len(trackers.memory_events(inc)) == 3
+    assert len(trackers.memory_issues(inc)) == 1
+    assert "알림 재발생" in trackers.github.comment_bodies(gh["number"])[-1]
+    assert server.stop() == (
+        "incident-syncer serve: stopped; 0 deliveries pending (resumed on the next start)"
+    )
+
+
+def test_sigkill_after_202_loses_nothing_and_duplicates_nothing(
+    setup: tuple[ServeProcess, Trackers, Path], tmp_path: Path
+) -> None:
+    server, trackers, config = setup
+    server.start()
+    firing = am_group([am_alert("order-api-x2k9q")])
+    inc = incident_id(config, firing)
+    # Another runner holds the group: the delivery is journaled and answered, then waits.
+    group_lock = FileLock(str(tmp_path / "state" / "locks" / f"group-{inc}.lock"))
+    group_lock.acquire()
+    try:
+        assert server.post(firing).status_code == 202
+        deadline = time.monotonic() + 10
+        while server.health()["idle"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        server.kill()
+    finally:
+        group_lock.release()
+    assert trackers.github_issues(inc) == [] and trackers.memory_issues(inc) == []
+
+    server.start()  # the journaled delivery resumes
+    server.wait_idle()
+    assert len(trackers.github_issues(inc)) == 1 and len(trackers.memory_issues(inc)) == 1
+    assert len(trackers.github_events(inc)) == 1
+    assert "incident-syncer serve: resuming 1 pending deliveries" in server.log.read_text()
+    assert server.stop().endswith("stopped; 0 deliveries pending (resumed on the next start)")
+
+
+def test_sigkill_during_a_slow_tracker_write(
+    setup: tuple[ServeProcess, Trackers, Path],
+) -> None:
+    server, trackers, config = setup
+    server.start()
+    firing = am_group([am_alert("order-api-x2k9q")])
+    inc = incident_id(config, firing)
+    trackers.github.latency = 0.3  # every GitHub call is slow: the kill lands mid-sync
+    answered = time.monotonic()
+    assert server.post(firing).status_code == 202
+    assert time.monotonic() - answered < 0.3  # the answer does not wait for the tracker
+    deadline = time.monotonic() + 10
+    while not trackers.github.entries("POST"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    server.kill()
+    trackers.github.latency = 0.0
+    server.start()
+    server.wait_idle()
+    assert len(trackers.github_issues(inc)) == 1 and len(trackers.memory_issues(inc)) == 1
+    assert len(trackers.github_events(inc)) == 1 and len(trackers.memory_events(inc)) == 1
+    assert server.stop().endswith("stopped; 0 deliveries pending (resumed on the next start)")
