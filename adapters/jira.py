@@ -54,7 +54,7 @@ from syncer.config import Config
 from syncer.errors import ConfigError, LookupFailed, TrackerError
 from syncer.model import Incident, Status
 from syncer.retry import pacer_for, retry_after_seconds
-from syncer.secrets import from_env
+from syncer.secrets import from_env, remember
 
 if TYPE_CHECKING:
     from jira import JIRA
@@ -351,6 +351,9 @@ class JiraAdapter:
             else None
         )
         self._token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
+        if self._email is not None:
+            # The basic-auth header is base64("email:token"): mask that form too.
+            remember(f"{self._email}:{self._token.get_secret_value()}")
         self.pacer = pacer_for(name, settings)
         self._jira: JIRA | None = None
         self._lock = threading.RLock()
@@ -489,7 +492,13 @@ class JiraAdapter:
         keep = len(markdown)
         while size > budget and keep > 0:
             keep = int(keep * budget / size * 0.9)
-            cut = markdown[:keep].rsplit("\n", 1)[0]
+            cut = markdown[:keep]
+            # End at a line, else a word, if one is near: never lose a whole long paragraph.
+            for sep in ("\n", " "):
+                at = cut.rfind(sep)
+                if at > keep * 0.8:
+                    cut = cut[:at]
+                    break
             note = (
                 f"\n\n_(Cut by incident-syncer: Jira allows {TEXT_LIMIT:,} characters here; "
                 f"{len(markdown) - len(cut):,} characters of the source are left out. "
@@ -984,18 +993,18 @@ class JiraAdapter:
         path: list[str],
         available: list[dict[str, Any]],
     ) -> TrackerError:
-        where = (current or {}).get("name") or "its current status"
+        where = (current or {}).get("name")
         offered = (
             ", ".join(
                 f"{t.get('name')!r} (→ {(t.get('to') or {}).get('name', '?')})" for t in available
             )
             or "none"
         )
-        missing = (
-            f"no transition {' → '.join(repr(p) for p in path)} from {where!r}"
-            if path
-            else (f"{where!r} is several transitions away")
-        )
+        if path:
+            steps = " → ".join(repr(p) for p in path)
+            missing = f"no transition {steps}" + (f" from {where!r}" if where else " available")
+        else:
+            missing = f"{where or 'its status'!r} is several transitions away"
         return TrackerError(
             f"cannot move {ref.key} to {want} for status {status.value}: {missing}; "
             f"available transitions: {offered}. Set [trackers.{self.name}] "

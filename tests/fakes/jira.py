@@ -200,6 +200,11 @@ class FakeJira(FakeApp):
             self.bodies.append((request.method, request.path, dict(request.headers), payload))
         return super()._dispatch(request)
 
+    def reset_log(self) -> None:
+        with self.lock:
+            super().reset_log()
+            self.bodies.clear()
+
     def error_body(self, status: int, message: str) -> Any:
         return {"errorMessages": [message], "errors": {}}
 
