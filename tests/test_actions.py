@@ -2,9 +2,9 @@
 
 Every test runs ``incident-syncer`` with a runner's environment (GITHUB_ACTIONS, an event file,
 GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL)
-against the loopback fake GitHub (the real PyGithub adapter talks to it) plus the in-memory
-tracker standing in for a second tracker (Jira, Notion), and checks what a workflow sees: the
-outputs, the step summary, the annotations, and what the trackers hold afterwards.
+against the loopback fake GitHub and fake Jira (the real PyGithub and jira clients talk to
+them), and checks what a workflow sees: the outputs, the step summary, the annotations, and
+what both trackers hold afterwards.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from adapters import memory
 from syncer import markers
 from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, write_config
 from tests.contract.suite import event_ids, load_yaml
+from tests.contract.test_jira import TRANSITIONS
 from tests.fakes.base import Request, Response
 from tests.fakes.github import TOKEN, FakeGitHub, github_tracker
+from tests.fakes.jira import FakeJira, Issue
 from tests.test_actions_units import parse_outputs
 
 REPO = "acme/incidents"
@@ -197,10 +198,19 @@ def github() -> Iterator[ActionsGitHub]:
 
 
 @pytest.fixture
+def jira() -> Iterator[FakeJira]:
+    app = FakeJira(cloud=True).start()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
 def runner(
-    github: ActionsGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    github: ActionsGitHub, jira: FakeJira, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    """A workspace (the cwd) with incidents/ and a config: GitHub (the fake) and memory trackers."""
+    """A workspace (the cwd) with incidents/ and a config: the fake GitHub and the fake Jira."""
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
@@ -209,6 +219,8 @@ def runner(
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
     monkeypatch.setenv("GITHUB_RUN_ID", RUN_ID)
     monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "1")
+    monkeypatch.setenv("JIRA_EMAIL", jira.email)
+    monkeypatch.setenv("JIRA_API_TOKEN", jira.token)
     incidents = tmp_path / "incidents"
     incidents.mkdir()
     for source in (BANNER, CHECKOUT):
@@ -217,11 +229,21 @@ def runner(
         tmp_path / "incident-syncer.toml",
         {
             "github": github_tracker(github),
-            "mirror": {"type": "memory", "store": "mirror"},
+            "jira": {
+                "type": "jira",
+                "url": jira.url,
+                "project": jira.project,
+                "email_env": "JIRA_EMAIL",
+                "token_env": "JIRA_API_TOKEN",
+                "cloud": True,
+                "transitions": TRANSITIONS,
+                "requests_per_second": 1000,
+                "burst": 50,
+            },
         },
         language="en",
     )
-    return {"tmp": tmp_path, "config": config, "github": github}
+    return {"tmp": tmp_path, "config": config, "github": github, "jira": jira}
 
 
 def step(env: dict[str, Any], event: str | None, payload: Any, *args: str) -> Step:
@@ -245,23 +267,21 @@ def step(env: dict[str, Any], event: str | None, payload: Any, *args: str) -> St
     return Step(result.exit_code, result.stdout, result.stderr, folder)
 
 
-def mirror() -> memory.Store:
-    return memory.store("mirror")
+EVENT = re.compile(r"incident-syncer:event id=([A-Za-z0-9._-]+)")
 
 
-def mirror_issue(incident_id: str) -> dict[str, Any]:
-    (issue,) = [
-        i
-        for i in mirror().issues.values()
-        if i["kind"] == "incident" and i["incident"] == incident_id
-    ]
+def jira_issue(jira: FakeJira, incident_id: str) -> Issue:
+    (issue,) = jira.issues_labelled(f"incident-id-{incident_id}")
     return issue
 
 
-def mirror_events(incident_id: str) -> list[str]:
-    return [
-        m["id"] for c in mirror_issue(incident_id)["comments"] if (m := markers.find(c, "event"))
-    ]
+def jira_events(jira: FakeJira, incident_id: str) -> list[str]:
+    texts = jira.comment_texts(jira_issue(jira, incident_id))
+    return [m.group(1) for t in texts if (m := EVENT.search(t))]
+
+
+def jira_done(jira: FakeJira, incident_id: str) -> bool:
+    return jira.category(jira_issue(jira, incident_id)) == "done"
 
 
 def incident_issue(app: FakeGitHub, incident_id: str) -> int:
@@ -323,14 +343,16 @@ def open_incident(env: dict[str, Any], incident_id: str = "INC-2025-1103-0007") 
 
 def test_push_syncs_the_changed_incident_files_and_reports_them(runner: dict[str, Any]) -> None:
     app: ActionsGitHub = runner["github"]
+    jira: FakeJira = runner["jira"]
     first = step(runner, "push", push_event(f"incidents/{CHECKOUT.name}"))
     assert first.exit_code == 0, first.stdout + first.stderr
     incident = "INC-2024-0305-checkout"
     number = incident_issue(app, incident)
+    jira_key = jira_issue(jira, incident).key
     assert first.issues == {
         incident: {
             "github": {"key": f"#{number}", "url": html(app, number)},
-            "mirror": {"key": "#1", "url": "memory://mirror/1"},
+            "jira": {"key": jira_key, "url": f"{jira.url}/browse/{jira_key}"},
         }
     }
     assert (first.outputs["created"], first.outputs["failed"]) == ("2", "0")
@@ -341,7 +363,7 @@ def test_push_syncs_the_changed_incident_files_and_reports_them(runner: dict[str
     assert not app.issues_with_label("incident-id:INC-2024-0212-banner")
     assert app.issue(number)["state"] == "closed"
     expected = event_ids(load_yaml(CHECKOUT))
-    assert github_events(app, number) == expected and mirror_events(incident) == expected
+    assert github_events(app, number) == expected and jira_events(jira, incident) == expected
 
     # The job re-run: nothing written, nothing created, the same issues reported.
     app.reset_log()
@@ -395,7 +417,7 @@ def test_a_failing_tracker_is_annotated_at_the_incident_file(runner: dict[str, A
     assert message.startswith("INC-2024-0212-banner → github: ")
     assert "❌ failed:" in done.summary and "`retry` finishes it" in done.summary
     # The other tracker was not held back by the failing one.
-    assert mirror_issue("INC-2024-0212-banner")["state"] == "closed"
+    assert jira_done(runner["jira"], "INC-2024-0212-banner")
 
 
 def test_pull_request_validates_and_keeps_one_preview_comment(runner: dict[str, Any]) -> None:
@@ -458,7 +480,8 @@ def test_the_form_opens_notes_regrades_and_resolves_and_re_runs_change_nothing(
     incident = "INC-2025-1103-0007"
     number = open_incident(runner, incident)
     assert app.label_names(number)[:2] == ["incident", "grade:SEV2"]
-    assert mirror_issue(incident)["title"] == "[SEV2] Settlement batch failed"
+    jira: FakeJira = runner["jira"]
+    assert jira_issue(jira, incident).fields["summary"] == "[SEV2] Settlement batch failed"
 
     # Re-running the same run (same GITHUB_RUN_ID): found, nothing created or posted.
     app.reset_log()
@@ -483,7 +506,7 @@ def test_the_form_opens_notes_regrades_and_resolves_and_re_runs_change_nothing(
     assert step(runner, "workflow_dispatch", note).outputs["outcome"] == "applied"
     assert step(runner, "workflow_dispatch", note).outputs["outcome"] == "already"
     assert github_events(app, number).count("gha-run-8200000001") == 1
-    assert mirror_events(incident).count("gha-run-8200000001") == 1
+    assert jira_events(jira, incident).count("gha-run-8200000001") == 1
 
     monkeypatch.setenv("GITHUB_RUN_ID", next(runs))
     regrade = dispatch_form(action="grade", incident_id=incident, grade="sev1", final="true")
@@ -491,13 +514,14 @@ def test_the_form_opens_notes_regrades_and_resolves_and_re_runs_change_nothing(
     assert graded.exit_code == 0, graded.stdout
     assert "grade:SEV1" in app.label_names(number) and "grade:SEV2" not in app.label_names(number)
     assert "grade-SEV2-to-SEV1" in github_events(app, number)
-    assert "grade-SEV2-to-SEV1" in mirror_events(incident)
+    assert "grade-SEV2-to-SEV1" in jira_events(jira, incident)
+    assert "grade:SEV1" in jira_issue(jira, incident).labels
 
     monkeypatch.setenv("GITHUB_RUN_ID", next(runs))
     resolve = dispatch_form(action="resolve", incident_id=incident, text="커넥션 풀 증설 후 정상화")
     resolved = step(runner, "workflow_dispatch", resolve)
     assert resolved.exit_code == 0
-    assert app.issue(number)["state"] == "closed" and mirror_issue(incident)["state"] == "closed"
+    assert app.issue(number)["state"] == "closed" and jira_done(jira, incident)
     app.reset_log()
     again = step(runner, "workflow_dispatch", resolve)
     assert again.outputs["outcome"] == "already" and app.writes() == 0
@@ -513,10 +537,10 @@ def test_the_form_rejects_a_missing_action_and_an_unknown_tracker(runner: dict[s
     wrong = step(
         runner,
         "workflow_dispatch",
-        dispatch_form(action="note", incident_id="INC-1", text="x", targets="jira,github"),
+        dispatch_form(action="note", incident_id="INC-1", text="x", targets="notion,github"),
     )
     assert wrong.exit_code == 2
-    assert "no tracker named 'jira'" in wrong.stderr
+    assert "no tracker named 'notion'" in wrong.stderr
     assert runner["github"].writes() == 0
 
 
@@ -526,7 +550,7 @@ def test_dry_run_from_the_form_writes_nothing(runner: dict[str, Any]) -> None:
     )
     done = step(runner, "workflow_dispatch", form)
     assert done.exit_code == 0, done.stdout
-    assert runner["github"].writes() == 0 and not mirror().issues
+    assert runner["github"].writes() == 0 and runner["jira"].writes() == 0
     assert "plan: create issue" in done.summary
 
 
@@ -600,7 +624,7 @@ def test_repository_dispatch_ingests_the_alert_once(
     assert first.outputs["created"] == "2"
     (number,) = incident_issues(app)
     assert "order-api" in app.issue(number)["title"] or "OrderApi" in app.issue(number)["title"]
-    assert mirror_issue(incident)["state"] == "open"
+    assert not jira_done(runner["jira"], incident)
 
     # Redelivered, or the job re-run: the same incident, nothing new anywhere.
     app.reset_log()
@@ -622,6 +646,7 @@ def test_repository_dispatch_without_a_payload_is_bad_input(runner: dict[str, An
 
 def test_chatops_commands_reach_every_tracker_once(runner: dict[str, Any]) -> None:
     app: ActionsGitHub = runner["github"]
+    jira: FakeJira = runner["jira"]
     incident = "INC-2025-1103-0007"
     number = open_incident(runner, incident)
 
@@ -634,17 +659,20 @@ def test_chatops_commands_reach_every_tracker_once(runner: dict[str, Any]) -> No
     assert done.exit_code == 0, done.stdout + done.stderr
     assert done.outputs["outcome"] == "applied" and done.outputs["incident"] == incident
     assert "gh-comment-2468013579" in github_events(app, number)
-    assert "gh-comment-2468013579" in mirror_events(incident)
-    entry = next(c for c in mirror_issue(incident)["comments"] if "gh-comment-2468013579" in c)
+    assert "gh-comment-2468013579" in jira_events(jira, incident)
+    texts = jira.comment_texts(jira_issue(jira, incident))
+    entry = next(t for t in texts if "gh-comment-2468013579" in t)
     assert "메모리 한도 4Gi → 8Gi" in entry and "park-sre" in entry
     assert f"`/incident note` from @park-sre on #{number} → {incident}: applied" in done.summary
 
     # The job re-run (same event): nothing is posted twice, on either tracker.
     app.reset_log()
-    before = len(mirror_issue(incident)["comments"])
+    jira.reset_log()
+    before = len(jira_issue(jira, incident).comments)
     again = step(runner, "issue_comment", note)
     assert again.exit_code == 0 and again.outputs["outcome"] == "already"
-    assert app.writes() == 0 and len(mirror_issue(incident)["comments"]) == before
+    assert app.writes() == 0 and jira.writes() == 0
+    assert len(jira_issue(jira, incident).comments) == before
 
     grade = comment_event(
         event_payload(app, number),
@@ -654,9 +682,9 @@ def test_chatops_commands_reach_every_tracker_once(runner: dict[str, Any]) -> No
     )
     assert step(runner, "issue_comment", grade).exit_code == 0
     assert "grade:SEV1" in app.label_names(number)
-    assert mirror_issue(incident)["title"].startswith("[SEV1]")
+    assert jira_issue(jira, incident).fields["summary"].startswith("[SEV1]")
     assert github_events(app, number).count("grade-SEV2-to-SEV1") == 1
-    assert mirror_events(incident).count("grade-SEV2-to-SEV1") == 1
+    assert jira_events(jira, incident).count("grade-SEV2-to-SEV1") == 1
     app.reset_log()
     assert step(runner, "issue_comment", grade).outputs["outcome"] == "already"
     assert app.writes() == 0
@@ -670,7 +698,7 @@ def test_chatops_commands_reach_every_tracker_once(runner: dict[str, Any]) -> No
     resolved = step(runner, "issue_comment", resolve)
     assert resolved.exit_code == 0, resolved.stdout + resolved.stderr
     assert app.issue(number)["state"] == "closed"
-    assert mirror_issue(incident)["state"] == "closed"
+    assert jira_done(jira, incident)
     # No reply comments: the timeline entries are the acknowledgement.
     assert not [b for b in app.comment_bodies(number) if markers.find(b, "chatops-reply")]
 
@@ -680,7 +708,8 @@ def test_chatops_refuses_a_commenter_without_write_permission(runner: dict[str, 
     incident = "INC-2025-1103-0007"
     number = open_incident(runner, incident)
     events_before = github_events(app, number)
-    mirror_before = copy.deepcopy(mirror_issue(incident))
+    jira: FakeJira = runner["jira"]
+    jira_before = copy.deepcopy(jira_issue(jira, incident).comments)
     # kim-data is a collaborator with read access only.
     event = comment_event(
         event_payload(app, number),
@@ -690,6 +719,7 @@ def test_chatops_refuses_a_commenter_without_write_permission(runner: dict[str, 
         association="COLLABORATOR",
     )
     app.reset_log()
+    jira.reset_log()
     done = step(runner, "issue_comment", event)
     assert done.exit_code == 0
     assert done.outputs["outcome"] == "refused"
@@ -701,7 +731,9 @@ def test_chatops_refuses_a_commenter_without_write_permission(runner: dict[str, 
     )
     assert "need write access" in replies[0] and "Nothing was changed" in replies[0]
     assert app.issue(number)["state"] == "open"
-    assert github_events(app, number) == events_before and mirror_issue(incident) == mirror_before
+    assert github_events(app, number) == events_before
+    assert jira_issue(jira, incident).comments == jira_before and not jira_done(jira, incident)
+    assert jira.writes() == 0
     assert app.writes() == 1  # the reply, nothing else
 
     # The job re-run: the reply is not posted again.
