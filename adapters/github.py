@@ -63,6 +63,7 @@ log = logging.getLogger("adapters.github")
 T = TypeVar("T")
 
 BODY_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characters
+TITLE_LIMIT = 256  # GitHub: "title is too long (maximum is 256 characters)"
 LABEL_LIMIT = 50  # GitHub's limit on a label name
 ID_LABEL = "incident-id:"
 POSTMORTEM_LABEL = "postmortem"
@@ -288,7 +289,7 @@ class GitHubAdapter:
 
     def _list(self, incident_id: str) -> list[_Issue]:
         label = self.id_label(incident_id)
-        return self._call(
+        items = self._call(
             f"list issues labelled {label}",
             lambda: [
                 self._item(issue)
@@ -297,17 +298,21 @@ class GitHubAdapter:
                 )
             ],
         )
+        for item in items:
+            self._remember(item)
+        return items
 
     def _classify(
         self, items: list[_Issue], incident_id: str
     ) -> tuple[list[_Issue], _Issue | None, dict[str, _Issue]]:
-        """Split one listing into the incident issues (oldest first), the postmortem, the items."""
+        """Split one listing into the incident issues (oldest first), the postmortem, the items.
+
+        A duplicate closed by :meth:`close_duplicate` has lost the id label, so it is not listed.
+        """
         incidents: list[_Issue] = []
         postmortem: _Issue | None = None
         actions: dict[str, _Issue] = {}
         for item in sorted(items, key=_age):
-            if DUPLICATE_LABEL in (x.lower() for x in item.labels):
-                continue
             begin = markers.find(item.body, markers.BEGIN)
             if begin is not None and begin.get("id") == incident_id:
                 incidents.append(item)
@@ -382,7 +387,6 @@ class GitHubAdapter:
                 tracker=self.name,
                 status=404,
             )
-        self._remember(item)
         comments = self._comments(item.number)
         events, unmarked = [], []
         for text in comments:
@@ -431,7 +435,7 @@ class GitHubAdapter:
         if changes & {"content", "grade"}:
             body, labels = self._current(number)
             if "content" in changes:
-                fields["title"] = doc.title
+                fields["title"] = _title(doc.title)
                 fields["body"] = self.issue_body(doc, body)
             if "grade" in changes:
                 self._ensure_label(doc.grade_label, self.config.grade(doc.grade).color)
@@ -461,7 +465,7 @@ class GitHubAdapter:
             issue = self._repo().get_issue(int(existing.native))
             self._call(
                 f"update postmortem {existing.key}",
-                partial(issue.edit, title=doc.title, body=body),
+                partial(issue.edit, title=_title(doc.title), body=body),
                 write=True,
             )
             return existing
@@ -509,7 +513,7 @@ class GitHubAdapter:
         from github import GithubException
 
         repo = self._repo()
-        create = partial(repo.create_issue, title=title, body=body, labels=labels)
+        create = partial(repo.create_issue, title=_title(title), body=body, labels=labels)
         try:
             issue = self._call(
                 "create issue",
@@ -530,6 +534,16 @@ class GitHubAdapter:
             issue = self._call("create issue", create, write=True)
         item = self._item(issue)
         self._remember(item)
+        missing = {x.lower() for x in labels} - {x.lower() for x in item.labels}
+        if missing:
+            # GitHub drops labels silently for tokens without triage/push access; without the
+            # id label the next sync could not find this issue and would create another.
+            raise TrackerError(
+                f"#{item.number} was created without the labels {sorted(missing)}: the token in "
+                f"${self.settings.token_env} needs write access to {self.settings.repo}'s issues",
+                tracker=self.name,
+                status=403,
+            )
         return item
 
     def _labels_with_grade(self, labels: list[str], doc: IssueDoc) -> list[str]:
@@ -560,8 +574,12 @@ class GitHubAdapter:
                     write=True,
                 )
             except TrackerError as again:
-                if again.status != 422:  # 422: someone created it just now
+                if again.retryable:
                     raise
+                # 422: someone created it just now. Otherwise (403: no right to manage labels)
+                # GitHub creates it, uncoloured, when the issue uses it.
+                if again.status != 422:
+                    log.warning("%s: cannot create label %s: %s", self.name, name, again)
         with self._lock:
             self._labels_ok.add(name.lower())
 
@@ -705,7 +723,7 @@ def _message(data: Any) -> str:
     """GitHub's error message, with the validation errors' details."""
     if not isinstance(data, dict):
         return str(data or "no details")
-    message = str(data.get("message") or "no details")
+    message = str(data.get("message") or _text(data.get("data")) or "no details")
     details = []
     for error in data.get("errors") or []:
         if isinstance(error, dict):
@@ -713,6 +731,15 @@ def _message(data: Any) -> str:
         else:
             details.append(str(error))
     return f"{message}: {'; '.join(details)}" if details else message
+
+
+def _text(value: Any) -> str:
+    """A short plain-text excerpt of a non-JSON answer (a proxy's HTML error page, say)."""
+    return " ".join(re.sub(r"<[^>]*>", " ", str(value or "")).split())[:200]
+
+
+def _title(title: str) -> str:
+    return title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1].rstrip() + "…"
 
 
 def _seconds(value: str | None) -> float | None:

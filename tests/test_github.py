@@ -614,3 +614,24 @@ def test_settings_are_checked_by_name(gh: GH) -> None:
     assert "trackers.gh.colour: unknown key" in result.output
     assert "trackers.gh.postmortem: Input should be 'issue' or 'file'" in result.output
     assert gh.app.calls() == 0
+
+
+def test_a_long_title_is_cut_to_githubs_limit(gh: GH) -> None:
+    path = gh.write(ongoing(title="Checkout-" * 28))  # 252 characters, 259 with the grade
+    gh.sync(path)
+    title = gh.incident(CHECKOUT_ID)["title"]
+    assert len(title) == 256 and title.startswith("[SEV3] Checkout") and title.endswith("…")
+    gh.app.reset_log()
+    gh.sync(path)
+    assert gh.app.writes() == 0
+
+
+def test_a_token_that_cannot_label_is_a_clear_error(gh: GH) -> None:
+    gh.app.push_access = False
+    result = gh.sync(gh.write(ongoing()), expect=1)
+    assert (
+        "#1 was created without the labels ['grade:sev3', 'incident', "
+        f"'incident-id:{CHECKOUT_ID.lower()}']: the token in $GITHUB_TOKEN needs write access "
+        "to acme/incidents's issues"
+    ) in result.output
+    assert len(gh.app.issues) == 1 and gh.app.comments == {}

@@ -42,6 +42,7 @@ REPO = "acme/incidents"
 BOT = "incident-bot"
 DOCS = "https://docs.github.com/rest"
 BODY_LIMIT = 65536
+TITLE_LIMIT = 256
 GHE_PREFIX = "/api/v3"
 SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
@@ -134,6 +135,8 @@ class FakeGitHub(FakeApp):
         self.secondary: tuple[int, float, int, str] | None = None
         self.outage: int | None = None  # answer every request with this status (GitHub is down)
         self.after_faults: list[tuple[str, str, int]] = []
+        # Without push (triage) access GitHub silently drops labels and assignees on issues.
+        self.push_access = True
         self._recent_writes: deque[float] = deque()
 
         r = "/repos/{owner}/{repo}"
@@ -619,6 +622,10 @@ class FakeGitHub(FakeApp):
 
     def create_label(self, request: Request) -> Response:
         self._check_repo(request)
+        if not self.push_access:
+            raise HTTPError(
+                403, {"message": "Must have push access to repository", "documentation_url": DOCS}
+            )
         data = request.json() or {}
         name = data.get("name")
         if not isinstance(name, str) or not name:
@@ -723,6 +730,15 @@ class FakeGitHub(FakeApp):
             )
         return body
 
+    def _validate_title(self, title: Any) -> None:
+        if len(str(title)) > TITLE_LIMIT:
+            raise validation_error(
+                "Issue",
+                "title",
+                "custom",
+                f"title is too long (maximum is {TITLE_LIMIT} characters)",
+            )
+
     def _label_names(self, raw: Any) -> list[str]:
         if not isinstance(raw, list):
             raise validation_error("Issue", "labels", "invalid")
@@ -826,9 +842,12 @@ class FakeGitHub(FakeApp):
         title = data.get("title")
         if title is None or title == "":
             raise validation_error("Issue", "title", "missing_field")
+        self._validate_title(title)
         body = self._validate_body(data.get("body"), "Issue")
         labels = self._label_names(data.get("labels", []))
         assignees = self._assignees(data) or []
+        if not self.push_access:
+            labels, assignees = [], []
         issue = self._new_issue(str(title), body, labels, assignees, self.login)
         return Response(201, self._issue_json(request, issue))
 
@@ -844,15 +863,16 @@ class FakeGitHub(FakeApp):
         if "title" in data:
             if not data["title"]:
                 raise validation_error("Issue", "title", "missing_field")
+            self._validate_title(data["title"])
             changes["title"] = str(data["title"])
         if "body" in data:
             changes["body"] = self._validate_body(data["body"], "Issue") or None
-        if "labels" in data:
+        if "labels" in data and self.push_access:
             changes["labels"] = [
                 self._ensure_label(x)["name"] for x in _dedupe(self._label_names(data["labels"]))
             ]
         assignees = self._assignees(data)
-        if assignees is not None:
+        if assignees is not None and self.push_access:
             changes["assignees"] = _dedupe(assignees)
         state = data.get("state")
         if state is not None and state not in ("open", "closed"):
