@@ -26,7 +26,7 @@ from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.contract.test_jira import TRANSITIONS
-from tests.fakes.base import Request, Response
+from tests.fakes.base import HTTPError, Request, Response
 from tests.fakes.github import TOKEN, FakeGitHub, github_tracker
 from tests.fakes.jira import FakeJira, Issue
 from tests.test_actions_units import parse_outputs
@@ -41,9 +41,15 @@ class ActionsGitHub(FakeGitHub):
     def __init__(self) -> None:
         super().__init__()
         self.pr_files: dict[int, list[str]] = {}
+        self.permission_down = False
         self.route(
             "GET", "/repos/{owner}/{repo}/pulls/(?P<number>[0-9]+)/files", self.list_pr_files
         )
+
+    def collaborator_permission(self, request: Request) -> Response:
+        if self.permission_down:
+            raise HTTPError(503, self.error_body(503, "Service Unavailable"))
+        return super().collaborator_permission(request)
 
     def list_pr_files(self, request: Request) -> Response:
         names = self.pr_files.get(int(request.match["number"]), [])
@@ -754,6 +760,23 @@ def test_chatops_refuses_a_commenter_without_write_permission(runner: dict[str, 
     assert refused.outputs["outcome"] == "refused"
     assert not app.entries(pattern="/collaborators/")
     assert github_events(app, number) == events_before
+
+
+def test_chatops_fails_closed_when_the_permission_cannot_be_read(runner: dict[str, Any]) -> None:
+    app: ActionsGitHub = runner["github"]
+    jira: FakeJira = runner["jira"]
+    number = open_incident(runner)
+    app.permission_down = True
+    app.reset_log()
+    jira.reset_log()
+    event = comment_event(event_payload(app, number), "/incident resolve done", comment_id=90)
+    done = step(runner, "issue_comment", event)
+    assert done.exit_code == 1
+    assert done.outputs["outcome"] == "error"
+    assert "Service Unavailable" in done.stderr
+    assert len(app.entries("GET", "/collaborators/park-sre/permission")) == 6  # retried reads
+    assert app.writes() == 0 and jira.writes() == 0
+    assert app.issue(number)["state"] == "open"
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,8 @@ COMMENT_BUDGET = 60_000
     type=click.Choice(["auto", "alertmanager", "grafana", "generic"]),
     default="auto",
     show_default=True,
-    help="repository_dispatch: the payload's format (auto: client_payload.source, else the event type).",
+    help="repository_dispatch: the payload's format (auto: a body with alerts is Alertmanager's "
+    "or Grafana's, anything else the generic event).",
 )
 @click.option(
     "--min-permission",
@@ -80,7 +81,7 @@ def gha(
     push               sync the incident files under PATH (default: incidents/) the push changed
     pull_request       validate PATH; post the rendered postmortem preview as one PR comment
     workflow_dispatch  inputs action=open|note|grade|resolve, incident_id, title, grade, text, final
-    repository_dispatch  ingest the alert in client_payload (--source, or client_payload.source)
+    repository_dispatch  ingest the alert in client_payload (a webhook body or a summary)
     issue_comment      ChatOps: /incident note TEXT | grade GRADE [--final] | resolve [TEXT]
     schedule           finish what the journal holds, then re-sync PATH (idempotent)
 
