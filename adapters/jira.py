@@ -30,7 +30,6 @@ import string
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -975,9 +974,12 @@ class JiraAdapter:
             if choice is None:
                 raise self._no_way(ref, status, want, current, path[position:], available)
             position, transition = choice[0] + 1, choice[1]
-            self._call(
+            # Posted directly: the library's transition_issue sends the id as a number.
+            self._request(
                 f"transition {ref.key} ({transition.get('name')})",
-                partial(client.transition_issue, ref.native, str(transition["id"])),
+                "POST",
+                f"issue/{ref.native}/transitions",
+                body={"transition": {"id": str(transition["id"])}},
             )
             current = transition.get("to") or {}
             with self._lock:
