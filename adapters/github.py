@@ -52,7 +52,7 @@ from syncer import markers
 from syncer.config import Config
 from syncer.errors import LookupFailed, TrackerError
 from syncer.model import Status
-from syncer.retry import Pacer
+from syncer.retry import pacer_for
 from syncer.secrets import from_env
 
 if TYPE_CHECKING:
@@ -108,11 +108,8 @@ class GitHubSettings(AdapterSettings):
         True, description="assign the commander (and action-item owners) when assignable"
     )
     timeout: int = Field(30, ge=1, le=600, description="seconds per HTTP request")
-    writes_per_second: float | None = Field(
-        1.0,
-        ge=0,
-        description="pace writes (GitHub's secondary limit); 0 or none: no pacing",
-    )
+    # Pacing keys (writes_per_second, writes_per_minute, writes_per_hour, ...) come from
+    # AdapterSettings; unset, GitHub's documented limits apply (syncer.retry.DEFAULT_LIMITS).
     page_size: int = Field(100, ge=1, le=100, description="items per page when listing")
 
     @field_validator("postmortem_path")
@@ -160,7 +157,8 @@ class GitHubAdapter:
         self.settings = settings
         self.config = config
         self._token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
-        self._pacer = Pacer(settings.writes_per_second or None)
+        # One budget for every thread and engine syncing to this tracker (GitHub's limits).
+        self.pacer = pacer_for(name, settings)
         # PyGithub's connection object is not thread-safe (PyGithub#2052): one client a thread.
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -192,9 +190,8 @@ class GitHubAdapter:
         return repo
 
     def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
-        """Run one PyGithub call; its failures become :class:`TrackerError`."""
-        if write:
-            self._pacer.wait()
+        """Run one PyGithub call, paced; its failures become :class:`TrackerError`."""
+        self.pacer.wait(write=write)
         try:
             result = fn()
         except Exception as exc:
@@ -202,8 +199,7 @@ class GitHubAdapter:
             if error is None:
                 raise
             raise error from exc
-        if write:
-            self._pacer.recover()
+        self.pacer.observe(200)
         return result
 
     def _translate(self, exc: Exception, what: str) -> TrackerError | None:
@@ -220,6 +216,7 @@ class GitHubAdapter:
             return None
         status = exc.status
         headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+        self.pacer.observe(status, headers)  # a 429 or a secondary limit holds every caller
         message = _message(exc.data)
         retry_after = _seconds(headers.get("retry-after"))
         limited = headers.get("x-ratelimit-remaining") == "0"
@@ -236,8 +233,9 @@ class GitHubAdapter:
                 reset = _seconds(headers.get("x-ratelimit-reset"))
                 retry_after = max(0.0, reset - time.time()) if reset is not None else None
             if retry_after is None:
+                # A secondary limit said only in words: GitHub asks for a minute's pause.
                 retry_after = SECONDARY_WAIT
-            self._pacer.penalise(retry_after)
+                self.pacer.penalise(retry_after)
             return TrackerError(
                 f"{what}: rate limited ({message})",
                 tracker=self.name,

@@ -23,7 +23,7 @@ from syncer import markers
 from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, write_config
 from tests.contract.suite import event_ids, load_yaml
-from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, github_tracker
+from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
 CHECKOUT_ID = "INC-2024-0305-checkout"
 
@@ -88,6 +88,7 @@ class GH:
 @pytest.fixture
 def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GH]:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    fresh_pacers(monkeypatch)
     app = FakeGitHub(users={"erin": "write", "alice": "write", "grace": "triage"}).start()
     try:
         yield GH(app, tmp_path)
@@ -635,3 +636,16 @@ def test_a_token_that_cannot_label_is_a_clear_error(gh: GH) -> None:
         "to acme/incidents's issues"
     ) in result.output
     assert len(gh.app.issues) == 1 and gh.app.comments == {}
+
+
+def test_githubs_documented_budget_is_the_default(gh: GH) -> None:
+    from adapters.github import GitHubAdapter, GitHubSettings
+    from syncer import config
+
+    settings = GitHubSettings.model_validate({"type": "github", "repo": "acme/incidents"})
+    adapter = GitHubAdapter("paced", settings, config.parse({}, None))
+    assert adapter.pacer.write_rate == 1.0  # GitHub: about one content-creating request a second
+    assert adapter.pacer.write_windows == ((80, 60.0), (500, 3600.0))
+    table = github_tracker(gh.app)
+    lifted = GitHubAdapter("unpaced", GitHubSettings.model_validate(table), config.parse({}, None))
+    assert not lifted.pacer.paced

@@ -9,7 +9,7 @@ import pytest
 
 from syncer import markers
 from tests.contract.suite import TrackerContract
-from tests.fakes.github import TOKEN, FakeGitHub, github_tracker
+from tests.fakes.github import TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
 
 class GitHubHarness:
@@ -79,7 +79,8 @@ class GitHubHarness:
 
 class TestGitHubContract(TrackerContract):
     @pytest.fixture
-    def harness(self) -> Iterator[GitHubHarness]:
+    def harness(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubHarness]:
+        fresh_pacers(monkeypatch)
         app = FakeGitHub(users={"alice": "write", "erin": "write"}).start()
         try:
             yield GitHubHarness(app)

@@ -1130,21 +1130,34 @@ def _dedupe(names: list[str]) -> list[str]:
 
 
 def github_tracker(app: FakeGitHub, **overrides: Any) -> dict[str, Any]:
-    """A ``[trackers.NAME]`` table pointing at ``app`` (no pacing: tests are fast)."""
+    """A ``[trackers.NAME]`` table pointing at ``app``, unpaced (tests are fast): GitHub's
+    default budget (1 write a second, 80 a minute, 500 an hour) lifted."""
     table: dict[str, Any] = {
         "type": "github",
         "repo": app.full_name,
         "base_url": app.url,
         "token_env": "GITHUB_TOKEN",
         "writes_per_second": 0,
+        "writes_per_minute": 0,
+        "writes_per_hour": 0,
     }
     table.update(overrides)
     return table
 
 
+def fresh_pacers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the process-wide pacers, so that one test's 429s do not slow the next one."""
+    from syncer import retry
+
+    monkeypatch.setattr(retry, "_PACERS", {})
+
+
 @pytest.fixture
-def fake_github() -> Iterator[FakeGitHub]:
-    """A running fake GitHub with the repository ``acme/incidents`` and the token :data:`TOKEN`."""
+def fake_github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A running fake GitHub with the repository ``acme/incidents`` and the token :data:`TOKEN`
+    (also set as ``$GITHUB_TOKEN``)."""
+    fresh_pacers(monkeypatch)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     app = FakeGitHub().start()
     try:
         yield app
