@@ -180,7 +180,7 @@ class GitHubAdapter:
                 timeout=self.settings.timeout,
                 retry=None,  # the engine owns retries (PyGithub's default repeats POSTs on 5xx)
                 per_page=self.settings.page_size,
-                seconds_between_requests=None,  # pacing is ours (syncer.retry.Pacer)
+                seconds_between_requests=None,  # pacing is ours (syncer.retry.pacer_for)
                 seconds_between_writes=None,
                 lazy=True,  # no GET for objects we only address (the repository, an issue)
                 user_agent="incident-syncer (PyGithub)",
@@ -207,8 +207,11 @@ class GitHubAdapter:
         from github import GithubException
 
         if isinstance(exc, requests.exceptions.RequestException):
+            why = type(exc).__name__
+            if isinstance(exc, requests.exceptions.Timeout):
+                why += f" (no answer within {self.settings.timeout} s)"
             return TrackerError(
-                f"{what}: cannot reach {self.settings.base_url}: {type(exc).__name__}",
+                f"{what}: cannot reach {self.settings.base_url}: {why}",
                 tracker=self.name,
                 retryable=True,
             )
