@@ -71,6 +71,9 @@ class Result:
     writes: int = 0
     dry_run: bool = False
     ref: IssueRef | None = field(default=None, repr=False)
+    # Created in phase 1, the rest left for phase 2 (when every tracker's link is known).
+    deferred: bool = field(default=False, repr=False)
+    remote: Remote | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -403,10 +406,22 @@ class Engine:
                 located[name] = exc
 
         self._parallel(locate, names)
+        located = {n: located[n] for n in names}  # links in config order, whatever finished first
         results: dict[str, Result] = {}
+
+        def missing(name: str) -> bool:
+            return not (isinstance(located[name], list) and located[name])
 
         def reconcile(name: str, links: list[TrackerLink]) -> None:
             found = located[name]
+            # A new issue whose siblings are new too only gets created now; its content,
+            # timeline, postmortem and status follow in phase 2 with every link known
+            # (one update instead of two: a historical incident is create + close).
+            create_only = (
+                not options.dry_run
+                and missing(name)
+                and any(missing(o) for o in names if o != name)
+            )
             results[name] = self._reconcile(
                 name,
                 self.adapters[name],
@@ -415,13 +430,18 @@ class Engine:
                 links,
                 options,
                 prefetched.pop(name, None),
+                create_only=create_only,
             )
 
         links_before = _links(located)
         self._parallel(lambda n: reconcile(n, [x for x in links_before if x.tracker != n]), names)
 
         # Phase 2: issues created just now are linked from the others.
-        if not options.dry_run and len(names) > 1 and any(r.created for r in results.values()):
+        if (
+            not options.dry_run
+            and len(names) > 1
+            and any(r.created or r.deferred for r in results.values())
+        ):
             for name, result in results.items():
                 if result.ok and result.ref is not None:
                     located[name] = [result.ref]
@@ -430,8 +450,11 @@ class Engine:
                 n
                 for n in names
                 if results[n].ok
-                and {(x.tracker, x.url) for x in links_after if x.tracker != n}
-                != {(x.tracker, x.url) for x in links_before if x.tracker != n}
+                and (
+                    results[n].deferred
+                    or {(x.tracker, x.url) for x in links_after if x.tracker != n}
+                    != {(x.tracker, x.url) for x in links_before if x.tracker != n}
+                )
             ]
 
             def relink(name: str) -> None:
@@ -443,7 +466,9 @@ class Engine:
                     located[name],
                     [x for x in links_after if x.tracker != name],
                     options,
+                    first.remote if first.deferred else None,
                 )
+                first.deferred, first.remote = False, None
                 first.operations.extend(second.operations)
                 first.writes += second.writes
                 if second.error:
@@ -461,14 +486,19 @@ class Engine:
         links: list[TrackerLink],
         options: Options,
         remote: Remote | None = None,
+        *,
+        create_only: bool = False,
     ) -> Result:
         result = Result(incident=incident.id, tracker=name, dry_run=options.dry_run)
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._reconcile_once(name, adapter, incident, found, links, options, remote, result)
-                if self.state is not None and not options.dry_run:
+                self._reconcile_once(
+                    name, adapter, incident, found, links, options, remote, result, create_only
+                )
+                # A deferred tracker stays journaled until phase 2 has done the rest.
+                if self.state is not None and not options.dry_run and not result.deferred:
                     self.state.journal_done(name, incident.id)
                 return result
             except TrackerError as exc:
@@ -512,6 +542,7 @@ class Engine:
         options: Options,
         remote: Remote | None,
         result: Result,
+        create_only: bool = False,
     ) -> None:
         if isinstance(found, TrackerError):
             raise found
@@ -524,7 +555,10 @@ class Engine:
         if options.dry_run:
             result.operations = [op.describe() for op in ops]
             return
-        self._apply(name, adapter, incident, remote, ops, options, links, result)
+        if create_only:
+            # Only the creation now (if it is still missing: a lost answer may have made it).
+            ops = [op for op in ops if op.kind == "create"]
+        self._apply(name, adapter, incident, remote, ops, options, links, result, create_only)
 
     def _apply(
         self,
@@ -536,6 +570,7 @@ class Engine:
         options: Options,
         links: list[TrackerLink],
         result: Result,
+        create_only: bool = False,
     ) -> None:
         ref = remote.ref if remote else None
         pm_ref = remote.postmortem if remote else None
@@ -588,8 +623,10 @@ class Engine:
                 )
             if op.kind != "update":
                 result.operations.append(op.describe())
+        if create_only:
+            result.deferred, result.remote = True, remote
         # A postmortem published just now is linked from the issue body; so are other trackers.
-        if ref is not None and remote is not None and not any(op.kind == "update" for op in ops):
+        elif ref is not None and remote is not None and not any(op.kind == "update" for op in ops):
             self._update(name, adapter, incident, options, links, pm_ref, ref, remote, result)
         if ref is not None:
             result.key, result.url, result.ref = ref.key, ref.url, ref
