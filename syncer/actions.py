@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 SUMMARY_LIMIT = 1024 * 1024
 OUTPUT_LIMIT = 1_000_000
 _META_KEY = "incident_syncer.actions"
+TITLE = "incident-syncer"
 
 
 @dataclass
@@ -78,8 +79,19 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _repo_file(path: str) -> str:
+    """Annotations name files relative to the repository root."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    absolute = os.path.abspath(path)
+    if workspace and absolute.startswith(os.path.abspath(workspace) + os.sep):
+        return os.path.relpath(absolute, workspace)
+    return path
+
+
 def command(name: str, message: str, **props: Any) -> None:
     """Print a workflow command (``::error file=...,line=...::message``) on stdout."""
+    if props.get("file"):
+        props["file"] = _repo_file(str(props["file"]))
     attrs = ",".join(f"{k}={_escape_property(str(v))}" for k, v in props.items() if v is not None)
     sys.stdout.write(
         f"::{name}{' ' + attrs if attrs else ''}::{_escape_data(secrets.redact(message))}\n"
@@ -125,12 +137,12 @@ def mask_config(config: Config) -> None:
 
 def warning(text: str, *, file: str | None = None, line: int | None = None) -> None:
     if active():
-        command("warning", text, file=file, line=line, title="incident-syncer")
+        command("warning", text, file=file, line=line, title=TITLE)
 
 
 def notice(text: str) -> None:
     if active():
-        command("notice", text, title="incident-syncer")
+        command("notice", text, title=TITLE)
 
 
 def remember_files(files: dict[str, tuple[str, int | None]]) -> None:
@@ -144,12 +156,27 @@ def where(incident_id: str) -> tuple[str | None, int | None]:
 
 
 def annotate_error(exc: BaseException | None, text: str) -> None:
+    """One ``::error`` per problem, at its file and line when it has them."""
     if not active():
         return
     mask_secrets()
-    file = getattr(exc, "file", None)
-    line = getattr(exc, "line", None)
-    command("error", text, file=file, line=line, title="incident-syncer")
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, list) and errors:
+        for err in errors:
+            file = getattr(err, "file", None)
+            message = str(err)
+            if file and message.startswith(f"{file}"):
+                # The annotation shows the file and line itself: keep the message short.
+                message = message[len(file) :].lstrip(":0123456789 ")
+            command("error", message, file=file, line=getattr(err, "line", None), title=TITLE)
+        return
+    command(
+        "error",
+        text,
+        file=getattr(exc, "file", None),
+        line=getattr(exc, "line", None),
+        title=TITLE,
+    )
 
 
 # Defaults inside Actions.
@@ -265,7 +292,7 @@ def report(results: list[Result], *, heading: str = "incident-syncer") -> None:
                 f"{r.incident} → {r.tracker}: {r.error}",
                 file=file,
                 line=line,
-                title="incident-syncer",
+                title=TITLE,
             )
     if not run.defer_outputs:
         write_outputs()

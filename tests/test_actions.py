@@ -412,6 +412,19 @@ def test_a_bad_incident_file_is_annotated_at_its_line_and_nothing_is_written(
     assert runner["github"].writes() == 0
 
 
+def test_every_bad_file_gets_its_own_annotation(runner: dict[str, Any]) -> None:
+    folder = runner["tmp"] / "incidents"
+    (folder / "a.yaml").write_text("id: INC-a\ntitle: A\ngrade: SEV1\nstatus: lost\n")
+    (folder / "b.json").write_text('{"id": "INC-b",\n "title": "",\n "grade": "SEV1"}')
+    # An absolute PATH: annotations still name files from the repository root.
+    done = step(runner, "push", push_event(before="0" * 40), "gha", str(folder))
+    assert done.exit_code == 2
+    found = {(p["file"], p.get("line")): m for p, m in done.annotations("error")}
+    assert set(found) == {("incidents/a.yaml", "4"), ("incidents/b.json", "2")}
+    assert found["incidents/a.yaml", "4"].startswith("status: ")
+    assert runner["github"].writes() == 0 and runner["jira"].writes() == 0
+
+
 def test_a_failing_tracker_is_annotated_at_the_incident_file(runner: dict[str, Any]) -> None:
     app: ActionsGitHub = runner["github"]
     app.faults(1.0, statuses=(503,))
