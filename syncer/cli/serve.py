@@ -46,7 +46,9 @@ def serve(host: str | None, port: int | None) -> None:
     port = config.serve.port if port is None else port
     receiver = Receiver(config, announce=lambda text: click.echo(text, err=True))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every keep-alive answer waits ~40 ms for the sender's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
