@@ -28,6 +28,7 @@ import logging
 import re
 import string
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -297,6 +298,23 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
+class _Recent(OrderedDict[str, dict[str, Any]]):
+    """What the last reads said per issue key, for the writes that follow (the newest few)."""
+
+    limit = 256
+
+    def setdefault(self, key: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
+        if key not in self:
+            self[key] = default if default is not None else {}
+        return self[key]
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 def _key_number(key: str) -> int:
     tail = key.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -357,7 +375,7 @@ class JiraAdapter:
         self._jira: JIRA | None = None
         self._lock = threading.RLock()
         # What the last reads said, per issue key (the engine reads, then writes).
-        self._seen: dict[str, dict[str, Any]] = {}
+        self._seen: _Recent = _Recent()
         self._postmortem_of: dict[str, str] = {}
 
     # The client: built on first use, no round trip, no retries of its own.
@@ -632,11 +650,19 @@ class JiraAdapter:
         for issue in found:
             raw = issue.raw or {}
             prop = (raw.get("properties") or {}).get(PROPERTY)
-            # A property that names another incident (or a closed duplicate) is not this one;
-            # an absent one (a search that does not return properties) is trusted to the label.
-            if isinstance(prop, dict) and (
-                prop.get("kind") != "incident" or prop.get("id") != incident_id
+            # The label alone is not enough: a cloned issue copies labels but not properties,
+            # and a healed duplicate's property says so before the search index does.
+            if not (
+                isinstance(prop, dict)
+                and prop.get("kind") == "incident"
+                and prop.get("id") == incident_id
             ):
+                log.info(
+                    "%s: %s has the label of %s but is not its issue",
+                    self.name,
+                    raw.get("key"),
+                    incident_id,
+                )
                 continue
             key = str(raw.get("key") or issue.key)
             with self._lock:

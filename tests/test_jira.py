@@ -693,6 +693,22 @@ def test_a_duplicate_is_relabelled_linked_commented_and_closed(jira: Jira) -> No
     assert jira.writes() == []
 
 
+def test_a_cloned_issue_keeps_the_label_but_is_not_the_incident(jira: Jira) -> None:
+    jira.sync(BANNER)
+    original = jira.incident(BANNER_ID)
+    clone = copy.deepcopy(original)  # Jira's "Clone" copies labels, not entity properties
+    jira.fake._next_id += 1
+    clone.id, clone.key = str(jira.fake._next_id), f"OPS-{jira.fake._next_id - 10000}"
+    clone.created = original.created - _seconds(60)  # even when it looks older
+    clone.properties, clone.comments = {}, []
+    jira.fake.issues[clone.key] = clone
+    jira.forget()
+    jira.fake.reset_log()
+    jira.sync(BANNER)
+    assert jira.writes() == []
+    assert f"incident-id-{BANNER_ID}" in clone.labels and clone.comments == []
+
+
 def test_a_deleted_issue_is_looked_up_again(dc: Jira) -> None:
     dc.sync(BANNER)
     old = dc.incident(BANNER_ID)
