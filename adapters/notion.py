@@ -703,11 +703,9 @@ class NotionAdapter:
         if first.deferred:
             ids = [str(b["id"]) for b in self._children(page_id, "read the new page")]
             self._follow_up(ids, first.deferred)
-        rest = [b for r in requests[1:] for b in r.blocks]
-        # The remaining requests were shaped already; re-plan their original blocks.
+        rest = blocks[len(first.blocks) :]
         if rest:
-            start = len(first.blocks)
-            self.append(page_id, blocks[start:])
+            self.append(page_id, rest)
         return page, bool(first.deferred or rest)
 
     def _delete(self, block_id: str) -> None:
@@ -947,7 +945,7 @@ class NotionAdapter:
             raise LookupFailed(
                 f"cannot tell whether {incident_id} has a page: {exc.message}",
                 tracker=self.name,
-                retryable=exc.retryable or exc.status is None,
+                retryable=exc.retryable,
                 retry_after=exc.retry_after,
                 status=exc.status,
             ) from exc
@@ -1057,12 +1055,12 @@ class NotionAdapter:
             layout = self._read_layout(page_id, incident_id)
         else:
             layout.notices = [{"id": ids[-1]}]
-        self._write_data(layout, doc.digest, doc.snapshot)
-        with self._lock:
-            self._layouts.pop(page_id, None)  # the new callout's tag is not known here
+        if not self._write_data(layout, doc.digest, doc.snapshot):
+            with self._lock:
+                self._layouts.pop(page_id, None)  # new code blocks: their ids are not known
 
-    def _write_data(self, layout: Layout, digest: str, snapshot: dict[str, Any]) -> None:
-        """Put digest + snapshot in the data toggle's code block(s)."""
+    def _write_data(self, layout: Layout, digest: str, snapshot: dict[str, Any]) -> bool:
+        """Put digest + snapshot in the data toggle's code block(s); True if written in place."""
         if layout.data is None:
             raise TrackerError(
                 "the sync data block vanished while it was being written",
@@ -1076,10 +1074,11 @@ class NotionAdapter:
                     "write the sync data",
                     partial(self.client.blocks.update, str(old["id"]), code=code["code"]),
                 )
-            return
+            return True
         for old in layout.data_codes:
             self._delete(str(old["id"]))
         self.append(str(layout.data["id"]), codes)
+        return False
 
     # Postmortems.
 
@@ -1202,7 +1201,10 @@ class NotionAdapter:
                 retryable=True,
             )
         head_id = str(pm.head["id"])
-        old_hashes = self._pm_hashes(head_id)
+        codes = [
+            c for c in self._children(head_id, "read the postmortem tag") if c.get("type") == "code"
+        ]
+        old_hashes = _hashes(codes)
         keep = 0
         if len(old_hashes) == len(pm.content):
             while (
@@ -1214,7 +1216,6 @@ class NotionAdapter:
             self._delete(block_id)
         after = pm.content[keep - 1] if keep else head_id
         self.append(existing.native, content[keep:], after=after)
-        codes = self._children(head_id, "read the postmortem tag")
         head = self._pm_head(incident_id, doc.digest, hashes)
         code = _body(head)["children"][0]
         if codes:
@@ -1237,14 +1238,6 @@ class NotionAdapter:
         with self._lock:
             self._postmortems[existing.native] = PostmortemLayout(page=pm.page, items=items)
         return IssueRef(existing.key, existing.url, existing.native, existing.created_at)
-
-    def _pm_hashes(self, head_id: str) -> list[str]:
-        codes = self._children(head_id, "read the postmortem tag")
-        try:
-            data = json.loads("".join(plain(rich_of(c)) for c in codes if c.get("type") == "code"))
-            return [str(h) for h in data.get("blocks", [])]
-        except (ValueError, AttributeError):
-            return []
 
     def create_action_item(
         self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
@@ -1398,6 +1391,15 @@ class NotionAdapter:
                         + ", ".join(repr(m) for m in missing)
                     )
         return problems
+
+
+def _hashes(codes: list[dict[str, Any]]) -> list[str]:
+    """The block hashes a postmortem's tag keeps (empty if a person edited them away)."""
+    try:
+        data = json.loads("".join(plain(rich_of(c)) for c in codes))
+        return [str(h) for h in data.get("blocks", [])]
+    except (ValueError, AttributeError):
+        return []
 
 
 def _walk(blocks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from adapters.notion import NotionAdapter, plan_requests
+from adapters.notion import NotionAdapter, page_url, plan_requests
 from syncer import config as config_mod
 from syncer import markers, registry, retry
 from syncer.cli import main
@@ -745,3 +745,165 @@ def test_an_unpaced_client_meets_429s_and_still_converges(app: FakeNotion, setup
         (page,) = app.incident_pages(data["id"])
         tags = [app.tag(b) for b in app.live(page["id"])]
         assert [t for t in tags if t and not t.startswith("incident-syncer")] == event_ids(data)
+
+
+# Duplicates, renamed properties, a status property.
+
+
+def test_a_duplicate_page_is_closed_with_a_link_to_the_kept_one(
+    app: FakeNotion, setup: Any, tmp_path: Path
+) -> None:
+    cfg = setup()
+    assert run(cfg, "sync", str(BANNER)).exit_code == 0
+    (kept,) = app.incident_pages(BANNER_ID)
+    copy_id = app.copy_page(kept["id"], lambda b: b["type"] != "child_page")
+    (tmp_path / "state" / "state.db").unlink()
+    result = run(cfg, "sync", str(BANNER))
+    assert result.exit_code == 0, result.output
+    assert f"close duplicate {copy_id.replace('-', '')[:8]}" in result.output
+    assert [p["id"] for p in app.incident_pages(BANNER_ID)] == [kept["id"]]
+    dup = app.pages[copy_id]
+    assert app.choice(dup, "Status") == "Closed"
+    incident_id = dup["properties"]["Incident ID"]["rich_text"][0]["plain_text"]
+    assert incident_id == f"{BANNER_ID} (duplicate of {kept['id'].replace('-', '')[:8]})"
+    note = app.live(copy_id)[-1]
+    assert note["type"] == "callout"
+    assert rich(note)[-1]["href"] == f"https://www.notion.so/{kept['id'].replace('-', '')}"
+
+
+def test_renamed_properties_and_a_status_property(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retry._PACERS.pop("notion", None)
+    schema = {
+        "제목": "title",
+        "장애 ID": "rich_text",
+        "등급": "select",
+        "상태": {
+            "type": "status",
+            "status": {
+                "options": [{"name": n} for n in ("인지", "조사 중", "완화", "해결", "종료")]
+            },
+        },
+        "서비스": "multi_select",
+    }
+    app = FakeNotion(incident_schema=schema)
+    app.start()
+    try:
+        monkeypatch.setenv("NOTION_TOKEN", TOKEN)
+        names = {"Name": "제목", "Incident ID": "장애 ID", "Grade": "등급", "Status": "상태"}
+        names |= {"Services": "서비스", "Commander": "", "Link": ""}
+        names |= {"Started": "", "Detected": "", "Mitigated": "", "Resolved": ""}
+        statuses = {"detected": "인지", "investigating": "조사 중", "mitigated": "완화"}
+        statuses |= {"resolved": "해결", "closed": "종료"}
+        cfg = write_config(
+            tmp_path / "incident-syncer.toml",
+            {
+                "notion": notion_tracker(
+                    app, properties=names, status_type="status", statuses=statuses
+                )
+            },
+        )
+        assert run(cfg, "doctor").exit_code == 0
+        result = run(cfg, "sync", str(BANNER))
+        assert result.exit_code == 0, result.output
+        pages = [
+            p
+            for p in app.pages.values()
+            if p["parent"].get("database_id") == app.db_id and not p["in_trash"]
+        ]
+        (page,) = pages
+        assert page["properties"]["장애 ID"]["rich_text"][0]["plain_text"] == BANNER_ID
+        assert page["properties"]["상태"]["status"]["name"] == "해결"
+        assert page["properties"]["등급"]["select"]["name"] == "SEV3"
+        app.reset_log()
+        assert run(cfg, "sync", str(BANNER)).exit_code == 0
+        assert app.writes() == 0
+    finally:
+        app.stop()
+
+
+def test_a_page_moved_to_the_trash_is_made_again(app: FakeNotion, setup: Any) -> None:
+    cfg = setup()
+    assert run(cfg, "sync", str(BANNER)).exit_code == 0
+    (page,) = app.incident_pages(BANNER_ID)
+    app.pages[page["id"]]["in_trash"] = True
+    result = run(cfg, "sync", str(BANNER))
+    assert result.exit_code == 0, result.output
+    (again,) = app.incident_pages(BANNER_ID)
+    assert again["id"] != page["id"]
+    tags = [app.tag(b) for b in app.live(again["id"])]
+    assert [t for t in tags if t and not t.startswith("incident-syncer")] == event_ids(
+        load_yaml(BANNER)
+    )
+
+
+# Three trackers at once.
+
+
+def test_three_trackers_from_one_sync(
+    app: FakeNotion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.contract.test_github import GitHubHarness
+    from tests.contract.test_jira import JiraHarness
+    from tests.contract.test_notion import NotionHarness
+    from tests.fakes.github import FakeGitHub
+    from tests.fakes.jira import FakeJira
+
+    for name in ("gh", "jira"):
+        retry._PACERS.pop(name, None)
+    github_app = FakeGitHub(users={"alice": "write", "erin": "write"})
+    github_app.start()
+    jira_app = FakeJira()
+    jira_app.start()
+    try:
+        harnesses: dict[str, Any] = {
+            "gh": GitHubHarness(github_app),
+            "jira": JiraHarness(jira_app, cloud=False),
+            "notion": NotionHarness(app),
+        }
+        for harness in harnesses.values():
+            for key, value in harness.env.items():
+                monkeypatch.setenv(key, value)
+        cfg = write_config(
+            tmp_path / "incident-syncer.toml", {n: h.table for n, h in harnesses.items()}
+        )
+        result = run(cfg, "sync", str(BANNER), str(CHECKOUT), "--json")
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.output.splitlines()]
+        assert sorted((r["incident"], r["tracker"], r["created"], r["error"]) for r in lines) == [
+            (i, t, True, None)
+            for i in (BANNER_ID, "INC-2024-0305-checkout")
+            for t in ("gh", "jira", "notion")
+        ]
+        for path in (BANNER, CHECKOUT):
+            data = load_yaml(path)
+            for name, harness in harnesses.items():
+                assert harness.issues(data["id"]) and len(harness.issues(data["id"])) == 1, name
+                assert harness.events(data["id"]) == event_ids(data), name
+                assert harness.grades(data["id"]) == [data["grade"]], name
+                assert harness.closed(data["id"]), name
+                assert harness.postmortems(data["id"]) == 1, name
+                expected = len(data["postmortem"]["action_items"])
+                assert harness.action_items(data["id"]) == expected, name
+        # Each tracker links the others: Notion's Link property and notice, GitHub's body.
+        by = {(r["incident"], r["tracker"]): r for r in lines}
+        (page,) = app.incident_pages(BANNER_ID)
+        assert page["properties"]["Link"]["url"] == by[(BANNER_ID, "gh")]["url"]
+        (callout,) = [b for b in app.live(page["id"]) if b["type"] == "callout"]
+        notice = [n["text"] for n in app.tree(callout["id"])]
+        assert f"gh: {by[(BANNER_ID, 'gh')]['key']}" in notice
+        assert f"jira: {by[(BANNER_ID, 'jira')]['key']}" in notice
+        issue = harnesses["gh"]._incident(BANNER_ID)
+        assert (
+            f"notion: [{by[(BANNER_ID, 'notion')]['key']}]({page_url(page['id'])})"
+            in (issue["body"])
+        )
+        for harness in harnesses.values():
+            harness.reset_log()
+        again = run(cfg, "sync", str(BANNER), str(CHECKOUT))
+        assert again.exit_code == 0, again.output
+        assert {n: h.writes() for n, h in harnesses.items()} == {"gh": 0, "jira": 0, "notion": 0}
+    finally:
+        github_app.stop()
+        jira_app.stop()
