@@ -434,6 +434,14 @@ class JiraAdapter:
             return fn()
         except JIRAError as exc:
             raise self._error(what, exc.status_code, exc.response) from None
+        except ValueError:
+            # An answer that is not JSON (a login page, a proxy's error page); before the
+            # next clause because requests' JSONDecodeError is also a RequestException.
+            raise TrackerError(
+                f"{what}: Jira's answer is not JSON (is url the Jira base URL, "
+                "and does a proxy or single sign-on page stand in front of it?)",
+                tracker=self.name,
+            ) from None
         except requests.RequestException as exc:
             raise TrackerError(
                 f"{what}: cannot reach Jira ({type(exc).__name__})",

@@ -622,6 +622,16 @@ def test_an_unreachable_jira_is_retryable_and_creates_nothing(dc: Jira) -> None:
     assert "cannot reach Jira (ConnectionError)" in line["error"]
 
 
+def test_an_answer_that_is_not_json_is_a_clear_error(dc: Jira) -> None:
+    from tests.fakes.base import Response
+
+    login = Response(200, raw=b"<html><body>Log in with SSO</body></html>")
+    dc.fake.routes.insert(0, ("GET", re.compile(r"^/rest/api/2/search$"), lambda _r: login))
+    result = dc.sync(BANNER, expect=1)
+    assert "Jira's answer is not JSON (is url the Jira base URL" in result.output
+    assert dc.fake.issues == {}
+
+
 # Rate limits and retries: the engine's, never the library's.
 
 
