@@ -132,7 +132,7 @@ class Auth:
         scheme, _, credentials = header.strip().partition(" ")
         ok = False
         if scheme.lower() == "bearer" and self.token is not None:
-            ok = signature.equal(credentials.strip(), self.token)
+            ok = _equal_text(credentials.strip(), self.token)
         elif scheme.lower() == "basic" and self.basic is not None:
             ok = self._basic_ok(credentials.strip())
         if not ok:

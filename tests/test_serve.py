@@ -421,3 +421,49 @@ def test_serve_needs_a_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TEST_WEBHOOK_USER", USER)
     with pytest.raises(ConfigError, match="needs both basic_user_env and basic_password_env"):
         Receiver(make_config(tmp_path, '[serve]\nbasic_user_env = "TEST_WEBHOOK_USER"\n'))
+
+
+def test_serve_command_errors_are_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from syncer.cli import main
+
+    path = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "t"}})
+    monkeypatch.delenv("INCIDENT_SYNCER_WEBHOOK_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["--config", str(path), "serve", "--port", "0"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: environment variable INCIDENT_SYNCER_WEBHOOK_TOKEN is not set (named by "
+        "serve.token_env); secrets are read only from the environment\n"
+    )
+    monkeypatch.setenv("INCIDENT_SYNCER_WEBHOOK_TOKEN", TOKEN)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["--config", str(path), "serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert TOKEN not in result.output
+
+
+def test_ingest_reads_stdin(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from syncer.cli import main
+
+    path = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "t"}})
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(path), "ingest", "--source", "alertmanager", "-"],
+        input=AM_EXAMPLE.read_bytes(),
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].endswith(": opened (first notification)")
+    missing = CliRunner().invoke(
+        main, ["--config", str(path), "ingest", "--source", "grafana", "nope.json"]
+    )
+    assert missing.exit_code == 2
+    assert missing.stderr == "Error: nope.json: cannot read: No such file or directory\n"
