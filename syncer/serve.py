@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncer.serve")
 
 INLINE_BODY = 64 * 1024  # bodies up to this size are parsed and journaled on the event loop
-DONE_RETENTION = 7 * 86400  # applied deliveries are kept a week, then pruned at start-up
+DONE_RETENTION = 7 * 86400  # applied deliveries are kept a week (bodies included), then pruned
+PRUNE_EVERY = 1000  # ...at start-up and every this many deliveries
 
 
 class Refused(Exception):
@@ -506,6 +507,8 @@ class Receiver:
     def _finished(self, delivery: Delivery, group: AlertGroup, outcome: Outcome) -> None:
         if outcome.ok:
             self.deliveries.done(delivery.id, outcome.to_json())
+            if delivery.id % PRUNE_EVERY == 0:
+                self.deliveries.prune(DONE_RETENTION)
             self.metrics.deliveries.labels(delivery.source, outcome.action).inc()
             log.info(
                 "delivery %s: %s %s (%s)",

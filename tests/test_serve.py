@@ -393,6 +393,21 @@ def test_pending_deliveries_resume_on_start(tmp_path: Path, secrets_env: None) -
     assert len([i for i in memory.store("t").issues.values() if i["kind"] == "incident"]) == 1
 
 
+def test_the_journal_forgets_only_old_applied_deliveries(tmp_path: Path) -> None:
+    from syncer.ingest.deliveries import Deliveries
+
+    journal = Deliveries(tmp_path / "state.db")
+    done, pending, failed = (journal.add("alertmanager", "G", b"{}") for _ in range(3))
+    journal.done(done, {"action": "opened"})
+    journal.failed(failed, "gave up")
+    assert journal.prune(older_than=3600) == 0  # nothing is old yet
+    assert journal.prune(older_than=-1) == 1  # "older than the future": the applied one only
+    assert journal.get(done) is None
+    assert [d.id for d in journal.pending()] == [pending]
+    assert journal.get(failed).state == "failed"  # type: ignore[union-attr]
+    assert journal.attempt_failed(pending, "boom") == 1 and journal.count() == 1
+
+
 def test_metrics_and_health(server: Server) -> None:
     server.post("/alertmanager", AM_EXAMPLE.read_bytes(), **BEARER)
     server.post("/alertmanager", b"{", **BEARER)
