@@ -497,3 +497,39 @@ def test_times_compare_across_offsets() -> None:
     )
     assert event_id("X", utc) == event_id("X", kst)
     assert kst.alerts[0].starts_at.astimezone(KST).hour == 15
+
+
+# Other senders' bodies (alert-payloads.md 3.1-3.3, shortened) posted here by mistake.
+
+PAGERDUTY = {
+    "event": {
+        "id": "01JB7Q6W3K9R2T5V8X1Z4C7F0H",
+        "event_type": "incident.triggered",
+        "resource_type": "incident",
+        "occurred_at": "2025-11-03T18:05:41.207Z",
+        "agent": None,
+        "client": None,
+        "data": {"id": "Q2BATCH7NGT01", "type": "incident", "status": "triggered"},
+    }
+}
+SENTRY = {
+    "action": "triggered",
+    "actor": {"id": "sentry", "name": "Sentry", "type": "application"},
+    "data": {"event": {"title": "OperationalError", "tags": [["고객등급", "VIP"]]}},
+    "installation": {"uuid": "7b1e0c52-3f9d-4a61-9e2c-5d8a0f4b6c13"},
+}
+DATADOG = {
+    "title": "[Triggered] order-api 5xx rate high",
+    "alert_transition": "Triggered",
+    "tags": "env:prod,service:order-api,team:주문플랫폼팀",
+}
+
+
+@pytest.mark.parametrize("source", ["alertmanager", "grafana", "generic"])
+@pytest.mark.parametrize(
+    "data", [PAGERDUTY, SENTRY, DATADOG], ids=["pagerduty", "sentry", "datadog"]
+)
+def test_other_senders_bodies_are_refused_with_a_reason(source: str, data: dict[str, Any]) -> None:
+    with pytest.raises(PayloadError) as info:
+        parse(source, body(data))
+    assert "required field is missing" in str(info.value) or "unknown field" in str(info.value)
