@@ -117,9 +117,12 @@ class MemoryAdapter:
         """After a write: persist; optionally fail as if the answer was lost."""
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(
+            # Replace, never rewrite in place: a process killed mid-write leaves the old file.
+            partial = self.path.with_name(self.path.name + ".partial")
+            partial.write_text(
                 json.dumps(self.store.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
             )
+            partial.replace(self.path)
         if self.store.fail_after_write and self.store.rng.random() < self.store.fail_rate:
             raise TrackerError(
                 f"answer lost after {what}", tracker=self.name, retryable=True, status=502

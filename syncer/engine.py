@@ -250,10 +250,13 @@ class Engine:
             links=links,
         )
 
-    def event_docs(self, incident: Incident) -> list[EventDoc]:
+    def event_docs(self, incident: Incident, present: set[str] | None = None) -> list[EventDoc]:
+        """The timeline's comments, leaving out (and not rendering) those already ``present``."""
+        present = present or set()
         return [
             EventDoc(event=e, body=self.renderer.event_text(incident, e))
             for e in incident.sorted_timeline
+            if e.event_id not in present
         ]
 
     def postmortem_doc(
@@ -321,7 +324,7 @@ class Engine:
         # Timeline events not yet on the tracker, in time order.
         present = set(remote.events) if remote else set()
         present.update(embedded)
-        events = [e for e in self.event_docs(incident) if e.event_id not in present]
+        events = self.event_docs(incident, present)
         if remote and remote.grades and remote.grades != [incident.grade]:
             old = next((g for g in remote.grades if g != incident.grade), remote.grades[0])
             if old != incident.grade:

@@ -281,6 +281,22 @@ class Pacer:
                 if self._ceiling is None or self._dynamic >= self._ceiling:
                     self._dynamic, self._ceiling = None, None
 
+    def min_seconds(self, writes: int, requests: int) -> float:
+        """How long ``writes`` more writes among ``requests`` more requests take at least."""
+        bound = 0.0
+        rate = self._request_rate()
+        if rate and requests > self.burst:
+            bound = (requests - self.burst) / rate
+        if self.write_rate and writes > self.write_burst:
+            bound = max(bound, (writes - self.write_burst) / (self.write_rate * self._factor))
+        now = time.monotonic()
+        for (count, seconds), times in zip(self.write_windows, self._windows, strict=True):
+            room = count - sum(1 for t in times if t > now - seconds)
+            if writes > room:
+                # Each further full window's worth waits for the window to slide past.
+                bound = max(bound, -(-(writes - room) // count) * seconds)
+        return max(bound, self._hold_until - now)
+
     def stats(self) -> dict[str, float]:
         return {
             "requests": self.requests,

@@ -142,6 +142,40 @@ class State:
                 ),
             )
 
+    def journal_put_many(
+        self, entries: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Record many (tracker, incident_id, command, incident, options) as pending, in one transaction."""
+        now = time.time()
+        rows = [
+            (
+                tracker,
+                incident_id,
+                command,
+                json.dumps(incident, ensure_ascii=False),
+                json.dumps(options),
+                now,
+                now,
+            )
+            for tracker, incident_id, command, incident, options in entries
+        ]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    """INSERT INTO journal (tracker, incident_id, command, incident, options,
+                                            attempts, last_error, created, updated)
+                       VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?)
+                       ON CONFLICT (tracker, incident_id) DO UPDATE SET
+                         command=excluded.command, incident=excluded.incident,
+                         options=excluded.options, updated=excluded.updated""",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def journal_done(self, tracker: str, incident_id: str) -> None:
         with self._lock:
             self._db.execute(

@@ -20,21 +20,33 @@ from syncer.cli.common import (
 @click.command()
 @click.option("--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    metavar="N",
+    help="Incidents in flight at once (default: [backfill] concurrency).",
+)
 @config_option
 @handle_errors
-def retry(trackers: tuple[str, ...], as_json: bool) -> None:
+def retry(trackers: tuple[str, ...], as_json: bool, concurrency: int | None) -> None:
     """Finish whatever any earlier command left pending (a tracker that failed, a crash).
 
-    Each pending incident is synced again from the copy kept in the journal;
-    what is already done is found by its markers and not done twice.
+    Each pending incident is synced again from the copy kept in the journal,
+    on every configured tracker (so that the issues keep linking each other);
+    what is already done is found by its markers and not done twice. Requests
+    are paced as in a backfill, and Ctrl-C stops starting new ones.
 
     \b
     Example:
       incident-syncer retry
     """
     from syncer import loader
-    from syncer.engine import Options
-    from syncer.state import State
+    from syncer.backfill import Runner, Work
+    from syncer.cli.backfill import sigint_stops
+    from syncer.engine import Options, Result
+    from syncer.progress import Progress
+    from syncer.state import Pending, State
 
     config = load_config(required=True)
     state = State(config.state_path())
@@ -42,25 +54,53 @@ def retry(trackers: tuple[str, ...], as_json: bool) -> None:
     if not pending:
         click.echo("nothing pending")
         return
-    by_tracker: dict[str, list] = {}
+    gone = sorted({p.tracker for p in pending} - set(config.trackers))
+    for tracker in gone:
+        count = sum(1 for p in pending if p.tracker == tracker)
+        click.echo(f"skipping {count} pending on {tracker!r}: no longer configured", err=True)
+    # The newest copy of each incident; its sync covers every tracker that still needs it.
+    newest: dict[str, Pending] = {}
     for item in pending:
-        by_tracker.setdefault(item.tracker, []).append(item)
-    results = []
-    for tracker, items in by_tracker.items():
-        if tracker not in config.trackers:
-            click.echo(f"skipping {len(items)} pending on {tracker!r}: no longer configured", err=True)
-            continue
-        engine = engine_for(config, [tracker])
-        for item in items:
-            incident = loader.validate(item.incident, f"journal:{item.incident_id}", {}, config)
-            options = Options(
-                command=item.command,
-                postmortem=item.options.get("postmortem", "auto"),
-                historical=bool(item.options.get("historical", False)),
-            )
-            results.extend(engine.sync(incident, options))
+        if item.tracker in config.trackers:
+            known = newest.get(item.incident_id)
+            if known is None or item.updated >= known.updated:
+                newest[item.incident_id] = item
+    if not newest:
+        return
+    engine = engine_for(config, list(trackers))
+    works = []
+    for item in newest.values():
+        incident = loader.validate(item.incident, f"journal:{item.incident_id}", {}, config)
+        options = Options(
+            command=item.command,
+            postmortem=item.options.get("postmortem", "auto"),
+            historical=bool(item.options.get("historical", False)),
+        )
+        works.append(Work(incident, options, f"journal:{item.incident_id}"))
+    results: list[Result] = []
+    runner = Runner(
+        engine,
+        concurrency=concurrency or config.backfill.concurrency,
+        recheck=True,
+        on_result=lambda _work, batch: results.extend(batch),
+    )
+    progress = Progress(
+        runner.counts,
+        label="retry",
+        mode=None if len(works) >= 10 else "off",
+        budget=runner.budget_seconds,
+    )
+    with sigint_stops(runner, progress):
+        summary = runner.run(works, tick=progress.tick)
+    progress.close()
     print_results(results, as_json=as_json)
-    raise click.exceptions.Exit(exit_code(results))
+    if summary.interrupted:
+        click.echo(
+            f"Interrupted: {summary.not_started} incident(s) not started; they stay in the "
+            "journal and `incident-syncer retry` resumes.",
+            err=True,
+        )
+    raise click.exceptions.Exit(summary.exit_code if summary.interrupted else exit_code(results))
 
 
 @click.command()
@@ -99,4 +139,7 @@ def journal(as_json: bool) -> None:
     click.echo(f"{len(entries)} pending:")
     for e in entries:
         since = datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"  {e.incident_id} → {e.tracker} ({e.command}, {e.attempts} attempt(s) since {since}): {e.last_error}")
+        why = e.last_error or "not started yet"
+        click.echo(
+            f"  {e.incident_id} → {e.tracker} ({e.command}, {e.attempts} attempt(s) since {since}): {why}"
+        )

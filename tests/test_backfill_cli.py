@@ -1,0 +1,332 @@
+"""``incident-syncer backfill``, ``retry`` and ``journal`` through the CLI, on in-memory trackers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from adapters import memory
+from syncer import markers
+from syncer.cli import main
+from tests.conftest import ROOT, write_config
+
+EXAMPLE = ROOT / "examples" / "backfill"
+SEOUL = ZoneInfo("Asia/Seoul")
+TWO = {"gh": {"type": "memory", "store": "gh"}, "notion": {"type": "memory", "store": "notion"}}
+
+
+def backfill_section() -> str:
+    """The example's [backfill] tables (the Korean column mapping)."""
+    text = (EXAMPLE / "incident-syncer.toml").read_text(encoding="utf-8")
+    return "\n" + text[text.index("[backfill]") :]
+
+
+def configure(tmp_path: Path, trackers: dict[str, dict[str, Any]] | None = None) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return write_config(
+        tmp_path / "incident-syncer.toml", trackers or TWO, extra=backfill_section()
+    )
+
+
+def run(cfg: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--config", str(cfg), *args], catch_exceptions=False)
+
+
+def incident_data(
+    i: int, events: int = 20, status: str = "resolved", **extra: Any
+) -> dict[str, Any]:
+    start = datetime(2023, 1, 1, 9, 0, tzinfo=SEOUL) + timedelta(days=i)
+    data: dict[str, Any] = {
+        "id": f"INC-BF-{i:03d}",
+        "title": f"과거 장애 {i}",
+        "grade": ["SEV1", "SEV2", "SEV3", "SEV4"][i % 4],
+        "status": status,
+        "commander": "alice",
+        "started_at": start.isoformat(),
+        "detected_at": (start + timedelta(minutes=5)).isoformat(),
+        "timeline": [
+            {"at": (start + timedelta(minutes=5 + i)).isoformat(), "text": f"조치 {i}"}
+            for i in range(events)
+        ],
+    }
+    if status in ("resolved", "closed"):
+        data["resolved_at"] = (start + timedelta(hours=3)).isoformat()
+    data.update(extra)
+    return data
+
+
+def make_folder(tmp_path: Path, count: int, **kwargs: Any) -> Path:
+    folder = tmp_path / "incidents"
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        data = incident_data(i, **kwargs)
+        path = folder / f"{data['id']}.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def incidents_in(store: memory.Store) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for issue in store.issues.values():
+        if issue["kind"] == "incident":
+            out.setdefault(issue["incident"], []).append(issue)
+    return out
+
+
+def reset_logs(*names: str) -> None:
+    for name in names:
+        memory.store(name).calls.clear()
+
+
+def test_a_korean_spreadsheet_export_with_a_bad_row(tmp_path: Path) -> None:
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    export = tmp_path / "export.csv"
+    rows = (EXAMPLE / "incidents.csv").read_text(encoding="utf-8")
+    bad = "INC-2024-0301-bad,등급 오타,5등급,해결,,,,,,2024-03-01 10:00,,,,,,,,,\n"
+    export.write_text(rows + bad, encoding="utf-8")
+    result = run(cfg, "backfill", str(export), "--progress", "off")
+    assert result.exit_code == 1, result.output
+    assert (
+        f"Error: {export}:8: 등급: unknown grade '5등급'; expected one of: SEV1, SEV2, SEV3, SEV4"
+        in result.stderr
+    )
+    assert f"Warning: {export}: ignored column(s) not in [backfill.columns]: 비고" in result.stderr
+    table = result.stdout.splitlines()
+    assert table[0].split() == [
+        "tracker", "created", "updated", "unchanged", "skipped", "failed", "writes",
+        "(postmortem)", "elapsed",
+    ]  # fmt: skip
+    assert table[1].split()[:7] == ["gh", "3", "0", "0", "0", "0", "10"]
+    assert f"✗ input: {export}:8: 등급: unknown grade '5등급'" in result.stdout
+    assert "1 failed: fix the input rows above" in result.stderr
+    issues = incidents_in(memory.store("gh"))
+    assert sorted(issues) == ["INC-2023-0907-login", "INC-2023-1130-batch", "INC-2024-0115-push"]
+    assert all(len(v) == 1 for v in issues.values())
+    login = issues["INC-2023-0907-login"][0]
+    assert login["state"] == "closed" and login["comments"] == []
+    assert "| 2023-09-07 14:31 KST | 조치 | 커넥션 풀 확장, 재시작 |" in login["body"]
+    # The mitigated one is not over: its timeline goes in as comments.
+    assert len(issues["INC-2024-0115-push"][0]["comments"]) == 2
+    reset_logs("gh")
+    again = run(cfg, "backfill", str(export), "--progress", "off")
+    assert again.exit_code == 1  # the bad row is still bad
+    assert "3 incident(s) already done by an earlier run: skipped" in again.stderr
+    assert memory.store("gh").calls == []  # not even a read
+
+
+def test_historical_backfill_of_a_folder_then_resume_and_recheck(tmp_path: Path) -> None:
+    cfg = configure(tmp_path)
+    folder = make_folder(tmp_path, 24)
+    (folder / "broken.yaml").write_text("id: INC-broken\ntitle: [unclosed\n", encoding="utf-8")
+    result = run(cfg, "backfill", str(folder), "--json", "--progress", "off")
+    assert result.exit_code == 1
+    assert f"Error: {folder / 'broken.yaml'}:" in result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert len(lines) == 48 and all(x["created"] and x["writes"] == 2 for x in lines)
+    for name in TWO:
+        store = memory.store(name)
+        assert store.writes() == 48  # create + close, for 24 incidents of 20 events each
+        issues = incidents_in(store)
+        assert len(issues) == 24 and all(len(v) == 1 for v in issues.values())
+        assert all(i[0]["state"] == "closed" and i[0]["comments"] == [] for i in issues.values())
+    # The summary table (stderr with --json) counts the broken file as failed.
+    assert "✗ input:" in result.stderr
+    (folder / "broken.yaml").unlink()
+
+    reset_logs(*TWO)
+    again = run(cfg, "backfill", str(folder), "--progress", "off")
+    assert again.exit_code == 0, again.output
+    assert "24 incident(s) already done by an earlier run: skipped" in again.stderr
+    assert all(memory.store(n).calls == [] for n in TWO)
+
+    recheck = run(cfg, "backfill", str(folder), "--recheck", "--progress", "off")
+    assert recheck.exit_code == 0
+    assert all(memory.store(n).writes() == 0 and memory.store(n).reads() > 0 for n in TWO)
+    assert recheck.stdout.splitlines()[1].split()[:7] == ["gh", "0", "0", "24", "0", "0", "0"]
+
+    shutil.rmtree(tmp_path / "state")  # no local state at all: the markers still hold
+    reset_logs(*TWO)
+    assert run(cfg, "backfill", str(folder), "--progress", "off").exit_code == 0
+    assert all(memory.store(n).writes() == 0 for n in TWO)
+
+
+def test_one_comment_per_event_without_historical_mode(tmp_path: Path) -> None:
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    folder = make_folder(tmp_path, 3)
+    result = run(cfg, "backfill", str(folder), "--no-historical", "--progress", "off")
+    assert result.exit_code == 0
+    assert memory.store("gh").writes() == 3 * 22
+    assert all(len(v[0]["comments"]) == 20 for v in incidents_in(memory.store("gh")).values())
+
+
+def test_historical_can_be_forced_for_open_incidents(tmp_path: Path) -> None:
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    folder = make_folder(tmp_path, 2, status="investigating")
+    assert run(cfg, "backfill", str(folder), "--progress", "off").exit_code == 0
+    assert memory.store("gh").writes() == 2 * 20 + 2  # auto: open ones get comments
+    cfg2 = configure(tmp_path / "b", {"gh2": {"type": "memory", "store": "gh2"}})
+    assert run(cfg2, "backfill", str(folder), "--historical", "--progress", "off").exit_code == 0
+    assert memory.store("gh2").writes() == 2  # one create each, open, nothing else
+
+
+def test_postmortems_are_published_unless_asked_not_to(tmp_path: Path) -> None:
+    pm = {"summary": "요약", "action_items": [{"title": "알림 추가"}, {"title": "문서화"}]}
+    folder = make_folder(tmp_path, 2, postmortem=pm)
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    result = run(cfg, "backfill", str(folder), "--progress", "off")
+    row = result.stdout.splitlines()[1].split()
+    assert row[6:8] == ["10", "6"]  # writes: 2 issue + 3 postmortem per incident
+    store = memory.store("gh")
+    assert sum(1 for i in store.issues.values() if i["kind"] == "postmortem") == 2
+    cfg2 = configure(tmp_path / "b", {"gh2": {"type": "memory", "store": "gh2"}})
+    run(cfg2, "backfill", str(folder), "--no-postmortems", "--progress", "off")
+    store2 = memory.store("gh2")
+    assert store2.writes() == 4
+    assert all(i["kind"] == "incident" for i in store2.issues.values())
+
+
+def test_since_leaves_older_incidents_out(tmp_path: Path) -> None:
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    folder = make_folder(tmp_path, 10)
+    result = run(cfg, "backfill", str(folder), "--since", "2023-01-08", "--progress", "off")
+    assert result.exit_code == 0
+    assert "7 incident(s) started before --since: left out" in result.stderr
+    assert sorted(incidents_in(memory.store("gh"))) == [f"INC-BF-{i:03d}" for i in (7, 8, 9)]
+    bad = run(cfg, "backfill", str(folder), "--since", "last week")
+    assert bad.exit_code == 2
+    assert "--since 'last week': expected a date like 2024-01-01" in bad.stderr
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    folder = make_folder(tmp_path, 2)
+    result = run(cfg, "backfill", str(folder), "--dry-run", "--progress", "off")
+    assert result.exit_code == 0
+    assert "~ INC-BF-000 → gh: would do" in result.stderr
+    assert "create issue '[SEV1] 과거 장애 0' with label grade:SEV1" in result.stderr
+    assert "set status → closed" in result.stderr
+    assert result.stdout.splitlines()[0].split()[1:3] == ["to", "create"]
+    assert memory.store("gh").writes() == 0 and memory.store("gh").issues == {}
+    assert run(cfg, "journal").output.strip() == "nothing pending"
+
+
+def test_faults_are_journaled_and_retry_converges(tmp_path: Path) -> None:
+    import random
+
+    cfg = configure(tmp_path)
+    folder = make_folder(tmp_path, 20, events=4)
+    for i, name in enumerate(TWO):
+        store = memory.store(name)
+        store.fail_rate, store.fail_after_write, store.rng = 0.2, True, random.Random(i)
+    os.environ["INCIDENT_SYNCER_RETRY_ATTEMPTS"] = "2"  # few in-run retries: leave work for retry
+    try:
+        first = run(cfg, "backfill", str(folder), "--progress", "off")
+    finally:
+        os.environ["INCIDENT_SYNCER_RETRY_ATTEMPTS"] = "6"
+    assert first.exit_code == 1, first.output
+    assert "failed:" in first.stdout and "injected failure" in first.stdout
+    pending = json.loads(run(cfg, "journal", "--json").stdout)
+    assert pending and all(p["last_error"] for p in pending)
+    assert {p["command"] for p in pending} == {"backfill"}
+    codes = []
+    for _ in range(10):
+        codes.append(run(cfg, "retry").exit_code)
+        if codes[-1] == 0:
+            break
+    assert codes[-1] == 0, codes
+    for name in TWO:
+        store = memory.store(name)
+        store.fail_rate = 0.0
+        issues = incidents_in(store)
+        assert len(issues) == 20 and all(len(v) == 1 for v in issues.values())
+        for issue in (v[0] for v in issues.values()):
+            assert issue["state"] == "closed" and issue["comments"] == []
+            snapshot = markers.find_snapshot(issue["body"])
+            assert snapshot is not None and len(snapshot["embedded"]) == 4
+    assert run(cfg, "journal").output.strip() == "nothing pending"
+    reset_logs(*TWO)
+    final = run(cfg, "backfill", str(folder), "--recheck", "--progress", "off")
+    assert final.exit_code == 0
+    assert all(memory.store(n).writes() == 0 for n in TWO)
+
+
+def test_progress_lines_in_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    cfg = configure(tmp_path, {"gh": TWO["gh"]})
+    folder = make_folder(tmp_path, 12, events=2)
+    result = run(cfg, "backfill", str(folder))
+    lines = [x for x in result.stderr.splitlines() if x.startswith("backfill: ")]
+    assert lines[-1].startswith("backfill: 12/12 (100%) · ✓ 12 ✗ 0 · ")
+    assert "ETA 0:00" in lines[-1]
+    assert 2 <= len(lines) <= 13 and "\r" not in result.stderr
+
+
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI"))}
+    env.update(INCIDENT_SYNCER_RETRY_BASE="0.01", INCIDENT_SYNCER_RETRY_CAP="0.05")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> None:
+    store = tmp_path / "store.json"
+    trackers = {"gh": {"type": "memory", "path": str(store), "writes_per_second": 40}}
+    cfg = configure(tmp_path, trackers)
+    folder = make_folder(tmp_path, 40, events=3)
+    command = [sys.executable, "-m", "syncer", "--config", str(cfg), "backfill", str(folder)]
+    proc = subprocess.Popen(
+        [*command, "--concurrency", "4", "--progress", "lines"],
+        env=subprocess_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if store.exists() and len(json.loads(store.read_text(encoding="utf-8"))["issues"]) >= 8:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Stopping: letting what is in flight finish" in err
+    assert "not started; `incident-syncer retry` resumes" in err
+    done = json.loads(store.read_text(encoding="utf-8"))["issues"]
+    assert 8 <= len(done) < 40
+    # Whatever was started was finished: created and closed, never half done.
+    assert all(i["state"] == "closed" for i in done.values())
+    pending = json.loads(run(cfg, "journal", "--json").stdout)
+    assert len(pending) == 40 - len(done)
+    assert all(p["last_error"] is None for p in pending)
+    assert "not started yet" in run(cfg, "journal").stdout
+    resumed = subprocess.run(
+        [sys.executable, "-m", "syncer", "--config", str(cfg), "retry"],
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    issues = json.loads(store.read_text(encoding="utf-8"))["issues"].values()
+    ids = sorted(i["incident"] for i in issues)
+    assert ids == sorted(f"INC-BF-{i:03d}" for i in range(40))  # each exactly once
+    assert all(i["state"] == "closed" for i in issues)
+    rerun = subprocess.run(
+        [*command, "--progress", "off"], env=subprocess_env(tmp_path), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert rerun.returncode == 0
+    assert "40 incident(s) already done by an earlier run: skipped" in rerun.stderr
