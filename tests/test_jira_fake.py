@@ -92,9 +92,10 @@ def response_schema(op: dict[str, Any], status: int) -> Any:
     return next(iter(content.values()), {}).get("schema")
 
 
-@pytest.fixture
-def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeJira, Path]]:
-    fake = FakeJira(cloud=True).start()
+def _setup(
+    cloud: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[FakeJira, Path]]:
+    fake = FakeJira(cloud=cloud).start()
     monkeypatch.setenv("JIRA_EMAIL", fake.email)
     monkeypatch.setenv("JIRA_API_TOKEN", fake.token)
     table = {
@@ -103,7 +104,7 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fak
         "project": "OPS",
         "email_env": "JIRA_EMAIL",
         "token_env": "JIRA_API_TOKEN",
-        "cloud": True,
+        "cloud": cloud,
         "transitions": {
             "resolved": ["Start Progress", "Resolve"],
             "closed": ["Start Progress", "Resolve"],
@@ -116,10 +117,20 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fak
         fake.stop()
 
 
+@pytest.fixture
+def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeJira, Path]]:
+    yield from _setup(True, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("is_cloud", [True, False], ids=["cloud-v3", "dc-v2"])
 def test_every_request_the_adapter_sends_is_in_the_contract_and_fits_its_schema(
-    spec: dict[str, Any], cloud: tuple[FakeJira, Path]
+    spec: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, is_cloud: bool
 ) -> None:
-    fake, config = cloud
+    for fake, config in _setup(is_cloud, tmp_path, monkeypatch):
+        _check_requests(spec, fake, config)
+
+
+def _check_requests(spec: dict[str, Any], fake: FakeJira, config: Path) -> None:
     result = CliRunner().invoke(main, ["--config", str(config), "sync", str(BANNER), str(CHECKOUT)])
     assert result.exit_code == 0, result.output
     seen = set()
