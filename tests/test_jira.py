@@ -604,6 +604,33 @@ def test_a_bad_token_is_a_clear_error_and_no_secret_is_ever_shown(
         assert token not in text and basic not in text and "wrong-token-value" not in text
 
 
+def test_doctor_checks_credentials_project_types_links_and_priorities(
+    dc: Jira, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = dc.run("doctor")
+    assert good.exit_code == 0, good.output
+    assert "✓ jira (jira): ok" in good.output
+    dc.configure(
+        cloud=True,
+        api_version=2,
+        postmortem_issue_type="Postmortem",
+        link_type="Relates to",
+        priority={"SEV1": "P1"},
+    )
+    bad = dc.run("doctor")
+    assert bad.exit_code == 1
+    assert "this Jira is Data Center/Server, but the configuration says cloud = true" in bad.output
+    assert "postmortem_issue_type = 'Postmortem': project OPS has no such issue type" in bad.output
+    assert "link_type = 'Relates to': no such issue link type" in bad.output
+    assert "priority.SEV1 = 'P1': no such priority" in bad.output
+    assert dc.writes() == []
+    monkeypatch.setenv("JIRA_API_TOKEN", "not-the-token")
+    denied = dc.run("doctor")
+    assert denied.exit_code == 1
+    assert "check the credentials: You are not authenticated" in denied.output
+    assert "not-the-token" not in denied.output
+
+
 def test_data_center_personal_access_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for setup in _jira(tmp_path, monkeypatch, cloud=False, bearer="pat-0123456789"):
         monkeypatch.setenv("JIRA_PAT", "pat-0123456789")

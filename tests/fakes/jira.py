@@ -435,7 +435,14 @@ class FakeJira(FakeApp):
     def get_project(self, request: Request) -> Response:
         if request.match["key"] != self.project:
             raise self._fail(404, f"No project could be found with key '{request.match['key']}'.")
-        return Response(200, {"id": "10000", "key": self.project, "name": "Operations"})
+        issue_types = [
+            {"id": str(10001 + n), "name": name, "subtask": False}
+            for n, name in enumerate(ISSUE_TYPES)
+        ]
+        return Response(
+            200,
+            {"id": "10000", "key": self.project, "name": "Operations", "issueTypes": issue_types},
+        )
 
     def link_types(self, request: Request) -> Response:
         return Response(200, {"issueLinkTypes": [dict(t) for t in LINK_TYPES]})
