@@ -730,6 +730,21 @@ def test_a_duplicate_is_relabelled_linked_commented_and_closed(jira: Jira) -> No
     assert jira.writes() == []
 
 
+def test_a_lagging_search_index_makes_a_duplicate_that_the_next_sync_heals(dc: Jira) -> None:
+    dc.fake.search_lag = 0.4  # Jira's search index trails its database
+    dc.sync(BANNER)
+    first = dc.incident(BANNER_ID)
+    dc.forget()  # an ephemeral runner: only the search can find the issue
+    dc.sync(BANNER)
+    assert len(dc.fake.issues_labelled(f"incident-id-{BANNER_ID}")) == 2
+    dc.fake.wait_for_index()
+    dc.forget()
+    result = dc.sync(BANNER)
+    assert "close duplicate" in result.output
+    assert dc.incident(BANNER_ID).key == first.key
+    assert dc.events(BANNER_ID) == event_ids(load_yaml(BANNER))
+
+
 def test_a_cloned_issue_keeps_the_label_but_is_not_the_incident(jira: Jira) -> None:
     jira.sync(BANNER)
     original = jira.incident(BANNER_ID)
