@@ -37,6 +37,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,7 @@ MAX_BYTES = 450_000  # of block JSON in one request (the limit is 500 KB for the
 MAX_DEPTH = 2  # levels of nesting below the top-level blocks of one request
 MAX_RICH = 100  # rich_text objects in one array
 
+FOUND_FRESH = 10.0  # seconds a page from a lookup stands in for reading it again
 DATA_SOURCE_VERSION = "2025-09-03"  # the first Notion-Version where databases hold data sources
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
@@ -479,6 +481,7 @@ class NotionAdapter:
         self._targets: dict[str, Target] = {}
         self._layouts: dict[str, Layout] = {}
         self._postmortems: dict[str, PostmortemLayout] = {}
+        self._found: dict[str, tuple[float, dict[str, Any]]] = {}
         self._client: Client | None = None
 
     # The client: no retries of its own, every request paced.
@@ -949,11 +952,26 @@ class NotionAdapter:
                 retry_after=exc.retry_after,
                 status=exc.status,
             ) from exc
+        with self._lock:
+            now = time.monotonic()
+            for page in pages:
+                self._found[str(page["id"])] = (now, page)
         return [self._ref(p) for p in pages]
+
+    def _page(self, page_id: str) -> dict[str, Any]:
+        """The page, as a query answered it moments ago (the lookup before a fetch), or read."""
+        with self._lock:
+            found = self._found.pop(page_id, None)
+        if found is not None and time.monotonic() - found[0] < FOUND_FRESH:
+            return found[1]
+        page: dict[str, Any] = self._api(
+            "read the page", lambda: self.client.pages.retrieve(page_id)
+        )
+        return page
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
         try:
-            page = self._api("read the page", lambda: self.client.pages.retrieve(ref.native))
+            page = self._page(ref.native)
         except TrackerError as exc:
             if exc.status == 404:
                 raise TrackerError(

@@ -1191,13 +1191,19 @@ class FakeNotion(FakeApp):
 
 
 def notion_tracker(app: FakeNotion, **overrides: Any) -> dict[str, Any]:
-    """A ``[trackers.NAME]`` table pointing at ``app`` (no pacing: tests are fast)."""
+    """A ``[trackers.NAME]`` table pointing at ``app``, paced far above what tests send.
+
+    An explicit generous rate rather than none: after a 429 the pacer halves the pace, and an
+    unpaced tracker is slowed relative to its observed rate (down to 0.1 request a second),
+    which would stretch the fault-injection tests.
+    """
     table: dict[str, Any] = {
         "type": "notion",
         "database_id": app.db_id,
         "base_url": app.url,
         "token_env": "NOTION_TOKEN",
-        "requests_per_second": 0,
+        "requests_per_second": 1000,
+        "burst": 50,
     }
     table.update(overrides)
     return table
