@@ -365,15 +365,16 @@ class Engine:
                     if item.item_id not in have:
                         ops.append(Op("action_item", f"create action item {item.title!r}", item))
 
-        # The issue itself: content, grade, status in one update.
-        changes = self._changes(adapter, doc, remote)
-        if changes:
-            ops.append(Op("update", _describe_changes(changes, remote, doc, adapter), changes))
-
         for dup in duplicates or []:
             ops.append(
                 Op("close_duplicate", f"close duplicate {dup.key} (keeping the older one)", dup)
             )
+
+        # The issue itself last: content, grade, status in one update (a workflow that
+        # refuses the status must not keep anything else from being done).
+        changes = self._changes(adapter, doc, remote)
+        if changes:
+            ops.append(Op("update", _describe_changes(changes, remote, doc, adapter), changes))
         return ops
 
     def _changes(self, adapter: Adapter, doc: IssueDoc, remote: Remote | None) -> frozenset[str]:
@@ -417,14 +418,11 @@ class Engine:
 
         def reconcile(name: str, links: list[TrackerLink]) -> None:
             found = located[name]
-            # A new issue whose siblings are new too only gets created now; its content,
-            # timeline, postmortem and status follow in phase 2 with every link known
-            # (one update instead of two: a historical incident is create + close).
-            create_only = (
-                not options.dry_run
-                and missing(name)
-                and any(missing(o) for o in names if o != name)
-            )
+            # While a sibling tracker still lacks the issue, the links are about to change:
+            # phase 1 only creates what is missing, and the content, timeline, postmortem
+            # and status follow in phase 2 with every link known (one update instead of
+            # two: a historical incident is create + close, even when resumed after a crash).
+            create_only = not options.dry_run and any(missing(o) for o in names if o != name)
             results[name] = self._reconcile(
                 name,
                 self.adapters[name],
@@ -513,7 +511,9 @@ class Engine:
                     time.sleep(wait)
                     found, remote = self._fresh_lookup(name, adapter, incident.id), None
                     continue
-                result.error = redact(str(exc))
+                # The tracker is named beside the error already: don't say it twice.
+                code = f" (HTTP {exc.status})" if exc.status else ""
+                result.error = redact(exc.message + code)
                 result.retryable = exc.retryable or isinstance(exc, LookupFailed)
                 log.warning("%s: %s", name, result.error)
                 if self.state is not None and not options.dry_run:
