@@ -916,3 +916,17 @@ def test_three_trackers_from_one_sync(
     finally:
         github_app.stop()
         jira_app.stop()
+
+
+def test_english_pages(app: FakeNotion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
+    cfg = write_config(
+        tmp_path / "incident-syncer.toml", {"notion": notion_tracker(app)}, language="en"
+    )
+    assert run(cfg, "sync", str(CHECKOUT)).exit_code == 0
+    (page,) = app.incident_pages("INC-2024-0305-checkout")
+    texts = [t for _, t in top(app, page["id"])]
+    assert texts[0].startswith("incident-syncer sync data (do not edit)")
+    assert texts[1].startswith("Incident notice kept by incident-syncer.")
+    assert texts[2] == "Timeline ⟨incident-syncer timeline⟩"
+    assert texts[-1] == "Postmortem: [SEV1] Checkout returns HTTP 500 after the payments deploy"
