@@ -1,7 +1,7 @@
 """`incident-syncer serve` as a real uvicorn process: parallel redeliveries, resolve, reopen, SIGKILL.
 
-Two trackers: the fake GitHub (a server in this test process, driven by the real PyGithub in
-the serve process) and the memory tracker persisted to a JSON file.
+Four trackers: the fake GitHub, Jira and Notion servers (in this test process, driven by the
+real client libraries in the serve process) and the memory tracker persisted to a JSON file.
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ from syncer import markers
 from syncer.ingest.mapping import Mapping
 from syncer.ingest.payloads import parse
 from tests.conftest import write_config
-from tests.fakes.github import TOKEN as GITHUB_TOKEN
-from tests.fakes.github import FakeGitHub, fake_github, github_tracker  # noqa: F401
+from tests.contract import test_github as gh_contract
+from tests.contract import test_jira as jira_contract
+from tests.contract import test_notion as notion_contract
+from tests.fakes.github import FakeGitHub, fresh_pacers
+from tests.fakes.jira import FakeJira
+from tests.fakes.notion import FakeNotion
 from tests.test_ingest_helpers import am_alert, am_group, body
 
 WEBHOOK_TOKEN = "serve-process-token-0123456789"
@@ -52,11 +56,7 @@ class ServeProcess:
             [sys.executable, "-m", "syncer", "--config", str(self.config), "serve", "--port", "0"],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
-            env={
-                **os.environ,
-                "INCIDENT_SYNCER_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-                "GITHUB_TOKEN": GITHUB_TOKEN,
-            },
+            env={**os.environ, "INCIDENT_SYNCER_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -105,24 +105,24 @@ class ServeProcess:
 
 
 class Trackers:
-    """What the two trackers hold for one incident."""
+    """What each tracker holds: GitHub, Jira and Notion through their contract-suite harnesses
+    (fakes in this process), the memory tracker through its JSON file (written by serve)."""
 
-    def __init__(self, github: FakeGitHub, store: Path) -> None:
+    def __init__(self, github: FakeGitHub, jira: FakeJira, notion: FakeNotion, store: Path) -> None:
         self.github = github
+        self.harnesses: dict[str, Any] = {
+            "gh": gh_contract.GitHubHarness(github),
+            "jira": jira_contract.JiraHarness(jira, cloud=True),
+            "notion": notion_contract.NotionHarness(notion),
+        }
         self.store = store
 
-    def github_issues(self, incident_id: str) -> list[dict[str, Any]]:
-        with self.github.lock:
-            return [
-                issue
-                for _, issue in sorted(self.github.issues.items())
-                if (markers.find(issue["body"], markers.BEGIN) or {}).get("id") == incident_id
-            ]
+    def tables(self) -> dict[str, dict[str, Any]]:
+        tables = {name: dict(h.table) for name, h in self.harnesses.items()}
+        return tables | {"mem": {"type": "memory", "path": str(self.store)}}
 
-    def github_events(self, incident_id: str) -> list[str]:
-        (issue,) = self.github_issues(incident_id)
-        bodies = self.github.comment_bodies(issue["number"])
-        return [m["id"] for c in bodies if (m := markers.find(c, "event"))]
+    def env(self) -> dict[str, str]:
+        return {k: v for h in self.harnesses.values() for k, v in h.env.items()}
 
     def memory_issues(self, incident_id: str) -> list[dict[str, Any]]:
         if not self.store.exists():
@@ -139,25 +139,57 @@ class Trackers:
             if i["kind"] == "incident" and i["incident"] == incident_id
         ]
 
-    def memory_events(self, incident_id: str) -> list[str]:
+    def issues(self, incident_id: str) -> dict[str, int]:
+        """How many issues of the incident each tracker has."""
+        counts = {name: len(h.issues(incident_id)) for name, h in self.harnesses.items()}
+        return counts | {"mem": len(self.memory_issues(incident_id))}
+
+    def events(self, incident_id: str) -> dict[str, int]:
+        """How many timeline entries this module wrote, per tracker (one issue each)."""
+        counts = {
+            name: len([e for e in h.events(incident_id) if e.startswith("al-")])
+            for name, h in self.harnesses.items()
+        }
         (issue,) = self.memory_issues(incident_id)
-        return [m["id"] for c in issue["comments"] if (m := markers.find(c, "event"))]
+        marks = [m["id"] for c in issue["comments"] if (m := markers.find(c, "event"))]
+        return counts | {"mem": len(marks)}
+
+    def closed(self, incident_id: str) -> dict[str, bool]:
+        closed = {name: bool(h.closed(incident_id)) for name, h in self.harnesses.items()}
+        (issue,) = self.memory_issues(incident_id)
+        return closed | {"mem": issue["state"] == "closed"}
+
+
+ALL = ("gh", "jira", "notion", "mem")
+
+
+def each(value: Any) -> dict[str, Any]:
+    return dict.fromkeys(ALL, value)
 
 
 @pytest.fixture
-def setup(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[tuple[ServeProcess, Trackers, Path]]:  # noqa: F811
-    store = tmp_path / "memory-tracker.json"
+def setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ServeProcess, Trackers, Path]]:
+    fresh_pacers(monkeypatch)
+    github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
+    notion.start()
+    trackers = Trackers(github, jira, notion, tmp_path / "memory-tracker.json")
+    for key, value in trackers.env().items():
+        monkeypatch.setenv(key, value)
     config = write_config(
         tmp_path / "incident-syncer.toml",
-        {"gh": github_tracker(fake_github), "mem": {"type": "memory", "path": str(store)}},
+        trackers.tables(),
         extra='\n[ingest]\non_resolved = "resolved"\n\n[serve]\nworkers = 4\n',
     )
     server = ServeProcess(config, tmp_path / "serve.log")
     try:
-        yield server, Trackers(fake_github, store), config
+        yield server, trackers, config
     finally:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()
+        for app in (github, jira, notion):
+            app.stop()
 
 
 def incident_id(config: Path, data: dict[str, Any]) -> str:
@@ -178,8 +210,8 @@ def test_twenty_parallel_deliveries_then_resolve_then_reopen(
         answers = list(pool.map(server.post, copies))
     assert [a.status_code for a in answers] == [202] * 20
     server.wait_idle()
-    assert len(trackers.github_issues(inc)) == 1 and len(trackers.memory_issues(inc)) == 1
-    assert len(trackers.github_events(inc)) == 1 and len(trackers.memory_events(inc)) == 1
+    assert trackers.issues(inc) == each(1)
+    assert trackers.events(inc) == each(1)
 
     resolved = am_group(
         [
@@ -189,19 +221,17 @@ def test_twenty_parallel_deliveries_then_resolve_then_reopen(
     )
     assert server.post(resolved).status_code == 202
     server.wait_idle()
-    (gh,) = trackers.github_issues(inc)
-    assert gh["state"] == "closed"  # on_resolved = "resolved"
-    assert len(trackers.github_events(inc)) == 2 and len(trackers.memory_events(inc)) == 2
-    assert trackers.memory_issues(inc)[0]["state"] == "closed"
+    assert trackers.events(inc) == each(2)
+    assert trackers.closed(inc) == each(True)  # on_resolved = "resolved"
 
     again = am_group([am_alert("order-api-x2k9q", starts="2025-11-03T09:30:00Z")])
     assert server.post(again).status_code == 202
     server.wait_idle()
-    (gh,) = trackers.github_issues(inc)
-    assert gh["state"] == "open"
-    assert len(trackers.github_events(inc)) == 3 and len(trackers.memory_events(inc)) == 3
-    assert len(trackers.memory_issues(inc)) == 1
-    assert "알림 재발생" in trackers.github.comment_bodies(gh["number"])[-1]
+    assert trackers.issues(inc) == each(1)
+    assert trackers.events(inc) == each(3)
+    assert trackers.closed(inc) == each(False)
+    (gh,) = trackers.harnesses["gh"].issues(inc)
+    assert "알림 재발생" in trackers.github.comment_bodies(int(gh.lstrip("#")))[-1]
     assert server.stop() == (
         "incident-syncer serve: stopped; 0 deliveries pending (resumed on the next start)"
     )
@@ -226,12 +256,12 @@ def test_sigkill_after_202_loses_nothing_and_duplicates_nothing(
         server.kill()
     finally:
         group_lock.release()
-    assert trackers.github_issues(inc) == [] and trackers.memory_issues(inc) == []
+    assert trackers.issues(inc) == each(0)
 
     server.start()  # the journaled delivery resumes
     server.wait_idle()
-    assert len(trackers.github_issues(inc)) == 1 and len(trackers.memory_issues(inc)) == 1
-    assert len(trackers.github_events(inc)) == 1
+    assert trackers.issues(inc) == each(1)
+    assert trackers.events(inc) == each(1)
     assert "incident-syncer serve: resuming 1 pending deliveries" in server.log.read_text()
     assert server.stop().endswith("stopped; 0 deliveries pending (resumed on the next start)")
 
@@ -254,6 +284,6 @@ def test_sigkill_during_a_slow_tracker_write(
     trackers.github.latency = 0.0
     server.start()
     server.wait_idle()
-    assert len(trackers.github_issues(inc)) == 1 and len(trackers.memory_issues(inc)) == 1
-    assert len(trackers.github_events(inc)) == 1 and len(trackers.memory_events(inc)) == 1
+    assert trackers.issues(inc) == each(1)
+    assert trackers.events(inc) == each(1)
     assert server.stop().endswith("stopped; 0 deliveries pending (resumed on the next start)")
