@@ -100,10 +100,11 @@ class Pacer:
       (GitHub's secondary limits: 80 a minute, 500 an hour).
 
     After a 429 (or GitHub's 403 secondary limit) every caller is held until
-    Retry-After has passed and the pace is halved; a near-limit signal (Jira's
-    ``X-RateLimit-NearLimit: true``) slows it by a fifth; each later success
-    restores it a little. A tracker with no configured rate is slowed
-    relative to the pace it was observed to sustain.
+    Retry-After has passed and the pace is halved (once a second at most, down
+    to a sixteenth); a near-limit signal (Jira's ``X-RateLimit-NearLimit:
+    true``) slows it by a fifth; each later success restores 2 %. A tracker
+    with no configured rate is slowed relative to the pace it was observed to
+    sustain.
     """
 
     def __init__(
@@ -130,6 +131,7 @@ class Pacer:
         self._hold_until = 0.0
         self._factor = 1.0  # <1 after a 429 or a near-limit signal
         self._dynamic: float | None = None  # a rate imposed on an unpaced tracker
+        self._slowed_at = float("-inf")
         self._ceiling: float | None = None
         self._recent: deque[float] = deque(maxlen=256)
         # Counters for summaries and benchmarks.
@@ -249,6 +251,12 @@ class Pacer:
             self._slow(0.8)
 
     def _slow(self, by: float) -> None:
+        # The answers to requests already in flight say nothing new: slow down once a second
+        # at most, or a burst of 429s would throttle a tracker to its floor at once.
+        now = time.monotonic()
+        if now - self._slowed_at < 1.0:
+            return
+        self._slowed_at = now
         self._factor = max(self._factor * by, 1 / 16)
         if self.target:
             self.rate = self.target * self._factor
@@ -257,8 +265,8 @@ class Pacer:
         observed = self._observed_rate()
         base = self._dynamic or observed
         if base:
-            self._ceiling = self._ceiling or observed
-            self._dynamic = max(base * by, 0.1)
+            self._ceiling = self._ceiling or observed or base
+            self._dynamic = max(base * by, self._ceiling / 16)
 
     def _observed_rate(self) -> float | None:
         now = time.monotonic()

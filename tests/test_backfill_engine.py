@@ -160,3 +160,21 @@ def test_link_order_is_stable_whatever_finishes_first(tmp_path: Path) -> None:
             for name in THREE:
                 eng.state.drop_ref(name, inc.id)  # locate through the (randomly slow) lookup
         assert all(r.writes == 0 for r in eng.sync(inc, Options(historical=True)))
+
+
+def test_resuming_after_a_crash_between_create_and_close_costs_one_update(
+    tmp_path: Path,
+) -> None:
+    eng = engine(tmp_path, THREE)
+    inc = long_incident(20)
+    options = Options(historical=True, command="backfill")
+    # The crashed run: the GitHub issue was created, nothing else happened.
+    embedded = eng.embedded_events(inc, None, options)
+    eng.adapters["gh"].create(eng.issue_doc(inc, options, [], None, embedded))
+    memory.store("gh").calls.clear()
+    results = {r.tracker: r for r in eng.sync(inc, options)}
+    assert results["gh"].writes == memory.store("gh").writes() == 1  # close, with the links
+    assert [results[n].writes for n in ("jira", "notion")] == [2, 2]
+    issue = incident_issue(memory.store("gh"), inc.id)
+    assert issue["state"] == "closed" and issue["comments"] == []
+    assert all(r.url and r.url in issue["body"] for r in results.values() if r.tracker != "gh")

@@ -154,3 +154,23 @@ def test_the_memory_tracker_paces_its_writes(tmp_path: object) -> None:
         adapter._call("write", "x")
     assert time.monotonic() - began >= 0.09
     assert adapter.pacer.writes == 6
+
+
+def test_a_burst_of_429s_from_requests_in_flight_slows_down_once() -> None:
+    pacer = Pacer(100.0)
+    for _ in range(8):
+        pacer.observe(429, {"Retry-After": "0"})
+    assert pacer.penalties == 8
+    assert pacer.rate == pytest.approx(50.0)  # halved once, not 2**8 times
+
+
+def test_an_unpaced_tracker_is_never_slowed_below_a_sixteenth_of_its_pace() -> None:
+    pacer = Pacer()
+    for _ in range(50):
+        pacer.wait()
+        time.sleep(0.002)
+    for _ in range(10):
+        pacer._slowed_at = float("-inf")  # as if each came a second apart
+        pacer.penalise(0)
+    ceiling = pacer._ceiling
+    assert ceiling is not None and pacer._dynamic == pytest.approx(ceiling / 16)
