@@ -18,6 +18,7 @@ trackers still guarantee nothing is created twice if the state file is gone.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -215,7 +216,9 @@ class TrackerTally:
         self.pm_writes += sum(1 for op in result.operations if op.startswith(PM_OPERATIONS))
         if result.error:
             self.failed += 1
-            self.reasons.setdefault(_reason(result.error), []).append(result.incident)
+            self.reasons.setdefault(_reason(result.error, result.incident), []).append(
+                result.incident
+            )
         elif result.created:
             self.created += 1
         elif result.operations:
@@ -224,9 +227,17 @@ class TrackerTally:
             self.unchanged += 1
 
 
-def _reason(error: str) -> str:
-    """The part of an error that is the same across incidents (for grouping)."""
+_REFS = re.compile(
+    r"\b[A-Z][A-Z0-9_]*-\d+\b|\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b"
+)
+
+
+def _reason(error: str, incident_id: str = "") -> str:
+    """The part of an error that is the same across incidents (for grouping failures)."""
     reason = error.split("\n", 1)[0]
+    if incident_id:
+        reason = reason.replace(incident_id, "<incident>")
+    reason = _REFS.sub("…", re.sub(r"#\d+", "#…", reason))
     return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
@@ -245,8 +256,12 @@ class Summary:
     pacing: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
+    def tracker_failed(self) -> int:
+        return sum(t.failed for t in self.trackers.values())
+
+    @property
     def failed(self) -> int:
-        return len(self.input_failed) + sum(t.failed for t in self.trackers.values())
+        return len(self.input_failed) + self.tracker_failed
 
     @property
     def exit_code(self) -> int:

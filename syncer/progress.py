@@ -65,6 +65,7 @@ class Progress:
         self._drawn = 0.0
         self._line_at = self.began
         self._line_step = -1
+        self._line_done = -1
         self._width = 0
 
     def eta(self, done: int, total: int) -> float | None:
@@ -100,10 +101,9 @@ class Progress:
             return
         c = self.counts()
         step = 10 * c["done"] // c["total"] if c["total"] else 10
-        if force or step > self._line_step or now - self._line_at >= self.line_every:
-            if not force and step == self._line_step and now - self._line_at < self.line_every:
-                return
-            self._line_step, self._line_at = step, now
+        due = step > self._line_step or now - self._line_at >= self.line_every
+        if (force and c["done"] != self._line_done) or due:
+            self._line_step, self._line_at, self._line_done = step, now, c["done"]
             self.stream.write(f"{self.label}: {self.text()}\n")
             self.stream.flush()
 
@@ -184,14 +184,13 @@ def summary_table(summary: Summary, *, dry_run: bool = False) -> str:
     for error in summary.input_failed:
         out.append(f"✗ input: {error}")
     for name, stats in summary.pacing.items():
-        if stats.get("waited") or stats.get("penalties") or stats.get("near_limits"):
-            extra = []
-            if stats.get("penalties"):
-                extra.append(f"{int(stats['penalties'])} rate-limit answer(s)")
-            if stats.get("near_limits"):
-                extra.append(f"{int(stats['near_limits'])} near-limit signal(s)")
-            more = f" ({', '.join(extra)})" if extra else ""
-            out.append(
-                f"  {name}: paced {int(stats['requests'])} request(s), waited {stats['waited']:.1f}s in total across workers{more}"
-            )
+        requests, writes = int(stats.get("requests", 0)), int(stats.get("writes", 0))
+        line = f"  {name}: {requests} request(s) ({writes} write(s))"
+        if stats.get("waited"):
+            line += f", workers waited {duration(stats['waited'])} in total for the budget"
+        if stats.get("penalties"):
+            line += f", {int(stats['penalties'])} rate-limit answer(s)"
+        if stats.get("near_limits"):
+            line += f", {int(stats['near_limits'])} near-limit signal(s)"
+        out.append(line)
     return "\n".join(out)

@@ -102,9 +102,11 @@ class Pacer:
     After a 429 (or GitHub's 403 secondary limit) every caller is held until
     Retry-After has passed and the pace is halved (once a second at most, down
     to a sixteenth); a near-limit signal (Jira's ``X-RateLimit-NearLimit:
-    true``) slows it by a fifth; each later success restores 2 %. A tracker
-    with no configured rate is slowed relative to the pace it was observed to
-    sustain.
+    true``) slows it by a fifth. A tracker with no configured rate gets one
+    from the pace it was observed to sustain. Each later success wins back 2 %
+    up to just under the pace that tripped the limit, then probes beyond it by
+    one request a second per second (as TCP does); a configured rate is the
+    most it goes back to.
     """
 
     def __init__(
@@ -118,8 +120,7 @@ class Pacer:
         name: str = "",
     ) -> None:
         self.name = name
-        self.rate = rate or None
-        self.target = self.rate
+        self.rate = rate or None  # configured; the pace now may be lower (see ``pace``)
         self.burst = max(1, burst)
         self.write_rate = write_rate or None
         self.write_burst = max(1, write_burst)
@@ -132,6 +133,8 @@ class Pacer:
         self._factor = 1.0  # <1 after a 429 or a near-limit signal
         self._dynamic: float | None = None  # a rate imposed on an unpaced tracker
         self._slowed_at = float("-inf")
+        self._tripped = 0.0  # the pace at the last slow-down
+        self._local = threading.local()  # when this thread's last request was booked to start
         self._ceiling: float | None = None
         self._recent: deque[float] = deque(maxlen=256)
         # Counters for summaries and benchmarks.
@@ -172,7 +175,8 @@ class Pacer:
             start = max(now, self._hold_until)
             rate = self._request_rate()
             if rate:
-                start = max(start, self._next - (self.burst - 1) / rate)
+                burst = 1 if self._dynamic is not None else self.burst  # slowed: no bursts
+                start = max(start, self._next - (burst - 1) / rate)
             write_rate = self.write_rate * self._factor if self.write_rate else None
             if write:
                 if write_rate:
@@ -188,6 +192,7 @@ class Pacer:
                 self.writes += 1
             self.requests += 1
             self._recent.append(start)
+            self._local.sent = start
             return start
 
     def _fit_windows(self, start: float, now: float) -> float:
@@ -251,21 +256,28 @@ class Pacer:
             self._slow(0.8)
 
     def _slow(self, by: float) -> None:
-        # The answers to requests already in flight say nothing new: slow down once a second
-        # at most, or a burst of 429s would throttle a tracker to its floor at once.
+        # A 429 for a request sent before the last slow-down says nothing new (it was sent
+        # at the old pace): slowing again for each of them would throttle a tracker to its
+        # floor at once. Once per round trip, as TCP does; once a second if the caller's
+        # request is unknown.
         now = time.monotonic()
-        if now - self._slowed_at < 1.0:
+        sent = getattr(self._local, "sent", None)
+        if sent is not None:
+            if sent < self._slowed_at:
+                return
+        elif now - self._slowed_at < 1.0:
             return
         self._slowed_at = now
+        # Writes: a share of the configured write budget (GitHub's), down to a sixteenth.
         self._factor = max(self._factor * by, 1 / 16)
-        if self.target:
-            self.rate = self.target * self._factor
-            return
-        # No configured rate: slow relative to the pace observed over the last few seconds.
-        observed = self._observed_rate()
-        base = self._dynamic or observed
-        if base:
-            self._ceiling = self._ceiling or observed or base
+        # Requests: slower than the slowest of the configured rate, the pace imposed since
+        # the last slow-down and the pace actually observed (a configured rate far above
+        # what the tracker takes would otherwise make halving it do nothing).
+        known = [r for r in (self.rate, self._dynamic, self._observed_rate()) if r]
+        if known:
+            base = min(known)
+            self._ceiling = self._ceiling or base
+            self._tripped = base
             self._dynamic = max(base * by, self._ceiling / 16)
 
     def _observed_rate(self) -> float | None:
@@ -273,7 +285,8 @@ class Pacer:
         recent = [t for t in self._recent if now - 10.0 <= t <= now]
         if len(recent) < 2:
             return None
-        span = max(now - recent[0], 1e-3)
+        # Over a quarter of a second at least: a burst at start-up is not a sustained pace.
+        span = max(now - recent[0], 0.25)
         return len(recent) / span
 
     def recover(self) -> None:
@@ -282,12 +295,21 @@ class Pacer:
             return
         with self._lock:
             self._factor = min(1.0, self._factor * 1.02)
-            if self.target:
-                self.rate = self.target * self._factor
             if self._dynamic is not None:
-                self._dynamic *= 1.02
-                if self._ceiling is None or self._dynamic >= self._ceiling:
+                # Back quickly (2 % a success) to just under the pace that tripped the limit,
+                # then probe beyond it slowly (+1 request a second per second of successes),
+                # as TCP does; a configured (documented) rate is gone back to once reached.
+                if self._dynamic < 0.9 * self._tripped:
+                    self._dynamic *= 1.02
+                else:
+                    self._dynamic += 1.0 / self._dynamic
+                if self.rate and self._dynamic >= self.rate:
                     self._dynamic, self._ceiling = None, None
+
+    @property
+    def pace(self) -> float | None:
+        """Requests a second allowed now (None: not limited)."""
+        return self._request_rate()
 
     def min_seconds(self, writes: int, requests: int) -> float:
         """How long ``writes`` more writes among ``requests`` more requests take at least."""

@@ -111,7 +111,8 @@ def test_a_korean_spreadsheet_export_with_a_bad_row(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert table[1].split()[:7] == ["gh", "3", "0", "0", "0", "0", "10"]
     assert f"✗ input: {export}:8: 등급: unknown grade '5등급'" in result.stdout
-    assert "1 failed: fix the input rows above" in result.stderr
+    assert "1 input file(s) or row(s) failed: fix them and run the backfill again." in result.stderr
+    assert "tracker sync(s) failed" not in result.stderr
     issues = incidents_in(memory.store("gh"))
     assert sorted(issues) == ["INC-2023-0907-login", "INC-2023-1130-batch", "INC-2024-0115-push"]
     assert all(len(v) == 1 for v in issues.values())

@@ -67,11 +67,11 @@ def test_a_429_holds_everyone_for_retry_after_and_halves_the_pace() -> None:
     before = time.monotonic()
     pacer.observe(429, {"Retry-After": "0.2"})
     assert pacer.penalties == 1
-    assert pacer.rate == pytest.approx(10.0)
+    assert pacer.pace == pytest.approx(10.0)
     assert pacer.reserve() - before >= 0.2
     for _ in range(200):
         pacer.observe(200, {})
-    assert pacer.rate == pytest.approx(20.0)  # recovered, never beyond the target
+    assert pacer.pace == pytest.approx(20.0)  # recovered, never beyond the configured rate
 
 
 def test_near_limit_slows_down_an_unpaced_tracker_relative_to_its_observed_pace() -> None:
@@ -84,9 +84,14 @@ def test_near_limit_slows_down_an_unpaced_tracker_relative_to_its_observed_pace(
     assert pacer.near_limits == 1 and pacer.paced
     a, b = pacer.reserve(), pacer.reserve()
     assert b - a > 0.004  # now spaced, at most 80 % of the observed pace
-    for _ in range(500):
+    slowed = pacer._dynamic
+    assert slowed is not None
+    for _ in range(100):
         pacer.observe(200, {})
-    assert not pacer.paced  # recovered: the limit is lifted again
+    # Successes win the pace back quickly to just under where the signal came, then probe
+    # beyond it slowly (one request a second per second's worth of successes).
+    tripped = slowed / 0.8
+    assert pacer._dynamic is not None and 0.9 * tripped <= pacer._dynamic < tripped + 2
 
 
 def test_github_secondary_limit_and_exhausted_primary_limit_hold() -> None:
@@ -106,7 +111,7 @@ def test_a_5xx_with_retry_after_holds_without_slowing() -> None:
     pacer = Pacer(10.0)
     now = time.monotonic()
     pacer.observe(503, {"Retry-After": "0.1"})
-    assert pacer.rate == 10.0 and pacer.reserve() - now >= 0.1
+    assert pacer.pace == 10.0 and pacer.reserve() - now >= 0.1
 
 
 def test_retry_after_in_seconds_or_as_an_http_date() -> None:
@@ -161,7 +166,7 @@ def test_a_burst_of_429s_from_requests_in_flight_slows_down_once() -> None:
     for _ in range(8):
         pacer.observe(429, {"Retry-After": "0"})
     assert pacer.penalties == 8
-    assert pacer.rate == pytest.approx(50.0)  # halved once, not 2**8 times
+    assert pacer.pace == pytest.approx(50.0)  # halved once, not 2**8 times
 
 
 def test_an_unpaced_tracker_is_never_slowed_below_a_sixteenth_of_its_pace() -> None:
@@ -174,3 +179,15 @@ def test_an_unpaced_tracker_is_never_slowed_below_a_sixteenth_of_its_pace() -> N
         pacer.penalise(0)
     ceiling = pacer._ceiling
     assert ceiling is not None and pacer._dynamic == pytest.approx(ceiling / 16)
+
+
+def test_only_a_429_for_a_request_sent_at_the_new_pace_slows_down_again() -> None:
+    pacer = Pacer(100.0)
+    pacer.reserve()
+    pacer.observe(429, {"Retry-After": "0"})
+    assert pacer.pace == pytest.approx(50.0)
+    pacer.observe(429, {"Retry-After": "0"})  # the same (old) request's answer: nothing new
+    assert pacer.pace == pytest.approx(50.0)
+    pacer.reserve()  # booked after the slow-down
+    pacer.observe(429, {"Retry-After": "0"})
+    assert pacer.pace == pytest.approx(25.0)

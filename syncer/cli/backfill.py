@@ -197,10 +197,17 @@ def _finish(summary: Summary, table: str, *, as_json: bool) -> None:
             + ".",
             err=True,
         )
-    elif summary.failed:
-        click.echo(
-            f"{summary.failed} failed: fix the input rows above and run again; tracker failures "
-            "are journaled and `incident-syncer retry` finishes them.",
-            err=True,
-        )
+    else:
+        if summary.input_failed:
+            click.echo(
+                f"{len(summary.input_failed)} input file(s) or row(s) failed: "
+                "fix them and run the backfill again.",
+                err=True,
+            )
+        if summary.tracker_failed:
+            click.echo(
+                f"{summary.tracker_failed} tracker sync(s) failed: they are journaled and "
+                "`incident-syncer retry` finishes them.",
+                err=True,
+            )
     raise click.exceptions.Exit(summary.exit_code)
