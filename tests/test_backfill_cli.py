@@ -331,3 +331,53 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
     )  # fmt: skip
     assert rerun.returncode == 0
     assert "40 incident(s) already done by an earlier run: skipped" in rerun.stderr
+
+
+def test_a_second_ctrl_c_quits_at_once_and_retry_still_finishes_exactly_once(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store.json"
+    trackers = {"gh": {"type": "memory", "path": str(store), "writes_per_second": 20}}
+    cfg = configure(tmp_path, trackers)
+    folder = make_folder(tmp_path, 30, events=2)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncer",
+            "--config",
+            str(cfg),
+            "backfill",
+            str(folder),
+            "--concurrency",
+            "8",
+            "--progress",
+            "off",
+        ],
+        env=subprocess_env(tmp_path),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if store.exists() and len(json.loads(store.read_text(encoding="utf-8"))["issues"]) >= 4:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - began < 1.0  # did not wait for the in-flight incidents
+    assert "Quitting now: what was in flight is left to `incident-syncer retry`" in err
+    pending = json.loads(run(cfg, "journal", "--json").stdout)
+    assert pending  # the journal was written before anything else
+    resumed = subprocess.run(
+        [sys.executable, "-m", "syncer", "--config", str(cfg), "retry"],
+        env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    issues = json.loads(store.read_text(encoding="utf-8"))["issues"].values()
+    assert sorted(i["incident"] for i in issues) == [f"INC-BF-{i:03d}" for i in range(30)]
+    assert all(i["state"] == "closed" for i in issues)

@@ -302,3 +302,11 @@ def test_the_mapping_is_checked_when_the_config_loads(tmp_path: Path) -> None:
     path.write_text('[backfill]\nencoding = "klingon"\n', encoding="utf-8")
     with pytest.raises(InputError, match="unknown text encoding 'klingon'"):
         config_mod.load(str(path))
+
+
+def test_the_example_config_documents_every_backfill_key() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    cfg = config_mod.load(str(ROOT / "config.example.toml"))
+    for key in config_mod.BackfillSection.model_fields:
+        assert f"{key} =" in text or f"[backfill.{key}" in text, key
+    assert cfg.backfill.columns == example_config().backfill.columns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -173,9 +174,16 @@ def sigint_stops(runner: Runner, progress: Progress) -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         if runner.stop.is_set():
-            raise KeyboardInterrupt
+            # The journal is already on disk and markers prevent duplicates: quitting now
+            # loses nothing, it only leaves what was in flight for `retry` to finish.
+            progress.echo(
+                "Quitting now: what was in flight is left to `incident-syncer retry` "
+                "(nothing is created twice)."
+            )
+            sys.stderr.flush()
+            os._exit(130)
         runner.stop.set()
-        progress.echo("Stopping: letting what is in flight finish (Ctrl-C again to stop waiting)…")
+        progress.echo("Stopping: letting what is in flight finish (Ctrl-C again to quit now)…")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
