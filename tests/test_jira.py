@@ -731,7 +731,7 @@ def test_a_duplicate_is_relabelled_linked_commented_and_closed(jira: Jira) -> No
 
 
 def test_a_lagging_search_index_makes_a_duplicate_that_the_next_sync_heals(dc: Jira) -> None:
-    dc.fake.search_lag = 0.4  # Jira's search index trails its database
+    dc.fake.search_lag = 3600  # Jira's search index trails its database (until wait_for_index)
     dc.sync(BANNER)
     first = dc.incident(BANNER_ID)
     dc.forget()  # an ephemeral runner: only the search can find the issue
