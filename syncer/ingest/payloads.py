@@ -139,7 +139,7 @@ class GrafanaMessage(AMMessage):
     message: Text = ""
 
 
-# The generic event (this tool's own schema; see docs/readme/alerts.md).
+# The generic event (this tool's own schema; see docs/alerts.md).
 
 
 class GenericLink(BaseModel):
