@@ -1,4 +1,5 @@
-"""The fake Jira against the official contract (``/work/shared/contracts/jira.openapi.json``).
+"""The fake Jira against the official contract (``tests/fakes/jira.openapi.json``, a copy of the
+official OpenAPI excerpt).
 
 Two directions: what the adapter *sends* validates against the operation's request
 schema, and what the fake *answers* validates against the response schema. The
@@ -21,9 +22,8 @@ from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, write_config
 from tests.fakes.jira import FakeJira
 
-CONTRACT = Path("/work/shared/contracts/jira.openapi.json")
-if not CONTRACT.exists():  # a checkout outside the workplace: the copy next to the fakes
-    CONTRACT = Path(__file__).parent / "fakes" / "jira.openapi.json"
+# A copy of the official contract excerpt, kept next to the fakes so the tests need nothing else.
+CONTRACT = Path(__file__).parent / "fakes" / "jira.openapi.json"
 
 
 @pytest.fixture(scope="module")
