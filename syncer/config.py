@@ -87,7 +87,9 @@ class ServeSection(_Section):
     grafana_signature_header: str | None = None
     grafana_timestamp_header: str | None = None
     signature_max_skew: int = Field(300, ge=1, description="seconds a signed timestamp may be off")
-    delivery_attempts: int = Field(8, ge=1, le=100, description="tries per delivery before giving up")
+    delivery_attempts: int = Field(
+        8, ge=1, le=100, description="tries per delivery before giving up"
+    )
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish queued work on stop")
 
 
