@@ -120,3 +120,26 @@ def test_grades_are_ordered_most_severe_first(tmp_path: Path) -> None:
     assert cfg.grade_names == ["P1", "P2", "P3"]
     assert cfg.grade_rank("P1") < cfg.grade_rank("P3") < cfg.grade_rank("SEV1")
     assert cfg.grade_label("P2") == "grade:P2"
+
+
+@pytest.mark.parametrize("type_name", ["github", "jira", "notion", "memory"])
+def test_the_example_config_documents_every_tracker_key(type_name: str) -> None:
+    from syncer import registry
+
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    settings = registry.adapter_class(type_name).Settings
+    missing = [key for key in settings.model_fields if f"{key} =" not in text]
+    assert missing == []
+    cfg = config.load(str(ROOT / "config.example.toml"))
+    for table in cfg.trackers.values():
+        if table["type"] == type_name:
+            settings.model_validate(table)
+
+
+def test_the_example_config_documents_every_backfill_key() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    section = config.Config.model_fields["backfill"].annotation
+    assert section is not None and hasattr(section, "model_fields")
+    fields = [k for k in section.model_fields if k not in ("columns", "values")]
+    assert [k for k in fields if f"{k} =" not in text] == []
+    assert "[backfill.columns]" in text and "[backfill.values." in text
