@@ -27,8 +27,11 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
             monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     from adapters import memory
+    from syncer import retry
 
     memory._STORES.clear()
+    # Pacers are per process in real life; one test's 429s must not slow the next one.
+    monkeypatch.setattr(retry, "_PACERS", {})
     yield
 
 

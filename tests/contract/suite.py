@@ -64,6 +64,10 @@ class TrackerContract:
         return {"config": cfg, "tmp": tmp_path, "state": tmp_path / "state"}
 
     def run(self, env: dict[str, Any], *args: str) -> Result:
+        """One CLI run; like a real run it starts with fresh pacers (they live per process)."""
+        from syncer import retry
+
+        retry._PACERS.clear()
         result = CliRunner().invoke(
             main, ["--config", str(env["config"]), *args], catch_exceptions=False
         )
