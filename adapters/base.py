@@ -33,7 +33,6 @@ from syncer.errors import LookupFailed, TrackerError
 from syncer.model import ActionItem, Incident, Status, TimelineEvent
 
 if TYPE_CHECKING:
-    from syncer.config import Config
     from syncer.render import TrackerLink
 
 __all__ = [
@@ -268,10 +267,3 @@ class SupportsDoctor(Protocol):
         problem to report, not an exception.
         """
         ...
-
-
-class AdapterFactory(Protocol):
-    type: ClassVar[str]
-    Settings: ClassVar[builtins.type[AdapterSettings]]
-
-    def __call__(self, name: str, settings: Any, config: Config) -> Adapter: ...

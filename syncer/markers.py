@@ -41,12 +41,6 @@ def find(text: str | None, kind: str) -> dict[str, str] | None:
     return None
 
 
-def find_all(text: str | None, kind: str) -> list[dict[str, str]]:
-    return [
-        dict(_ATTR.findall(m.group(2))) for m in _MARKER.finditer(text or "") if m.group(1) == kind
-    ]
-
-
 def strip(text: str | None) -> str:
     """Text without any of the tool's markers (for comparing what people see)."""
     text = _SNAPSHOT.sub("", text or "")

@@ -49,7 +49,7 @@ NOTION_RICH_TEXT_ITEMS = 100  # rich_text objects in one array
 NOTION_CHILDREN = 100  # blocks in one children array
 NOTION_DEPTH = 2  # levels of nesting below a top-level block in one request
 
-TODO, DONE = "☐", "☑"
+UNCHECKED, CHECKED = "☐", "☑"
 
 # --- The intermediate form -------------------------------------------------------------------
 
@@ -398,7 +398,7 @@ def _jira_list(block: ListBlock, prefix: str) -> Iterator[str]:
                 after.extend(_jira_blocks([child], quoted=False))
         text = _LINE_BREAK.join(line for line in lines if line)
         if item.task is not None:
-            text = (DONE if item.task else TODO) + (" " + text if text else "")
+            text = (CHECKED if item.task else UNCHECKED) + (" " + text if text else "")
         yield f"{bullet} {text or '&nbsp;'}"
         yield from after
 
@@ -717,7 +717,7 @@ def _adf_list(block: ListBlock) -> dict[str, Any]:
         if not content or content[0]["type"] not in ("paragraph", "codeBlock"):
             content.insert(0, _adf_paragraph([]))
         if item.task is not None:
-            mark = (DONE if item.task else TODO) + " "
+            mark = (CHECKED if item.task else UNCHECKED) + " "
             if content[0]["type"] == "paragraph":
                 inline = content[0]["content"]
                 if inline and inline[0]["type"] == "text" and "marks" not in inline[0]:

@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -190,7 +189,3 @@ def exit_code(results: list[Result]) -> int:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def file_arg_paths(paths: tuple[str, ...]) -> list[Path]:
-    return [Path(p) for p in paths]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from syncer.cli.common import (
@@ -35,15 +37,31 @@ def _run(
     raise click.exceptions.Exit(exit_code(results))
 
 
+def _options(fn: Any) -> Any:
+    """The arguments and options `sync` and `postmortem` share."""
+    decorators = [
+        click.argument("paths", nargs=-1, required=True, metavar="PATH..."),
+        click.option(
+            "--tracker",
+            "trackers",
+            multiple=True,
+            metavar="NAME",
+            help="Only these trackers (repeatable).",
+        ),
+        click.option("--dry-run", is_flag=True, help="Print the plan; write nothing."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="One JSON object per incident and tracker."
+        ),
+        config_option,
+        handle_errors,
+    ]
+    for decorate in reversed(decorators):
+        fn = decorate(fn)
+    return fn
+
+
 @click.command()
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
-@config_option
-@handle_errors
+@_options
 def sync(paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
     """Make every configured tracker match the incident files in PATH...
 
@@ -60,14 +78,7 @@ def sync(paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_js
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
-@config_option
-@handle_errors
+@_options
 def postmortem(
     paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool
 ) -> None:
