@@ -88,7 +88,7 @@ def tables(apps: tuple[FakeGitHub, BudgetJira, FakeNotion], paced: bool) -> dict
     jira_table.pop("burst")
     if paced:  # under the (scaled) limits, as the documented defaults are set
         return {
-            "github": github_tracker(github, writes_per_second=24, writes_per_minute=0),
+            "github": github_tracker(github, writes_per_second=16, writes_per_minute=0),
             "jira": jira_table,
             "notion": notion_tracker(notion, requests_per_second=40, burst=1),
         }
