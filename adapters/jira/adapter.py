@@ -1,0 +1,592 @@
+"""The Jira adapter: the incident as an issue, the timeline as comments, the postmortem linked."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from adapters.base import (
+    CAP_ACTION_ITEMS,
+    CAP_POSTMORTEM,
+    CAP_SNAPSHOT,
+    CAP_STATUS,
+    ActionItemDoc,
+    AdapterSettings,
+    EventDoc,
+    IssueDoc,
+    IssueRef,
+    PostmortemDoc,
+    Remote,
+)
+from adapters.jira import doctor
+from adapters.jira.client import JiraClient
+from adapters.jira.fields import (
+    DUPLICATE_LABEL,
+    EVENT_MARK,
+    ID_LABEL,
+    ITEM_PROPERTY,
+    PROPERTY,
+    PROPERTY_LIMIT,
+    TEXT_LIMIT,
+    JiraText,
+    Recent,
+    issue_links,
+    key_number,
+    parse_time,
+)
+from adapters.jira.settings import JiraSettings, fill, template_values
+from adapters.jira.workflow import Workflow
+from syncer import markers
+from syncer.config import Config
+from syncer.errors import ConfigError, LookupFailed, TrackerError
+from syncer.model import Incident, Status
+from syncer.retry import pacer_for
+
+log = logging.getLogger("syncer.jira")
+
+
+class JiraAdapter:
+    """The incident as a Jira issue; timeline as comments; postmortem as a linked issue."""
+
+    type: ClassVar[str] = "jira"
+    Settings: ClassVar[builtins.type[AdapterSettings]] = JiraSettings
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+    )
+
+    def __init__(self, name: str, settings: JiraSettings, config: Config) -> None:
+        self.name = name
+        self.settings = settings
+        self.config = config
+        file = str(config.path) if config.path else None
+        host = (urlsplit(settings.url).hostname or "").lower()
+        self.cloud = (
+            settings.cloud
+            if isinstance(settings.cloud, bool)
+            else host.endswith((".atlassian.net", ".jira.com"))
+        )
+        self.api_version = settings.api_version or (3 if self.cloud else 2)
+        if self.api_version == 3 and not self.cloud:
+            raise ConfigError(
+                "api_version = 3 needs Jira Cloud (Data Center has only API v2); "
+                "set cloud = true if this is Cloud",
+                file=file,
+                field=f"trackers.{name}.api_version",
+            )
+        unknown = sorted(set(settings.priority) - set(config.grade_names))
+        if unknown:
+            raise ConfigError(
+                f"unknown grade {unknown[0]!r}; grades are {', '.join(config.grade_names)}",
+                file=file,
+                field=f"trackers.{name}.priority",
+            )
+        self.pacer = pacer_for(name, settings)
+        self.client = JiraClient(
+            name,
+            settings,
+            cloud=self.cloud,
+            api_version=self.api_version,
+            pacer=self.pacer,
+            file=file,
+        )
+        self.format = JiraText(self.api_version)
+        self.workflow = Workflow(name, settings, self.client)
+        self._lock = threading.RLock()
+        # What the last reads said, per issue key (the engine reads, then writes).
+        self._seen: Recent = Recent()
+        self._postmortem_of: dict[str, str] = {}
+
+    def _browse(self, key: str) -> str:
+        return f"{self.settings.url}/browse/{key}"
+
+    def _ref(self, key: str, created: Any = None) -> IssueRef:
+        return IssueRef(key=key, url=self._browse(key), native=key, created_at=parse_time(created))
+
+    def _incident_property(
+        self, doc: IssueDoc, owned: int, postmortem: str | None
+    ) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "v": 1,
+            "kind": "incident",
+            "id": doc.incident.id,
+            "digest": doc.digest,
+            "owned": owned,
+        }
+        if postmortem:
+            value["postmortem"] = postmortem
+        snapshot = markers.encode_snapshot(doc.snapshot)
+        if len(json.dumps({**value, "snapshot": snapshot})) <= PROPERTY_LIMIT:
+            value["snapshot"] = snapshot
+        else:
+            log.warning(
+                "%s: the incident snapshot of %s is over Jira's %d-byte property limit; not stored",
+                self.name,
+                doc.incident.id,
+                PROPERTY_LIMIT,
+            )
+        return value
+
+    def _extra_fields(self, table: dict[str, Any], incident: Incident) -> dict[str, Any]:
+        values = template_values(incident)
+        return {key: fill(value, values) for key, value in table.items()}
+
+    def _create(self, what: str, payload: dict[str, Any], hint: str) -> str:
+        try:
+            created = self.client.request(what, "POST", "issue", body=payload)
+        except TrackerError as exc:
+            if exc.status == 400:
+                exc.message += f" ({hint})"
+            raise
+        return str(created["key"])
+
+    # The adapter contract.
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        client = self.client.get()
+        jql = (
+            f'project = "{self.settings.project}" AND labels = "{ID_LABEL}{incident_id}" '
+            "ORDER BY created ASC"
+        )
+        try:
+            found = self.client.call(
+                f"search for {incident_id}",
+                lambda: client.search_issues(
+                    jql, maxResults=0, fields=["created", "labels"], properties=PROPERTY
+                ),
+            )
+        except TrackerError as exc:
+            raise LookupFailed(
+                exc.message, tracker=self.name, retryable=exc.retryable, status=exc.status
+            ) from None
+        refs = []
+        for issue in found:
+            raw = issue.raw or {}
+            prop = (raw.get("properties") or {}).get(PROPERTY)
+            # The label alone is not enough: a cloned issue copies labels but not properties,
+            # and a healed duplicate's property says so before the search index does.
+            if not (
+                isinstance(prop, dict)
+                and prop.get("kind") == "incident"
+                and prop.get("id") == incident_id
+            ):
+                log.info(
+                    "%s: %s has the label of %s but is not its issue",
+                    self.name,
+                    raw.get("key"),
+                    incident_id,
+                )
+                continue
+            key = str(raw.get("key") or issue.key)
+            with self._lock:
+                self._seen.setdefault(key, {})["property"] = prop
+            refs.append(self._ref(key, (raw.get("fields") or {}).get("created")))
+        refs.sort(
+            key=lambda r: (r.created_at or datetime.max.replace(tzinfo=UTC), key_number(r.key))
+        )
+        return refs
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        raw = self.client.request(
+            f"read {ref.key}",
+            "GET",
+            f"issue/{ref.native}",
+            params={
+                "fields": "summary,description,labels,status,issuelinks,issuetype,created,comment",
+                "properties": "*all",
+            },
+        )
+        fields = raw.get("fields") or {}
+        props = raw.get("properties") or {}
+        prop = props.get(PROPERTY)
+        if (
+            not isinstance(prop, dict)
+            or prop.get("kind") != "incident"
+            or prop.get("id") != incident_id
+        ):
+            raise TrackerError(
+                f"{ref.key} does not hold incident {incident_id} (no incident-syncer property for it)",
+                tracker=self.name,
+                status=404,
+            )
+        comments = self._comments(ref, fields.get("comment") or {})
+        events, unmarked, texts = [], [], []
+        for comment in comments:
+            text = self.format.text(comment.get("body"))
+            texts.append(text)
+            mark = EVENT_MARK.search(text)
+            if mark:
+                events.append(mark.group(1))
+            else:
+                unmarked.append(text)
+        grade_of = {self.config.grade_label(g): g for g in self.config.grade_names}
+        labels = list(fields.get("labels") or [])
+        status = fields.get("status") or {}
+        links = issue_links(fields)
+        with self._lock:
+            self._seen[ref.native] = {
+                "property": prop,
+                "labels": labels,
+                "status": status,
+                "description": fields.get("description"),
+            }
+        postmortem, pm_digest, items = self._postmortem(ref, incident_id, prop, links, props)
+        snapshot = markers.decode_snapshot(prop["snapshot"]) if prop.get("snapshot") else None
+        return Remote(
+            ref=ref,
+            digest=prop.get("digest"),
+            grades=[grade_of[label] for label in labels if label in grade_of],
+            status_key=self.workflow.status_key_of(status),
+            events=events,
+            last_comment=texts[-1] if texts else None,
+            unmarked=unmarked,
+            postmortem=postmortem,
+            postmortem_digest=pm_digest,
+            action_items=items,
+            snapshot=snapshot,
+        )
+
+    def _comments(self, ref: IssueRef, first: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every comment, oldest first: those embedded in the issue, then the rest page by page."""
+        comments = list(first.get("comments") or [])
+        total = int(first.get("total") or len(comments))
+        while len(comments) < total:
+            page = self.client.request(
+                f"read comments of {ref.key}",
+                "GET",
+                f"issue/{ref.native}/comment",
+                params={"startAt": len(comments), "maxResults": 100},
+            )
+            batch = page.get("comments") or []
+            if not batch:
+                break
+            comments.extend(batch)
+            total = int(page.get("total") or total)
+        return comments
+
+    def _postmortem(
+        self,
+        ref: IssueRef,
+        incident_id: str,
+        prop: dict[str, Any],
+        links: list[tuple[str, str, str]],
+        props: dict[str, Any],
+    ) -> tuple[IssueRef | None, str | None, dict[str, IssueRef]]:
+        """The linked postmortem (its digest) and the action items, from the issue links."""
+        ours = [k for k, kind, _t in links if kind.lower() == self.settings.link_type.lower()]
+        recorded = prop.get("postmortem")
+        if recorded in ours:
+            candidates = [recorded]
+        else:
+            pm_type = self.settings.postmortem_issue_type.lower()
+            candidates = sorted(
+                (k for k, kind, t in links if k in ours and t.lower() == pm_type), key=key_number
+            )
+        for key in candidates:
+            raw = self.client.request(
+                f"read postmortem {key}",
+                "GET",
+                f"issue/{key}",
+                params={"fields": "summary,issuelinks,issuetype,created", "properties": "*all"},
+            )
+            pm_props = raw.get("properties") or {}
+            pm_prop = pm_props.get(PROPERTY)
+            if (
+                isinstance(pm_prop, dict)
+                and pm_prop.get("kind") == "postmortem"
+                and pm_prop.get("id") == incident_id
+            ):
+                pm_fields = raw.get("fields") or {}
+                items = self._items(
+                    key, incident_id, pm_props, issue_links(pm_fields), {ref.native}
+                )
+                return self._ref(key, pm_fields.get("created")), pm_prop.get("digest"), items
+        # No postmortem: action items (if any) hang off the incident itself.
+        return None, None, self._items(ref.native, incident_id, props, links, set(candidates))
+
+    def _items(
+        self,
+        parent: str,
+        incident_id: str,
+        props: dict[str, Any],
+        links: list[tuple[str, str, str]],
+        skip: set[str],
+    ) -> dict[str, IssueRef]:
+        items: dict[str, IssueRef] = {}
+        for key, value in props.items():
+            if key.startswith(ITEM_PROPERTY) and isinstance(value, dict) and value.get("key"):
+                items[str(value.get("item") or key[len(ITEM_PROPERTY) :])] = self._ref(
+                    str(value["key"])
+                )
+        known = {r.native for r in items.values()} | skip
+        action_type = self.settings.action_item_issue_type.lower()
+        # An item created but not yet recorded on its parent (the answer was lost): ask it.
+        for key, kind, issue_type in links:
+            if key in known or kind.lower() != self.settings.link_type.lower():
+                continue
+            if issue_type.lower() != action_type:
+                continue
+            raw = self.client.request(
+                f"read {key}",
+                "GET",
+                f"issue/{key}",
+                params={"fields": "created", "properties": PROPERTY},
+            )
+            value = (raw.get("properties") or {}).get(PROPERTY)
+            if (
+                isinstance(value, dict)
+                and value.get("kind") == "action"
+                and value.get("id") == incident_id
+                and value.get("item")
+            ):
+                items.setdefault(str(value["item"]), self._ref(key))
+        return items
+
+    def create(self, doc: IssueDoc) -> IssueRef:
+        description, owned = self.format.description(doc, None, None)
+        labels = list(
+            dict.fromkeys([*self.settings.labels, doc.grade_label, ID_LABEL + doc.incident.id])
+        )
+        fields: dict[str, Any] = {
+            "project": {"key": self.settings.project},
+            "issuetype": {"name": self.settings.issue_type},
+            "summary": self.format.summary(doc.title),
+            "description": description,
+            "labels": labels,
+        }
+        if doc.grade in self.settings.priority:
+            fields["priority"] = {"name": self.settings.priority[doc.grade]}
+        fields.update(self._extra_fields(self.settings.fields, doc.incident))
+        prop = self._incident_property(doc, owned, None)
+        key = self._create(
+            f"create the issue for {doc.incident.id}",
+            {"fields": fields, "properties": [{"key": PROPERTY, "value": prop}]},
+            f"Jira refused the new issue in {self.settings.project} of type "
+            f"{self.settings.issue_type!r}; fields the project requires go in "
+            f'[trackers.{self.name}] fields, e.g. fields = {{ customfield_10010 = "{{id}}" }}',
+        )
+        with self._lock:
+            self._seen[key] = {
+                "property": prop,
+                "labels": labels,
+                "status": None,
+                "description": description,
+            }
+        return self._ref(key, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000%z"))
+
+    def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
+        for event in events:
+            body = self.format.with_mark(
+                self.format.fit(event.body, TEXT_LIMIT - 200),
+                f"incident-syncer:event id={event.event_id}",
+            )
+            self.client.request(
+                f"comment on {ref.key}", "POST", f"issue/{ref.native}/comment", body={"body": body}
+            )
+
+    def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
+        with self._lock:
+            seen = dict(self._seen.get(ref.native) or {})
+        payload: dict[str, Any] = {}
+        if "content" in changes:
+            prop = seen.get("property") or {}
+            description, owned = self.format.description(
+                doc, seen.get("description"), prop.get("owned") if prop else None
+            )
+            pm = self._postmortem_of.get(ref.native) or (
+                remote.postmortem.native if remote.postmortem else prop.get("postmortem")
+            )
+            new_prop = self._incident_property(doc, owned, pm)
+            payload["fields"] = {
+                "summary": self.format.summary(doc.title),
+                "description": description,
+            }
+            payload["properties"] = [{"key": PROPERTY, "value": new_prop}]
+        if "grade" in changes:
+            present = seen.get("labels")
+            stale = [
+                label
+                for label in doc.all_grade_labels.values()
+                if label != doc.grade_label and (present is None or label in present)
+            ]
+            ops: list[dict[str, str]] = [{"remove": label} for label in stale]
+            if present is None or doc.grade_label not in present:
+                ops.append({"add": doc.grade_label})
+            if ops:
+                payload["update"] = {"labels": ops}
+            if doc.grade in self.settings.priority:
+                payload.setdefault("fields", {})["priority"] = {
+                    "name": self.settings.priority[doc.grade]
+                }
+        if payload:
+            self.client.request(f"update {ref.key}", "PUT", f"issue/{ref.native}", body=payload)
+            with self._lock:
+                cached = self._seen.setdefault(ref.native, {})
+                if "fields" in payload and "description" in payload["fields"]:
+                    cached["description"] = payload["fields"]["description"]
+                    cached["property"] = payload["properties"][0]["value"]
+                if "update" in payload and cached.get("labels") is not None:
+                    labels = [x for x in cached["labels"] if x not in doc.all_grade_labels.values()]
+                    cached["labels"] = [*labels, doc.grade_label]
+        # Last: a workflow that cannot get there fails this tracker after everything else is done.
+        if "status" in changes:
+            self._move(ref, doc.status, seen.get("status"))
+
+    def status_key(self, status: Status) -> str | None:
+        return self.workflow.status_key(status)
+
+    def _move(self, ref: IssueRef, status: Status, current: dict[str, Any] | None) -> None:
+        def moved(to: dict[str, Any]) -> None:
+            with self._lock:
+                self._seen.setdefault(ref.native, {})["status"] = to
+
+        self.workflow.move(ref, status, current, moved)
+
+    def doctor(self) -> list[str]:
+        """Credentials, Cloud or not, the project, its issue types, link types and priorities."""
+        return doctor.doctor(self.client)
+
+    def publish_postmortem(
+        self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
+    ) -> IssueRef:
+        description = self.format.fit(doc.body)
+        prop = {
+            "v": 1,
+            "kind": "postmortem",
+            "id": doc.incident.id,
+            "digest": doc.digest,
+            "incident": ref.key,
+        }
+        fields: dict[str, Any] = {
+            "summary": self.format.summary(doc.title),
+            "description": description,
+        }
+        if existing is not None:
+            self.client.request(
+                f"update postmortem {existing.key}",
+                "PUT",
+                f"issue/{existing.native}",
+                body={"fields": fields, "properties": [{"key": PROPERTY, "value": prop}]},
+            )
+            pm = existing
+        else:
+            fields.update(
+                {
+                    "project": {"key": self.settings.project},
+                    "issuetype": {"name": self.settings.postmortem_issue_type},
+                    "labels": ["postmortem", f"incident-postmortem-{doc.incident.id}"],
+                }
+            )
+            fields.update(self._extra_fields(self.settings.postmortem_fields, doc.incident))
+            key = self._create(
+                f"create the postmortem of {doc.incident.id}",
+                {
+                    "fields": fields,
+                    "properties": [{"key": PROPERTY, "value": prop}],
+                    "update": {"issuelinks": [self._link_to(ref.native)]},
+                },
+                f"check postmortem_issue_type = {self.settings.postmortem_issue_type!r}, "
+                f"link_type = {self.settings.link_type!r} and postmortem_fields",
+            )
+            pm = self._ref(key)
+        with self._lock:
+            self._postmortem_of[ref.native] = pm.native
+        return pm
+
+    def _link_to(self, key: str) -> dict[str, Any]:
+        return {"add": {"type": {"name": self.settings.link_type}, "inwardIssue": {"key": key}}}
+
+    def create_action_item(
+        self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
+    ) -> IssueRef:
+        parent = postmortem or ref
+        fields: dict[str, Any] = {
+            "project": {"key": self.settings.project},
+            "issuetype": {"name": self.settings.action_item_issue_type},
+            "summary": self.format.summary(doc.title),
+            "description": self.format.fit(doc.body),
+            "labels": ["action-item", f"incident-action-{doc.incident.id}"],
+        }
+        fields.update(self._extra_fields(self.settings.action_item_fields, doc.incident))
+        prop = {"v": 1, "kind": "action", "id": doc.incident.id, "item": doc.item_id}
+        key = self._create(
+            f"create action item {doc.title!r}",
+            {
+                "fields": fields,
+                "properties": [{"key": PROPERTY, "value": prop}],
+                "update": {"issuelinks": [self._link_to(parent.native)]},
+            },
+            f"check action_item_issue_type = {self.settings.action_item_issue_type!r} "
+            "and action_item_fields",
+        )
+        # Recorded on the parent so that a resync reads one issue, not one per item.
+        self.client.request(
+            f"record action item {key} on {parent.key}",
+            "PUT",
+            f"issue/{parent.native}/properties/{ITEM_PROPERTY}{doc.item_id}",
+            body={"item": doc.item_id, "key": key},
+        )
+        return self._ref(key)
+
+    def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
+        with self._lock:
+            seen = dict(self._seen.get(duplicate.native) or {})
+        prop = seen.get("property")
+        status = seen.get("status")
+        if not isinstance(prop, dict) or "status" not in seen:
+            raw = self.client.request(
+                f"read {duplicate.key}",
+                "GET",
+                f"issue/{duplicate.native}",
+                params={"fields": "labels,status", "properties": PROPERTY},
+            )
+            prop = (raw.get("properties") or {}).get(PROPERTY) or prop
+            status = (raw.get("fields") or {}).get("status")
+        incident_id = str(prop.get("id") or "") if isinstance(prop, dict) else ""
+        if not isinstance(prop, dict) or not incident_id:
+            raise TrackerError(
+                f"{duplicate.key} has no incident-syncer property: not closing it",
+                tracker=self.name,
+            )
+        # Close it where the workflow allows; a workflow with no way there leaves it open
+        # (it is relabelled below either way, so it is no longer this incident's issue).
+        try:
+            self._move(duplicate, Status.closed, status)
+        except TrackerError as exc:
+            if exc.retryable:
+                raise
+            log.info("%s: leaving duplicate %s open: %s", self.name, duplicate.key, exc.message)
+        note = f"Duplicate of {keep.key} ({keep.url}): incident-syncer keeps the older issue."
+        update: dict[str, Any] = {
+            "labels": [
+                {"remove": ID_LABEL + incident_id},
+                {"add": DUPLICATE_LABEL + incident_id},
+            ],
+            "comment": [{"add": {"body": self.format.plain(note)}}],
+        }
+        if self.settings.duplicate_link_type:
+            update["issuelinks"] = [
+                {
+                    "add": {
+                        "type": {"name": self.settings.duplicate_link_type},
+                        "outwardIssue": {"key": keep.native},
+                    }
+                }
+            ]
+        self.client.request(
+            f"mark {duplicate.key} as a duplicate of {keep.key}",
+            "PUT",
+            f"issue/{duplicate.native}",
+            body={
+                "update": update,
+                "properties": [
+                    {"key": PROPERTY, "value": {**prop, "kind": "duplicate", "of": keep.key}}
+                ],
+            },
+        )
+        with self._lock:
+            self._seen.pop(duplicate.native, None)
