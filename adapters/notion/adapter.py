@@ -1,0 +1,578 @@
+"""The Notion adapter: incidents as pages of a database, the timeline as blocks on the page."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import threading
+import time
+from functools import partial
+from typing import Any, ClassVar
+
+from notion_client import Client
+
+from adapters.base import (
+    CAP_ACTION_ITEMS,
+    CAP_POSTMORTEM,
+    CAP_SNAPSHOT,
+    CAP_STATUS,
+    ActionItemDoc,
+    AdapterSettings,
+    EventDoc,
+    IssueDoc,
+    IssueRef,
+    LookupFailed,
+    PostmortemDoc,
+    Remote,
+    TrackerError,
+)
+from adapters.notion import doctor
+from adapters.notion.blocks import (
+    ITEM_ID,
+    MAX_CHILDREN,
+    Deferred,
+    Request,
+    block_hash,
+    body_of,
+    choice,
+    created,
+    page_url,
+    plain,
+    plan_requests,
+    prop_text,
+    recorded_hashes,
+    rich_of,
+    short,
+    tag_of,
+    trashed,
+    walk,
+)
+from adapters.notion.client import NotionApi, Target
+from adapters.notion.pages import Layout, Pages, PostmortemLayout, scan
+from adapters.notion.settings import NotionSettings
+from syncer import markers, markup
+from syncer.config import Config
+from syncer.model import Status
+from syncer.retry import pacer_for
+from syncer.secrets import from_env
+
+FOUND_FRESH = 10.0  # seconds a page from a lookup stands in for reading it again
+
+
+class NotionAdapter:
+    """Incidents as pages of a Notion database (see the module docstring for the layout)."""
+
+    type: ClassVar[str] = "notion"
+    Settings: ClassVar[builtins.type[AdapterSettings]] = NotionSettings
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+    )
+    events_per_write: ClassVar[int] = MAX_CHILDREN
+
+    def __init__(self, name: str, settings: NotionSettings, config: Config) -> None:
+        self.name = name
+        self.settings = settings
+        self.pages = Pages(settings, config.syncer.language)
+        self.props = settings.properties
+        self.pm_props = settings.postmortem_properties
+        token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
+        self.pacer = pacer_for(name, settings)
+        self.api = NotionApi(name, settings, token, self.pacer)
+        self._lock = threading.Lock()
+        self._layouts: dict[str, Layout] = {}
+        self._postmortems: dict[str, PostmortemLayout] = {}
+        self._found: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    @property
+    def client(self) -> Client:
+        return self.api.client
+
+    def _incidents(self) -> Target:
+        return self.api.target(self.settings.database_id, self.settings.data_source_id)
+
+    def _query(self, target: Target, property_name: str, value: str) -> list[dict[str, Any]]:
+        """Pages whose rich_text property equals ``value``, oldest first (all result pages)."""
+        body: dict[str, Any] = {
+            "filter": {"property": property_name, "rich_text": {"equals": value}},
+            "sorts": [{"timestamp": "created_time", "direction": "ascending"}],
+            "page_size": 100,
+        }
+        pages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = dict(body, **({"start_cursor": cursor} if cursor else {}))
+            if target.kind == "data_source":
+                answer = self.api.call(
+                    "query the database",
+                    partial(self.client.data_sources.query, target.id, **query),
+                )
+            else:
+                answer = self.api.call(
+                    "query the database",
+                    partial(
+                        self.client.request,
+                        path=f"databases/{target.id}/query",
+                        method="POST",
+                        body=query,
+                    ),
+                )
+            pages.extend(answer.get("results", []))
+            cursor = answer.get("next_cursor")
+            if not answer.get("has_more") or not cursor:
+                break
+        found = [
+            p
+            for p in pages
+            if p.get("object", "page") == "page"
+            and not trashed(p)
+            and prop_text(p, property_name) == value
+        ]
+        return sorted(found, key=lambda p: (str(p.get("created_time", "")), str(p["id"])))
+
+    # Blocks.
+
+    def _children(self, block_id: str, what: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"page_size": 100}
+            if cursor:
+                kwargs["start_cursor"] = cursor
+            answer = self.api.call(
+                what, partial(self.client.blocks.children.list, block_id, **kwargs)
+            )
+            out.extend(b for b in answer.get("results", []) if not trashed(b))
+            cursor = answer.get("next_cursor")
+            if not answer.get("has_more") or not cursor:
+                return out
+
+    def append(
+        self, parent_id: str, blocks: list[dict[str, Any]], after: str | None = None
+    ) -> list[str]:
+        """Append ``blocks`` (after block ``after``, else at the end) in as few requests as
+        the limits allow; returns the ids of the top-level blocks created."""
+        ids: list[str] = []
+        for request in plan_requests(blocks):
+            kwargs: dict[str, Any] = {"children": request.blocks}
+            if after is not None:
+                kwargs["after"] = after
+            answer = self.api.call(
+                "append blocks", partial(self.client.blocks.children.append, parent_id, **kwargs)
+            )
+            created = [str(b["id"]) for b in answer.get("results", [])][-len(request.blocks) :]
+            self._follow_up(created, request.deferred)
+            ids.extend(created)
+            if after is not None and created:
+                after = created[-1]
+        return ids
+
+    def _follow_up(self, ids: list[str], deferred: Deferred) -> None:
+        """Append what did not fit in a request to the blocks it created (found by path)."""
+        listed: dict[str, list[str]] = {}
+        for path, children in deferred:
+            block_id = ids[path[0]]
+            for index in path[1:]:
+                if block_id not in listed:
+                    listed[block_id] = [
+                        str(b["id"]) for b in self._children(block_id, "read nested blocks")
+                    ]
+                block_id = listed[block_id][index]
+            self.append(block_id, children)
+
+    def _create_page(
+        self, parent: dict[str, str], properties: dict[str, Any], blocks: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """Create a page with its first request of blocks; the rest follow. Returns the
+        page and whether more than the create request was needed."""
+        requests = plan_requests(blocks)
+        first = requests[0] if requests else Request()
+        page = self.api.call(
+            "create a page",
+            lambda: self.client.pages.create(
+                parent=parent, properties=properties, children=first.blocks
+            ),
+        )
+        page_id = str(page["id"])
+        if first.deferred:
+            ids = [str(b["id"]) for b in self._children(page_id, "read the new page")]
+            self._follow_up(ids, first.deferred)
+        rest = blocks[len(first.blocks) :]
+        if rest:
+            self.append(page_id, rest)
+        return page, bool(first.deferred or rest)
+
+    def _delete(self, block_id: str) -> None:
+        try:
+            self.api.call("delete a block", lambda: self.client.blocks.delete(block_id))
+        except TrackerError as exc:
+            if exc.status != 404:  # gone already (an earlier answer was lost)
+                raise
+
+    def status_key(self, status: Status) -> str | None:
+        return self.pages.status_key(status)
+
+    # Reading a page.
+
+    def _read_layout(self, page_id: str, incident_id: str) -> Layout:
+        layout = scan(page_id, incident_id, self._children(page_id, "read the incident page"))
+        if layout.data is not None and layout.data.get("has_children", True):
+            codes = [
+                b
+                for b in self._children(str(layout.data["id"]), "read the sync data")
+                if b.get("type") == "code"
+            ]
+            layout.data_codes = codes
+            try:
+                data = json.loads("".join(plain(rich_of(c)) for c in codes))
+                layout.data_json = data if isinstance(data, dict) else None
+            except ValueError:
+                layout.data_json = None
+        with self._lock:
+            self._layouts[page_id] = layout
+        return layout
+
+    def _layout(self, page_id: str, incident_id: str) -> Layout:
+        with self._lock:
+            known = self._layouts.get(page_id)
+        if known is not None and not known.fresh:
+            return known
+        return self._read_layout(page_id, incident_id)
+
+    def _ref(self, page: dict[str, Any]) -> IssueRef:
+        page_id = str(page["id"])
+        return IssueRef(
+            key=short(page_id), url=page_url(page_id), native=page_id, created_at=created(page)
+        )
+
+    @staticmethod
+    def _item_ref(page_id: str, item_id: str, block_id: str | None) -> IssueRef:
+        return IssueRef(
+            key=f"{short(page_id)}/{item_id}",
+            url=page_url(page_id, block_id),
+            native=block_id or page_id,
+        )
+
+    # The adapter contract.
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        try:
+            pages = self._query(self._incidents(), self.props.incident_id, incident_id)
+        except LookupFailed:
+            raise
+        except TrackerError as exc:
+            raise LookupFailed(
+                f"cannot tell whether {incident_id} has a page: {exc.message}",
+                tracker=self.name,
+                retryable=exc.retryable,
+                retry_after=exc.retry_after,
+                status=exc.status,
+            ) from exc
+        with self._lock:
+            now = time.monotonic()
+            for page in pages:
+                self._found[str(page["id"])] = (now, page)
+        return [self._ref(p) for p in pages]
+
+    def _page(self, page_id: str) -> dict[str, Any]:
+        """The page, as a query answered it moments ago (the lookup before a fetch), or read."""
+        with self._lock:
+            found = self._found.pop(page_id, None)
+        if found is not None and time.monotonic() - found[0] < FOUND_FRESH:
+            return found[1]
+        page: dict[str, Any] = self.api.call(
+            "read the page", lambda: self.client.pages.retrieve(page_id)
+        )
+        return page
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        try:
+            page = self._page(ref.native)
+        except TrackerError as exc:
+            if exc.status == 404:
+                raise TrackerError(
+                    f"{ref.key} is gone: {exc.message}", tracker=self.name, status=404
+                ) from exc
+            raise
+        if trashed(page) or prop_text(page, self.props.incident_id) != incident_id:
+            raise TrackerError(
+                f"page {ref.key} is not incident {incident_id} (any more)",
+                tracker=self.name,
+                status=404,
+            )
+        layout = self._read_layout(ref.native, incident_id)
+        data = layout.data_json or {}
+        digest: str | None = None
+        if len(layout.notices) == 1:
+            notice_digest = (tag_of(layout.notices[0]) or "").rsplit(" ", 1)[-1]
+            if data.get("digest") == notice_digest:
+                digest = notice_digest
+        snapshot = markers.decode_snapshot(str(data["snapshot"])) if data.get("snapshot") else None
+        grade = choice(page, self.props.grade)
+        pm = self._find_postmortem(page, layout, incident_id)
+        return Remote(
+            ref=ref,
+            digest=digest,
+            grades=[grade] if grade else [],
+            status_key=choice(page, self.props.status),
+            events=layout.events,
+            last_comment=layout.last_text,
+            unmarked=layout.unmarked,
+            postmortem=self._ref(pm.page) if pm else None,
+            postmortem_digest=pm.digest if pm else None,
+            action_items={
+                item: self._item_ref(str(pm.page["id"]), item, block)
+                for item, block in pm.items.items()
+            }
+            if pm
+            else {},
+            snapshot=snapshot,
+        )
+
+    def create(self, doc: IssueDoc) -> IssueRef:
+        incident_id = doc.incident.id
+        blocks = [
+            self.pages.data_block(incident_id, doc.digest, doc.snapshot),
+            self.pages.notice_block(doc),
+            self.pages.timeline_heading(),
+        ]
+        requests = plan_requests(blocks)
+        complete = len(requests) == 1 and not requests[0].deferred
+        if not complete:  # the digest is written only once the whole notice is there
+            blocks[0] = self.pages.data_block(incident_id, "pending", doc.snapshot)
+        page, _ = self._create_page(
+            self._incidents().parent, self.pages.incident_properties(doc), blocks
+        )
+        page_id = str(page["id"])
+        if not complete:
+            layout = self._read_layout(page_id, incident_id)
+            self._write_data(layout, doc.digest, doc.snapshot)
+        with self._lock:
+            self._layouts[page_id] = Layout(page_id, fresh=True)
+        return self._ref(page)
+
+    def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
+        if not events:
+            return
+        with self._lock:
+            layout = self._layouts.get(ref.native)
+        after = None
+        if layout is not None and not layout.fresh:
+            after = layout.last_event or layout.heading
+        ids = self.append(ref.native, [self.pages.event_block(e) for e in events], after=after)
+        if layout is not None and ids:
+            layout.last_event = ids[-1]
+
+    def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
+        # Properties first: the digest, written last, vouches for everything before it.
+        self.api.call(
+            "update the page's properties",
+            lambda: self.client.pages.update(
+                ref.native, properties=self.pages.incident_properties(doc)
+            ),
+        )
+        if "content" in changes:
+            self._replace_notice(ref.native, doc)
+
+    def _replace_notice(self, page_id: str, doc: IssueDoc) -> None:
+        """New callout right after the data toggle, old callouts deleted, then the data."""
+        incident_id = doc.incident.id
+        layout = self._layout(page_id, incident_id)
+        new: list[dict[str, Any]] = [self.pages.notice_block(doc)]
+        if layout.data is None:
+            new.insert(0, self.pages.data_block(incident_id, "pending", doc.snapshot))
+            after = layout.before_notice
+        else:
+            after = str(layout.data["id"])
+        ids = self.append(page_id, new, after=after)
+        for old in layout.notices:
+            self._delete(str(old["id"]))
+        if layout.data is None:
+            layout = self._read_layout(page_id, incident_id)
+        else:
+            layout.notices = [{"id": ids[-1]}]
+        if not self._write_data(layout, doc.digest, doc.snapshot):
+            with self._lock:
+                self._layouts.pop(page_id, None)  # new code blocks: their ids are not known
+
+    def _write_data(self, layout: Layout, digest: str, snapshot: dict[str, Any]) -> bool:
+        """Put digest + snapshot in the data toggle's code block(s); True if written in place."""
+        if layout.data is None:
+            raise TrackerError(
+                "the sync data block vanished while it was being written",
+                tracker=self.name,
+                retryable=True,
+            )
+        codes = self.pages.data_codes(digest, snapshot)
+        if len(codes) == len(layout.data_codes):
+            for old, code in zip(layout.data_codes, codes, strict=True):
+                self.api.call(
+                    "write the sync data",
+                    partial(self.client.blocks.update, str(old["id"]), code=code["code"]),
+                )
+            return True
+        for old in layout.data_codes:
+            self._delete(str(old["id"]))
+        self.append(str(layout.data["id"]), codes)
+        return False
+
+    # Postmortems.
+
+    def _pm_target(self) -> Target | None:
+        if not self.settings.postmortem_database_id:
+            return None
+        return self.api.target(self.settings.postmortem_database_id)
+
+    def _find_postmortem(
+        self, page: dict[str, Any], layout: Layout, incident_id: str
+    ) -> PostmortemLayout | None:
+        target = self._pm_target()
+        if target is not None:
+            candidates = self._query(target, self.pm_props.incident_id, incident_id)
+        else:
+            candidates = [{"id": c} for c in layout.child_pages]
+        for candidate in candidates:
+            pm = self._read_postmortem(candidate, incident_id)
+            if pm is not None:
+                with self._lock:
+                    self._postmortems[str(candidate["id"])] = pm
+                return pm
+        return None
+
+    def _read_postmortem(self, page: dict[str, Any], incident_id: str) -> PostmortemLayout | None:
+        blocks = self._children(str(page["id"]), "read the postmortem")
+        if not blocks:
+            return None
+        head = blocks[0]
+        mark = tag_of(head) or ""
+        prefix = f"incident-syncer postmortem {incident_id} "
+        if head.get("type") != "toggle" or not mark.startswith(prefix):
+            return None
+        pm = PostmortemLayout(page=page, head=head, content=[str(b["id"]) for b in blocks[1:]])
+        digest = mark.removeprefix(prefix)
+        if len(blocks) > 1 and tag_of(blocks[-1]) == f"incident-syncer end {digest}":
+            pm.digest = digest
+        for block in blocks[1:]:
+            item = tag_of(block)
+            if block.get("type") == "to_do" and item and ITEM_ID.match(item):
+                pm.items.setdefault(item, str(block["id"]))
+        return pm
+
+    def publish_postmortem(
+        self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
+    ) -> IssueRef:
+        incident_id = doc.incident.id
+        content = [*self.pages.postmortem_blocks(doc), self.pages.postmortem_end(doc.digest)]
+        hashes = [block_hash(b) for b in content]
+        target = self._pm_target()
+        items = {
+            item: "" for item in (tag_of(b) for b in walk(content) if b["type"] == "to_do") if item
+        }
+        if existing is None:
+            parent = target.parent if target else {"type": "page_id", "page_id": ref.native}
+            page, _ = self._create_page(
+                parent,
+                self.pages.postmortem_properties(doc, target is not None),
+                [self.pages.postmortem_head(incident_id, doc.digest, hashes), *content],
+            )
+            pm_ref = self._ref(page)
+            with self._lock:
+                self._postmortems[pm_ref.native] = PostmortemLayout(page=page, items=items)
+            return pm_ref
+        with self._lock:
+            pm = self._postmortems.get(existing.native)
+        if pm is None or pm.head is None:
+            pm = self._read_postmortem({"id": existing.native}, incident_id)
+        if pm is None or pm.head is None:
+            raise TrackerError(
+                f"postmortem {existing.key} lost its incident-syncer tag",
+                tracker=self.name,
+                retryable=True,
+            )
+        head_id = str(pm.head["id"])
+        codes = [
+            c for c in self._children(head_id, "read the postmortem tag") if c.get("type") == "code"
+        ]
+        old_hashes = recorded_hashes(codes)
+        keep = 0
+        if len(old_hashes) == len(pm.content):
+            while (
+                keep < min(len(old_hashes), len(hashes)) - 1  # the end tag always changes
+                and old_hashes[keep] == hashes[keep]
+            ):
+                keep += 1
+        for block_id in pm.content[keep:]:
+            self._delete(block_id)
+        after = pm.content[keep - 1] if keep else head_id
+        self.append(existing.native, content[keep:], after=after)
+        head = self.pages.postmortem_head(incident_id, doc.digest, hashes)
+        code = body_of(head)["children"][0]
+        if codes:
+            self.api.call(
+                "update the postmortem tag",
+                lambda: self.client.blocks.update(str(codes[0]["id"]), code=code["code"]),
+            )
+        self.api.call(
+            "update the postmortem",
+            lambda: self.client.pages.update(
+                existing.native,
+                properties=self.pages.postmortem_properties(doc, target is not None),
+            ),
+        )
+        self.api.call(
+            "update the postmortem tag",
+            lambda: self.client.blocks.update(
+                head_id, toggle={"rich_text": body_of(head)["rich_text"]}
+            ),
+        )
+        with self._lock:
+            self._postmortems[existing.native] = PostmortemLayout(page=pm.page, items=items)
+        return IssueRef(existing.key, existing.url, existing.native, existing.created_at)
+
+    def create_action_item(
+        self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
+    ) -> IssueRef:
+        """Action items are to-dos of the postmortem, tagged when it is published; only an
+        item the postmortem does not list is appended as a to-do of its own."""
+        page_id = postmortem.native if postmortem else ref.native
+        with self._lock:
+            pm = self._postmortems.get(page_id)
+        if pm is not None and doc.item_id in pm.items:
+            return self._item_ref(page_id, doc.item_id, pm.items[doc.item_id] or None)
+        for block in self._children(page_id, "read the postmortem"):
+            if block.get("type") == "to_do" and tag_of(block) == doc.item_id:
+                return self._item_ref(page_id, doc.item_id, str(block["id"]))
+        (block_id,) = self.append(page_id, [self.pages.todo(doc.item)])
+        return self._item_ref(page_id, doc.item_id, block_id)
+
+    def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
+        """Say so on the duplicate (a callout linking the kept page), then take it out of
+        the incident: its Incident ID gets a suffix and its status is closed."""
+        callout = {
+            "type": "callout",
+            "callout": {
+                "rich_text": markup.notion_text(self.pages.text["duplicate"])
+                + markup.notion_text(keep.url, link=keep.url),
+                "icon": {"type": "emoji", "emoji": "🔁"},
+                "color": "yellow_background",
+            },
+        }
+        self.append(duplicate.native, [callout])
+        page = self.api.call("read the page", lambda: self.client.pages.retrieve(duplicate.native))
+        incident_id = prop_text(page, self.props.incident_id)
+        properties = {
+            self.props.incident_id: {
+                "rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")
+            },
+            self.props.status: {
+                self.settings.status_type: {"name": self.status_key(Status.closed)}
+            },
+        }
+        self.api.call(
+            "close the duplicate",
+            lambda: self.client.pages.update(duplicate.native, properties=properties),
+        )
+
+    def doctor(self) -> list[str]:
+        """Problems with the databases: reachable, shared, properties present with the right
+        types (and the Status options, for a status property)."""
+        return doctor.doctor(self.api)

@@ -1,0 +1,311 @@
+"""What the tool keeps on a Notion page: the layout read back, the properties and blocks written."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import EventDoc, IssueDoc, PostmortemDoc
+from adapters.notion.blocks import (
+    ITEM_ID,
+    MAX_RICH,
+    body_of,
+    plain,
+    rich_of,
+    tag,
+    tag_of,
+    text_of,
+    walk,
+)
+from adapters.notion.settings import NotionSettings
+from syncer import markers, markup
+from syncer.model import ActionItem, Status
+
+TEXT = {
+    "ko": {
+        "data": "incident-syncer 동기화 데이터 (고치지 마세요) ",
+        "notice": "incident-syncer가 관리하는 장애 공지입니다. 이 상자 안을 고치면 다음 동기화 때 "
+        "바뀝니다. 메모는 상자 밖에 남겨 주세요. ",
+        "timeline": "타임라인 ",
+        "postmortem": "incident-syncer가 발행한 포스트모템입니다. 다시 발행하면 내용이 바뀝니다. ",
+        "end": "포스트모템 끝 ",
+        "duplicate": "중복된 장애 페이지입니다. 이 장애는 여기에서 관리합니다: ",
+    },
+    "en": {
+        "data": "incident-syncer sync data (do not edit) ",
+        "notice": "Incident notice kept by incident-syncer. Edits inside this box are replaced "
+        "on the next sync; write notes outside it. ",
+        "timeline": "Timeline ",
+        "postmortem": "Postmortem published by incident-syncer; re-publishing replaces its "
+        "content. ",
+        "end": "End of postmortem ",
+        "duplicate": "Duplicate incident page. The incident is kept here: ",
+    },
+}
+
+
+@dataclass
+class Layout:
+    page_id: str
+    data: dict[str, Any] | None = None
+    data_codes: list[dict[str, Any]] = field(default_factory=list)
+    data_json: dict[str, Any] | None = None
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    heading: str | None = None
+    events: list[str] = field(default_factory=list)
+    last_event: str | None = None
+    child_pages: list[str] = field(default_factory=list)
+    unmarked: list[str] = field(default_factory=list)
+    last_text: str | None = None
+    before_notice: str | None = None
+    fresh: bool = False  # created by this process, nothing after the timeline heading yet
+
+
+@dataclass
+class PostmortemLayout:
+    page: dict[str, Any]
+    head: dict[str, Any] | None = None
+    digest: str | None = None
+    content: list[str] = field(default_factory=list)  # top-level block ids after the head
+    items: dict[str, str] = field(default_factory=dict)  # item id -> to-do block id
+
+
+def scan(page_id: str, incident_id: str, blocks: list[dict[str, Any]]) -> Layout:
+    layout = Layout(page_id)
+    in_timeline = False
+    previous: str | None = None
+    seen: set[str] = set()
+    for block in blocks:
+        kind = block.get("type", "")
+        mark = tag_of(block)
+        block_id = str(block["id"])
+        if kind == "toggle" and mark == f"incident-syncer data {incident_id}":
+            layout.data = layout.data or block
+        elif (
+            kind == "callout" and mark and mark.startswith(f"incident-syncer notice {incident_id} ")
+        ):
+            if not layout.notices:
+                layout.before_notice = previous
+            layout.notices.append(block)
+        elif kind.startswith("heading") and mark == "incident-syncer timeline":
+            layout.heading = layout.heading or block_id
+            in_timeline = True
+        elif mark and kind != "to_do" and ITEM_ID.match(mark):
+            if mark not in seen:
+                seen.add(mark)
+                layout.events.append(mark)
+            layout.last_event = block_id
+            layout.last_text = text_of(block)
+        elif kind == "child_page":
+            layout.child_pages.append(block_id)
+        elif in_timeline and not (mark or "").startswith("incident-syncer"):
+            text = text_of(block)
+            if text:
+                layout.unmarked.append(text)
+                layout.last_text = text
+        previous = block_id
+    return layout
+
+
+class Pages:
+    """The properties and tagged blocks the tool writes, in the configured language."""
+
+    def __init__(self, settings: NotionSettings, language: str) -> None:
+        self.settings = settings
+        self.text = TEXT[language]
+        self.props = settings.properties
+        self.pm_props = settings.postmortem_properties
+
+    def status_key(self, status: Status) -> str | None:
+        return str(getattr(self.settings.statuses, status.value))
+
+    def incident_properties(self, doc: IssueDoc) -> dict[str, Any]:
+        p, incident = self.props, doc.incident
+        props: dict[str, Any] = {
+            p.name: {"title": markup.notion_text(doc.title)},
+            p.incident_id: {"rich_text": markup.notion_text(incident.id)},
+            p.grade: {"select": {"name": doc.grade}},
+            p.status: {self.settings.status_type: {"name": self.status_key(doc.status)}},
+        }
+        if p.commander:
+            props[p.commander] = {"rich_text": markup.notion_text(incident.commander or "")}
+        if p.services:
+            props[p.services] = {
+                "multi_select": [
+                    {"name": s.replace(",", " ").strip()[:100]}
+                    for s in dict.fromkeys(incident.services)
+                    if s.replace(",", " ").strip()
+                ]
+            }
+        for prop_name, value in (
+            (p.started, incident.started_at),
+            (p.detected, incident.detected_at),
+            (p.mitigated, incident.mitigated_at),
+            (p.resolved, incident.resolved_at),
+        ):
+            if prop_name:
+                props[prop_name] = {"date": {"start": value.isoformat()} if value else None}
+        if p.link:
+            props[p.link] = {"url": doc.links[0].url if doc.links else None}
+        return props
+
+    def postmortem_properties(self, doc: PostmortemDoc, in_database: bool) -> dict[str, Any]:
+        title = {"title": markup.notion_text(doc.title)}
+        if not in_database:
+            return {"title": title}
+        p, incident = self.pm_props, doc.incident
+        props: dict[str, Any] = {
+            p.name: title,
+            p.incident_id: {"rich_text": markup.notion_text(incident.id)},
+        }
+        if p.grade:
+            props[p.grade] = {"select": {"name": incident.grade}}
+        if p.author:
+            author = incident.postmortem.author if incident.postmortem else None
+            props[p.author] = {"rich_text": markup.notion_text(author or "")}
+        if p.date:
+            when = incident.opened_at
+            props[p.date] = {"date": {"start": when.date().isoformat()} if when else None}
+        return props
+
+    def data_block(self, incident_id: str, digest: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "toggle",
+            "toggle": {
+                "rich_text": markup.notion_text(self.text["data"], color="gray")
+                + tag(f"incident-syncer data {incident_id}"),
+                "children": self.data_codes(digest, snapshot),
+            },
+        }
+
+    @staticmethod
+    def data_codes(digest: str, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+        text = json.dumps(
+            {"digest": digest, "snapshot": markers.encode_snapshot(snapshot)},
+            separators=(",", ":"),
+        )
+        rich = markup.notion_text(text)
+        return [
+            {"type": "code", "code": {"rich_text": rich[i : i + MAX_RICH], "language": "json"}}
+            for i in range(0, len(rich), MAX_RICH)
+        ]
+
+    def notice_block(self, doc: IssueDoc) -> dict[str, Any]:
+        return {
+            "type": "callout",
+            "callout": {
+                "rich_text": markup.notion_text(self.text["notice"])
+                + tag(f"incident-syncer notice {doc.incident.id} {doc.digest}"),
+                "icon": {"type": "emoji", "emoji": "📣"},
+                "color": "gray_background",
+                "children": markup.to_notion_blocks(doc.body),
+            },
+        }
+
+    def timeline_heading(self) -> dict[str, Any]:
+        return {
+            "type": "heading_2",
+            "heading_2": {
+                "rich_text": markup.notion_text(self.text["timeline"])
+                + tag("incident-syncer timeline")
+            },
+        }
+
+    @staticmethod
+    def event_block(event: EventDoc) -> dict[str, Any]:
+        """One top-level block per event: its paragraphs joined by line breaks, anything
+        else nested below, and the event id as a tag at the end of the first line."""
+        blocks = markup.to_notion_blocks(event.body)
+        head: dict[str, Any] | None = None
+        rest: list[dict[str, Any]] = []
+        for block in blocks:
+            kind = block["type"]
+            if head is None and "rich_text" in body_of(block):
+                head = block
+                continue
+            if (
+                head is not None
+                and not rest
+                and kind == "paragraph"
+                and head["type"] == "paragraph"
+                and "children" not in body_of(head)
+                and len(rich_of(head)) + len(rich_of(block)) < MAX_RICH - 1
+            ):
+                body_of(head)["rich_text"] = [
+                    *rich_of(head),
+                    *markup.notion_text("\n"),
+                    *rich_of(block),
+                ]
+                if "children" in body_of(block):
+                    rest.extend(body_of(block)["children"])
+                continue
+            rest.append(block)
+        if head is None or len(rich_of(head)) >= MAX_RICH:
+            if head is not None:
+                rest.insert(0, head)
+            head = {"type": "paragraph", "paragraph": {"rich_text": []}}
+        body = body_of(head)
+        body["rich_text"] = [*rich_of(head), *markup.notion_text(" "), *tag(event.event_id)]
+        if rest:
+            body["children"] = [*body.get("children", []), *rest]
+        return head
+
+    def postmortem_blocks(self, doc: PostmortemDoc) -> list[dict[str, Any]]:
+        """The postmortem's blocks; each action item's to-do tagged with its item id."""
+        blocks = markup.to_notion_blocks(doc.body)
+        items = list(doc.incident.postmortem.action_items) if doc.incident.postmortem else []
+        todos = [b for b in walk(blocks) if b["type"] == "to_do" and tag_of(b) is None]
+        for item in items:
+            match = next(
+                (t for t in todos if plain(rich_of(t)).strip().startswith(item.title)), None
+            )
+            if match is None:  # a template without the action items: list them at the end
+                blocks.append(self.todo(item))
+                continue
+            todos.remove(match)
+            body = body_of(match)
+            rich = body["rich_text"]
+            if len(rich) > MAX_RICH - 3:  # room for the tag: same text, fewer objects
+                rich = markup.notion_text(plain(rich))
+            body["rich_text"] = [*rich, *markup.notion_text(" "), *tag(item.item_id)]
+        return blocks
+
+    def postmortem_head(self, incident_id: str, digest: str, hashes: list[str]) -> dict[str, Any]:
+        return {
+            "type": "toggle",
+            "toggle": {
+                "rich_text": markup.notion_text(self.text["postmortem"], color="gray")
+                + tag(f"incident-syncer postmortem {incident_id} {digest}"),
+                "children": [
+                    {
+                        "type": "code",
+                        "code": {
+                            "rich_text": markup.notion_text(json.dumps({"blocks": hashes})),
+                            "language": "json",
+                        },
+                    }
+                ],
+            },
+        }
+
+    def postmortem_end(self, digest: str) -> dict[str, Any]:
+        return {
+            "type": "paragraph",
+            "paragraph": {
+                "rich_text": markup.notion_text(self.text["end"], color="gray")
+                + tag(f"incident-syncer end {digest}")
+            },
+        }
+
+    @staticmethod
+    def todo(item: ActionItem) -> dict[str, Any]:
+        text = item.title + (f" ({item.owner})" if item.owner else "")
+        text += f", {item.due.isoformat()}" if item.due else ""
+        return {
+            "type": "to_do",
+            "to_do": {
+                "rich_text": markup.notion_text(text) + markup.notion_text(" ") + tag(item.item_id),
+                "checked": False,
+            },
+        }
