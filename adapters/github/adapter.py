@@ -1,21 +1,4 @@
-"""GitHub Issues: the incident as an issue, its timeline as comments, its grade as a label.
-
-What the tool writes and how it finds it again with no local state:
-
-* the incident issue carries the labels ``incident`` (``labels``), the grade's label and
-  ``incident-id:<ID>``; its body holds the owned section between the ``begin`` and ``end``
-  markers (people's text outside it is kept) with the digest and the snapshot;
-* each timeline comment ends with an ``event id=...`` marker;
-* the postmortem issue (``postmortem`` + id label, ``postmortem id=... digest=...`` marker) or
-  file (the same marker on its first line), and action-item issues (``action-item`` + id label,
-  ``action id=... item=...`` marker).
-
-Lookups list issues by the id label (a consistent read: GitHub's search index lags behind
-new issues, which is how other alert bridges create duplicates), so one listing returns the
-issue, its duplicates, the postmortem and the action items. PyGithub is imported here only,
-and this module only through the registry. PyGithub's own retries are off (it would repeat a
-POST after a 5xx whose write happened): the engine retries, after looking again.
-"""
+"""The GitHub adapter: the incident as an issue, its timeline as comments, its grade as a label."""
 
 from __future__ import annotations
 
@@ -26,14 +9,11 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import quote
-
-from pydantic import Field, field_validator
 
 from adapters.base import (
     CAP_ACTION_ITEMS,
@@ -48,6 +28,9 @@ from adapters.base import (
     PostmortemDoc,
     Remote,
 )
+from adapters.github.body import fit, issue_body, title_of, truncation_note, with_marker
+from adapters.github.client import GitHubClient
+from adapters.github.settings import LABEL_LIMIT, GitHubSettings
 from syncer import markers
 from syncer.config import Config
 from syncer.errors import LookupFailed, TrackerError
@@ -57,79 +40,15 @@ from syncer.secrets import from_env
 
 if TYPE_CHECKING:
     from github.Issue import Issue
-    from github.Repository import Repository
 
 log = logging.getLogger("adapters.github")
-T = TypeVar("T")
 
-BODY_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characters
-TITLE_LIMIT = 256  # GitHub: "title is too long (maximum is 256 characters)"
-LABEL_LIMIT = 50  # GitHub's limit on a label name
 ID_LABEL = "incident-id:"
 POSTMORTEM_LABEL = "postmortem"
 ACTION_ITEM_LABEL = "action-item"
 DUPLICATE_LABEL = "duplicate"
-SECONDARY_WAIT = 60.0  # GitHub: without Retry-After, wait at least a minute after a secondary limit
 FRESH = 2.0  # seconds for which a body and labels just read are trusted for an update
-KEEP_NOTICE = 2000  # keep the snapshot while at least this much of an over-long notice fits
-CUT = "\n[…]"
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
-
-
-class GitHubSettings(AdapterSettings):
-    """``[trackers.NAME]`` with ``type = "github"``."""
-
-    repo: str = Field(
-        ...,
-        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-        description="the repository holding the incident issues, 'owner/name'",
-    )
-    token_env: str = Field(
-        "GITHUB_TOKEN", description="environment variable with the token (issues: write)"
-    )
-    base_url: str = Field(
-        "https://api.github.com",
-        pattern=r"^https?://",
-        description="the REST API; GitHub Enterprise Server: https://HOST/api/v3",
-    )
-    labels: list[str] = Field(
-        default_factory=lambda: ["incident"], description="labels every incident issue gets"
-    )
-    postmortem: Literal["issue", "file"] = Field(
-        "issue", description="publish the postmortem as an issue, or as a Markdown file"
-    )
-    postmortem_path: str = Field(
-        "postmortems/{id}.md", description="file path for postmortem = 'file'; {id} = incident id"
-    )
-    postmortem_branch: str | None = Field(
-        None, description="branch for postmortem files (default: the repository's default)"
-    )
-    assign_commander: bool = Field(
-        True, description="assign the commander (and action-item owners) when assignable"
-    )
-    timeout: int = Field(30, ge=1, le=600, description="seconds per HTTP request")
-    # Pacing keys (writes_per_second, writes_per_minute, writes_per_hour, ...) come from
-    # AdapterSettings; unset, GitHub's documented limits apply (syncer.retry.DEFAULT_LIMITS).
-    page_size: int = Field(100, ge=1, le=100, description="items per page when listing")
-
-    @field_validator("postmortem_path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        try:
-            path = value.format(id="INC-1")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"only {{id}} may be used in postmortem_path: {exc}") from None
-        if path.startswith("/") or not path.strip("/"):
-            raise ValueError("postmortem_path must be a relative file path")
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: list[str]) -> list[str]:
-        for label in value:
-            if not label or len(label) > LABEL_LIMIT or "," in label:
-                raise ValueError(f"label {label!r}: 1 to {LABEL_LIMIT} characters, no commas")
-        return value
 
 
 @dataclass
@@ -156,108 +75,16 @@ class GitHubAdapter:
         self.name = name
         self.settings = settings
         self.config = config
-        self._token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
+        token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
         # One budget for every thread and engine syncing to this tracker (GitHub's limits).
         self.pacer = pacer_for(name, settings)
-        # PyGithub's connection object is not thread-safe (PyGithub#2052): one client a thread.
-        self._local = threading.local()
+        self.client = GitHubClient(name, settings, token, self.pacer)
+        self._local = threading.local()  # find's listing, for the fetch that follows it
         self._lock = threading.Lock()
         self._labels_ok: set[str] = set()
         self._assignable: dict[str, bool] = {}
         self._seen: OrderedDict[int, tuple[float, str, list[str]]] = OrderedDict()
         self._grade_of = {config.grade_label(g).lower(): g for g in config.grade_names}
-
-    # The client and error translation.
-
-    def _repo(self) -> Repository:
-        repo: Repository | None = getattr(self._local, "repo", None)
-        if repo is None:
-            from github import Auth, Github
-
-            client = Github(
-                base_url=self.settings.base_url.rstrip("/"),
-                auth=Auth.Token(self._token.get_secret_value()),
-                timeout=self.settings.timeout,
-                retry=None,  # the engine owns retries (PyGithub's default repeats POSTs on 5xx)
-                per_page=self.settings.page_size,
-                seconds_between_requests=None,  # pacing is ours (syncer.retry.pacer_for)
-                seconds_between_writes=None,
-                lazy=True,  # no GET for objects we only address (the repository, an issue)
-                user_agent="incident-syncer (PyGithub)",
-            )
-            repo = client.get_repo(self.settings.repo)
-            self._local.repo = repo
-        return repo
-
-    def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
-        """Run one PyGithub call, paced; its failures become :class:`TrackerError`."""
-        self.pacer.wait(write=write)
-        try:
-            result = fn()
-        except Exception as exc:
-            error = self._translate(exc, what)
-            if error is None:
-                raise
-            raise error from exc
-        self.pacer.observe(200)
-        return result
-
-    def _translate(self, exc: Exception, what: str) -> TrackerError | None:
-        import requests
-        from github import GithubException
-
-        if isinstance(exc, requests.exceptions.RequestException):
-            why = type(exc).__name__
-            if isinstance(exc, requests.exceptions.Timeout):
-                why += f" (no answer within {self.settings.timeout} s)"
-            return TrackerError(
-                f"{what}: cannot reach {self.settings.base_url}: {why}",
-                tracker=self.name,
-                retryable=True,
-            )
-        if not isinstance(exc, GithubException):
-            return None
-        status = exc.status
-        headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
-        self.pacer.observe(status, headers)  # a 429 or a secondary limit holds every caller
-        message = _message(exc.data)
-        retry_after = _seconds(headers.get("retry-after"))
-        limited = headers.get("x-ratelimit-remaining") == "0"
-        if status == 401:
-            return TrackerError(
-                f"{what}: GitHub rejected the token in ${self.settings.token_env} ({message})",
-                tracker=self.name,
-                status=status,
-            )
-        if status in (403, 429) and (
-            retry_after is not None or limited or "rate limit" in message.lower() or status == 429
-        ):
-            if retry_after is None and limited:
-                reset = _seconds(headers.get("x-ratelimit-reset"))
-                retry_after = max(0.0, reset - time.time()) if reset is not None else None
-            if retry_after is None:
-                # A secondary limit said only in words: GitHub asks for a minute's pause.
-                retry_after = SECONDARY_WAIT
-                self.pacer.penalise(retry_after)
-            return TrackerError(
-                f"{what}: rate limited ({message})",
-                tracker=self.name,
-                retryable=True,
-                retry_after=retry_after,
-                status=status,
-            )
-        if status == 404:
-            message = (
-                f"not found ({message}); does {self.settings.repo} exist and can the token see it?"
-            )
-        return TrackerError(
-            f"{what}: {message}",
-            tracker=self.name,
-            # 409: a file changed since it was read; the engine reads it again.
-            retryable=status >= 500 or status in (408, 409),
-            retry_after=retry_after,
-            status=status,
-        )
 
     # Reading.
 
@@ -290,11 +117,11 @@ class GitHubAdapter:
 
     def _list(self, incident_id: str) -> list[_Issue]:
         label = self.id_label(incident_id)
-        items = self._call(
+        items = self.client.call(
             f"list issues labelled {label}",
             lambda: [
                 self._item(issue)
-                for issue in self._repo().get_issues(
+                for issue in self.client.repo().get_issues(
                     state="all", labels=[label], sort="created", direction="asc"
                 )
             ],
@@ -328,9 +155,9 @@ class GitHubAdapter:
         return incidents, postmortem, actions
 
     def _comments(self, number: int) -> list[str]:
-        return self._call(
+        return self.client.call(
             f"read comments of #{number}",
-            lambda: [c.body or "" for c in self._repo().get_issue(number).get_comments()],
+            lambda: [c.body or "" for c in self.client.repo().get_issue(number).get_comments()],
         )
 
     def _remember(self, item: _Issue) -> None:
@@ -347,7 +174,9 @@ class GitHubAdapter:
             seen = self._seen.get(number)
         if seen is not None and time.monotonic() - seen[0] < FRESH:
             return seen[1], list(seen[2])
-        item = self._call(f"read #{number}", lambda: self._item(self._repo().get_issue(number)))
+        item = self.client.call(
+            f"read #{number}", lambda: self._item(self.client.repo().get_issue(number))
+        )
         self._remember(item)
         return item.body, item.labels
 
@@ -425,10 +254,12 @@ class GitHubAdapter:
         return self._ref(item)
 
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
-        issue = self._repo().get_issue(int(ref.native))
+        issue = self.client.repo().get_issue(int(ref.native))
         for event in events:
-            body = _with_marker(event.body, markers.marker("event", id=event.event_id))
-            self._call(f"comment on {ref.key}", partial(issue.create_comment, body), write=True)
+            body = with_marker(event.body, markers.marker("event", id=event.event_id))
+            self.client.call(
+                f"comment on {ref.key}", partial(issue.create_comment, body), write=True
+            )
 
     def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
         number = int(ref.native)
@@ -436,7 +267,7 @@ class GitHubAdapter:
         if changes & {"content", "grade"}:
             body, labels = self._current(number)
             if "content" in changes:
-                fields["title"] = _title(doc.title)
+                fields["title"] = title_of(doc.title)
                 fields["body"] = self.issue_body(doc, body)
             if "grade" in changes:
                 self._ensure_label(doc.grade_label, self.config.grade(doc.grade).color)
@@ -448,8 +279,8 @@ class GitHubAdapter:
                 fields["state_reason"] = "completed"
         if not fields:
             return
-        issue = self._repo().get_issue(number)
-        self._call(f"update {ref.key}", partial(issue.edit, **fields), write=True)
+        issue = self.client.repo().get_issue(number)
+        self.client.call(f"update {ref.key}", partial(issue.edit, **fields), write=True)
         self._remember(self._item(issue))
 
     def status_key(self, status: Status) -> str | None:
@@ -461,12 +292,12 @@ class GitHubAdapter:
         mark = markers.marker("postmortem", id=doc.incident.id, digest=doc.digest)
         if self.settings.postmortem == "file":
             return self._publish_file(doc, existing, mark)
-        body = _fit(doc.body, mark, self._truncation_note(len(doc.body), []))
+        body = fit(doc.body, mark, truncation_note(len(doc.body), [], self.config.syncer.language))
         if existing is not None:
-            issue = self._repo().get_issue(int(existing.native))
-            self._call(
+            issue = self.client.repo().get_issue(int(existing.native))
+            self.client.call(
                 f"update postmortem {existing.key}",
-                partial(issue.edit, title=_title(doc.title), body=body),
+                partial(issue.edit, title=title_of(doc.title), body=body),
                 write=True,
             )
             return existing
@@ -482,25 +313,25 @@ class GitHubAdapter:
         links = [f"- incident: {ref.url}"]
         if postmortem is not None:
             links.append(f"- postmortem: {postmortem.url}")
-        body = _fit(doc.body + "\n\n" + "\n".join(links), mark, "")
+        body = fit(doc.body + "\n\n" + "\n".join(links), mark, "")
         labels = [ACTION_ITEM_LABEL, self.id_label(doc.incident.id)]
         item = self._create_issue(doc.title, body, labels, self._assignees(doc.item.owner))
         return self._ref(item)
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
         number = int(duplicate.native)
-        issue = self._repo().get_issue(number)
+        issue = self.client.repo().get_issue(number)
         # Said once: after a failed close, the next attempt finds the comment already there.
         if not any(markers.find(text, "duplicate") for text in self._comments(number)):
             note = f"Duplicate of {keep.key}\n{markers.marker('duplicate', of=keep.native)}"
-            self._call(
+            self.client.call(
                 f"comment on duplicate {duplicate.key}",
                 partial(issue.create_comment, note),
                 write=True,
             )
         _, labels = self._current(number)
         kept = [x for x in labels if not x.lower().startswith(ID_LABEL)] + [DUPLICATE_LABEL]
-        self._call(
+        self.client.call(
             f"close duplicate {duplicate.key}",
             partial(issue.edit, state="closed", state_reason="not_planned", labels=kept),
             write=True,
@@ -513,10 +344,10 @@ class GitHubAdapter:
     ) -> _Issue:
         from github import GithubException
 
-        repo = self._repo()
-        create = partial(repo.create_issue, title=_title(title), body=body, labels=labels)
+        repo = self.client.repo()
+        create = partial(repo.create_issue, title=title_of(title), body=body, labels=labels)
         try:
-            issue = self._call(
+            issue = self.client.call(
                 "create issue",
                 partial(create, assignees=assignees) if assignees else create,
                 write=True,
@@ -532,7 +363,7 @@ class GitHubAdapter:
             ):
                 raise
             log.warning("%s: cannot assign %s; creating unassigned", self.name, assignees)
-            issue = self._call("create issue", create, write=True)
+            issue = self.client.call("create issue", create, write=True)
         item = self._item(issue)
         self._remember(item)
         missing = {x.lower() for x in labels} - {x.lower() for x in item.labels}
@@ -562,14 +393,14 @@ class GitHubAdapter:
 
         if name.lower() in self._labels_ok:
             return
-        repo = self._repo()
+        repo = self.client.repo()
         try:
-            self._call(f"read label {name}", lambda: repo.get_label(name).color)
+            self.client.call(f"read label {name}", lambda: repo.get_label(name).color)
         except TrackerError as exc:
             if not isinstance(exc.__cause__, UnknownObjectException):
                 raise
             try:
-                self._call(
+                self.client.call(
                     f"create label {name}",
                     partial(repo.create_label, name, color.lower(), "incident grade"),
                     write=True,
@@ -594,8 +425,8 @@ class GitHubAdapter:
         with self._lock:
             known = self._assignable.get(login.lower())
         if known is None:
-            repo = self._repo()
-            status, _, _ = self._call(
+            repo = self.client.repo()
+            status, _, _ = self.client.call(
                 f"check assignee {login}",
                 lambda: repo.requester.requestJson(
                     "GET", f"{repo.url}/assignees/{quote(login, safe='')}"
@@ -614,49 +445,8 @@ class GitHubAdapter:
         return [login] if known else []
 
     def issue_body(self, doc: IssueDoc, existing: str | None) -> str:
-        """The issue body: ``existing`` with the owned section replaced, within GitHub's limit.
-
-        An over-long notice is cut (at a line end) with a note saying so; the snapshot stays
-        while enough of the notice fits beside it, else it is dropped (the imperative commands
-        then read the incident from another tracker). The digest is always the full one, so
-        the next sync sees nothing to change.
-        """
-        incident_id = doc.incident.id
-        section = markers.owned_section(incident_id, doc.digest, doc.body, doc.snapshot)
-        full = markers.replace_owned(existing, section)
-        if len(full) <= BODY_LIMIT:
-            return full
-        outside = len(full) - len(section)
-        note = self._truncation_note(len(doc.body), [(x.tracker, x.url) for x in doc.links])
-        for snapshot in (doc.snapshot, None):
-            frame = len(markers.owned_section(incident_id, doc.digest, "", snapshot))
-            budget = BODY_LIMIT - outside - frame - len(note)
-            if budget >= KEEP_NOTICE or snapshot is None:
-                text = _cut(doc.body, max(0, budget)) + note
-                log.warning(
-                    "%s: %s's notice is %d characters; cut to fit GitHub's limit%s",
-                    self.name,
-                    incident_id,
-                    len(doc.body),
-                    "" if snapshot is not None else " (snapshot dropped)",
-                )
-                section = markers.owned_section(incident_id, doc.digest, text, snapshot)
-                return markers.replace_owned(existing, section)
-        raise AssertionError("unreachable")  # the last round (no snapshot) always returns
-
-    def _truncation_note(self, length: int, links: list[tuple[str, str]]) -> str:
-        where = ", ".join(f"[{name}]({url})" for name, url in links)
-        if self.config.syncer.language == "ko":
-            note = (
-                f"\n\n> **잘림**: 본문이 {length:,}자로 GitHub 한도({BODY_LIMIT:,}자)를 넘어 "
-                "뒷부분을 생략했습니다."
-            )
-            return note + (f" 전체 내용: {where}" if where else "")
-        note = (
-            f"\n\n> **Truncated**: this text is {length:,} characters, over GitHub's "
-            f"{BODY_LIMIT:,}-character limit; the rest is not shown."
-        )
-        return note + (f" Full text: {where}" if where else "")
+        """The issue body: ``existing`` with the owned section replaced, within GitHub's limit."""
+        return issue_body(doc, existing, language=self.config.syncer.language, tracker=self.name)
 
     # Postmortem as a file (the contents API).
 
@@ -667,10 +457,10 @@ class GitHubAdapter:
         from github import UnknownObjectException
 
         path = self._pm_path(incident_id)
-        repo = self._repo()
+        repo = self.client.repo()
         branch = self.settings.postmortem_branch
         try:
-            content = self._call(
+            content = self.client.call(
                 f"read {path}",
                 lambda: repo.get_contents(path, ref=branch) if branch else repo.get_contents(path),
             )
@@ -691,7 +481,7 @@ class GitHubAdapter:
         from github.ContentFile import ContentFile
 
         path = self._pm_path(doc.incident.id)
-        repo = self._repo()
+        repo = self.client.repo()
         text = f"{mark}\n{doc.body.rstrip()}\n"
         message = f"{doc.title} ({doc.incident.id})"
         extra: dict[str, Any] = {}
@@ -701,7 +491,7 @@ class GitHubAdapter:
             call = partial(repo.update_file, path, message, text, existing.native, **extra)
         else:
             call = partial(repo.create_file, path, message, text, **extra)
-        result = self._call(f"write {path}", call, write=True)
+        result = self.client.call(f"write {path}", call, write=True)
         content = cast(ContentFile, result["content"])
         return IssueRef(key=path, url=content.html_url, native=content.sha)
 
@@ -718,59 +508,3 @@ def _dedupe(names: list[str]) -> list[str]:
             seen.add(name.lower())
             out.append(name)
     return out
-
-
-def _message(data: Any) -> str:
-    """GitHub's error message, with the validation errors' details."""
-    if not isinstance(data, dict):
-        return str(data or "no details")
-    message = str(data.get("message") or _text(data.get("data")) or "no details")
-    details = []
-    for error in data.get("errors") or []:
-        if isinstance(error, dict):
-            details.append(str(error.get("message") or f"{error.get('field')} {error.get('code')}"))
-        else:
-            details.append(str(error))
-    return f"{message}: {'; '.join(details)}" if details else message
-
-
-def _text(value: Any) -> str:
-    """A short plain-text excerpt of a non-JSON answer (a proxy's HTML error page, say)."""
-    return " ".join(re.sub(r"<[^>]*>", " ", str(value or "")).split())[:200]
-
-
-def _title(title: str) -> str:
-    return title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1].rstrip() + "…"
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, at a line end when one is near."""
-    if len(text) <= limit:
-        return text
-    cut = text.rfind("\n", 0, limit)
-    if cut < limit * 0.8:
-        cut = limit
-    return text[:cut].rstrip()
-
-
-def _with_marker(text: str, mark: str) -> str:
-    """``text`` with its marker on the last line, cut to fit GitHub's body limit."""
-    room = BODY_LIMIT - len(mark) - 1
-    if len(text) > room:
-        text = _cut(text, room - len(CUT)) + CUT
-    return f"{text}\n{mark}"
-
-
-def _fit(text: str, mark: str, note: str) -> str:
-    """``mark`` on the first line, then ``text`` (cut with ``note`` if over the limit)."""
-    head = f"{mark}\n" if mark else ""
-    if len(head) + len(text) <= BODY_LIMIT:
-        return head + text
-    return head + _cut(text, BODY_LIMIT - len(head) - len(note)) + note
