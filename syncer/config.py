@@ -82,6 +82,14 @@ class ServeSection(_Section):
     basic_password_env: str | None = None
     hmac_secret_env: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_discard_bytes: int = Field(
+        16 * 1_048_576, ge=0, description="of an oversized body, read and dropped before the 413"
+    )
+    header_timeout: float = Field(10.0, gt=0, description="seconds to send the request headers")
+    body_timeout: float = Field(30.0, gt=0, description="seconds to send the whole body")
+    max_unauthenticated: int = Field(
+        64, ge=1, description="connections open before authenticating; the oldest is closed"
+    )
     workers: int = Field(2, ge=1, le=32)
     grafana_hmac_secret_env: str | None = None
     grafana_signature_header: str | None = None

@@ -4,7 +4,9 @@
 ``GET /metrics``. A request is authenticated (bearer token or basic auth;
 HMAC-SHA256 over the raw body for ``/generic``, and for ``/grafana`` when a
 secret is set), size-limited (413, on Content-Length and on the bytes
-actually streamed), parsed and validated (400 with the reason), written to
+actually streamed, after reading and discarding up to ``max_discard_bytes``
+so the sender reads the answer), read within ``body_timeout`` (408), parsed
+and validated (400 with the reason), written to
 the delivery journal, and only then answered 202. Workers process the
 journal: one group's deliveries strictly in arrival order, different groups
 in parallel, each retried with backoff while trackers fail. On start-up,
@@ -16,6 +18,7 @@ engine with its tracker clients, the journal, the worker pool.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import threading
@@ -31,11 +34,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from syncer import secrets
+from syncer import httpguard, secrets
 from syncer.config import Config
 from syncer.errors import ConfigError, InputError, SyncerError, TrackerError
 from syncer.ingest import signature
@@ -51,18 +54,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncer.serve")
 
 INLINE_BODY = 64 * 1024  # bodies up to this size are parsed and journaled on the event loop
+UNAUTHENTICATED_DISCARD = 64 * 1024  # what is read of a refused sender's body before the 401
 DONE_RETENTION = 7 * 86400  # applied deliveries are kept a week (bodies included), then pruned
 PRUNE_EVERY = 1000  # ...at start-up and every this many deliveries
 
 
 class Refused(Exception):
-    """A request answered with an error status (and nothing written)."""
+    """A request answered with an error status (and nothing written).
 
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+    ``close``: the connection is closed after the answer (the sender may still be
+    sending a body nobody will read).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: dict[str, str] | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
-        self.headers = headers or {}
+        self.headers = (headers or {}) | ({"Connection": "close"} if close else {})
 
 
 # Authentication.
@@ -420,7 +435,14 @@ class Receiver:
         return endpoint
 
     async def _accept(self, source: str, request: Request) -> Response:
-        self.auth.check_headers(source, request.headers)
+        try:
+            self.auth.check_headers(source, request.headers)
+        except Refused as exc:
+            # Read (a little of) the body first: a sender still writing it would see a reset
+            # instead of the 401, and Alertmanager retries a reset forever.
+            await self._discard(request, UNAUTHENTICATED_DISCARD, self._deadline())
+            raise Refused(exc.status, exc.reason, exc.headers, close=True) from None
+        httpguard.authenticated(request.scope)
         body = await self._body(request)
         self.auth.check_body(source, request.headers, body)
         if len(body) > INLINE_BODY:
@@ -432,21 +454,60 @@ class Receiver:
             {"status": "accepted", "delivery": delivery_id, "group": group}, status_code=202
         )
 
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.config.serve.body_timeout
+
     async def _body(self, request: Request) -> bytes:
+        """The whole body within body_timeout; an oversized one is read and discarded up to
+        max_discard_bytes before the 413, so that the sender reads the answer."""
+        too_big = Refused(413, f"body over the limit of {self.max_body} bytes", close=True)
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
-                raise Refused(400, "Content-Length is not a number") from None
+                raise Refused(400, "Content-Length is not a number", close=True) from None
             if size > self.max_body:
-                raise Refused(413, f"body over the limit of {self.max_body} bytes")
+                await self._discard(request, self.config.serve.max_discard_bytes, self._deadline())
+                raise too_big
+        deadline = self._deadline()
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_body:
-                raise Refused(413, f"body over the limit of {self.max_body} bytes")
+        chunks = request.stream()
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) > self.max_body:
+                        break
+        except TimeoutError:
+            raise Refused(408, self._slow_body(), close=True) from None
+        except ClientDisconnect:
+            raise Refused(400, "the sender closed the connection mid-body", close=True) from None
+        if len(body) > self.max_body:
+            await self._discard(request, self.config.serve.max_discard_bytes, deadline, chunks)
+            raise too_big
         return bytes(body)
+
+    async def _discard(
+        self,
+        request: Request,
+        limit: int,
+        deadline: float,
+        chunks: AsyncIterator[bytes] | None = None,
+    ) -> None:
+        """Read and drop the rest of the body: up to ``limit`` bytes, until ``deadline``."""
+        read = 0
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for chunk in chunks or request.stream():
+                    read += len(chunk)
+                    if read > limit:
+                        return
+        except (TimeoutError, ClientDisconnect):
+            return
+
+    def _slow_body(self) -> str:
+        return f"the body did not arrive within {self.config.serve.body_timeout:g} s"
 
     def _journal(self, source: str, body: bytes) -> tuple[int, str]:
         """Parse and validate (400 if bad), then journal; nothing is written for a bad body."""

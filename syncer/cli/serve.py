@@ -35,10 +35,8 @@ def serve(host: str | None, port: int | None) -> None:
       INCIDENT_SYNCER_WEBHOOK_TOKEN=... incident-syncer serve --host 0.0.0.0 --port 8080
     """
     import socket
-    import sys
 
-    import uvicorn
-
+    from syncer import httpguard
     from syncer.serve import Receiver
 
     config = load_config(required=True)
@@ -58,15 +56,17 @@ def serve(host: str | None, port: int | None) -> None:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    click.echo(f"incident-syncer serve: listening on http://{shown}:{bound}", err=True)
-    sys.stderr.flush()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            receiver.app(),
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=int(config.serve.shutdown_timeout) + 5,
-        )
+    guard = httpguard.Guard(
+        header_timeout=config.serve.header_timeout,
+        max_unauthenticated=config.serve.max_unauthenticated,
+    )
+    server = httpguard.server(
+        receiver.app(),
+        guard,
+        # Once the journal is resumed and the socket accepts: a caller may send right away.
+        announce=lambda: click.echo(
+            f"incident-syncer serve: listening on http://{shown}:{bound}", err=True
+        ),
+        timeout_graceful_shutdown=int(config.serve.shutdown_timeout) + 5,
     )
     server.run(sockets=[sock])
