@@ -2,9 +2,12 @@
 
 An adapter is a handful of methods over the models below; the engine
 (:mod:`syncer.engine`) decides what to do and calls them. A new tracker is one
-class with ``type = "..."``, a pydantic ``Settings`` model for its
-``[trackers.NAME]`` table, and the methods of :class:`Adapter`, registered
-under the entry-point group ``incident_syncer.adapters``.
+class that subclasses :class:`Adapter` (to inherit the defaults of its class
+attributes), sets ``type = "..."`` and a pydantic ``Settings`` model for its
+``[trackers.NAME]`` table, and implements the methods; it is registered under
+the entry-point group ``incident_syncer.adapters`` (see :mod:`syncer.registry`).
+Everything the engine relies on is declared on :class:`Adapter`: an adapter's
+author never needs to read the engine.
 
 Rules every adapter keeps (the shared contract suite in ``tests/contract``
 checks them):
@@ -18,6 +21,7 @@ checks them):
   the same call may succeed later; ``retry_after`` carries Retry-After.
 * The client library's own retries of non-idempotent writes are switched
   off: the engine owns retries and looks again before repeating a create.
+* Every request goes through the adapter's :attr:`Adapter.pacer`.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from syncer.errors import LookupFailed, TrackerError
 from syncer.model import ActionItem, Incident, Status, TimelineEvent
+from syncer.retry import Limits, Pacer
 
 if TYPE_CHECKING:
+    from syncer.config import Config
     from syncer.render import TrackerLink
 
 __all__ = [
@@ -45,14 +51,25 @@ __all__ = [
     "LookupFailed",
     "PostmortemDoc",
     "Remote",
+    "SupportsDoctor",
     "TrackerError",
 ]
 
-# What an adapter may declare it can do; the engine skips operations it can't.
+# What an adapter may declare in ``capabilities``; the engine skips what it can't do, at a cost:
 CAP_STATUS = "status"
+"""Moves the issue's status (close, reopen, transition). Without it ``status_key`` is never
+asked for a target and the issue stays as people leave it."""
 CAP_POSTMORTEM = "postmortem"
+"""Publishes the postmortem. Without it ``publish_postmortem`` is never called, and no action
+items are created either (they hang off the postmortem)."""
 CAP_ACTION_ITEMS = "action_items"
+"""Tracks each action item (``create_action_item``). Without it they live only in the
+postmortem's text."""
 CAP_SNAPSHOT = "snapshot"
+"""Keeps a copy of the incident's data in the issue (:attr:`IssueDoc.snapshot`, returned as
+:attr:`Remote.snapshot`). The commands that take no file (``note``, ``grade``, ``resolve``)
+read the incident from it: without it they cannot use this tracker, and when no configured
+tracker has it they fail ("exists but no tracker keeps its data")."""
 
 CHANGES = frozenset({"content", "grade", "status"})
 
@@ -96,11 +113,17 @@ class Remote:
 
     * ``digest``: the digest of the tool-owned content as last written (from a
       marker), None if the tracker has no record of it.
-    * ``grades``: the grade labels/properties present (normally exactly one).
+    * ``grades``: the grade *names* present (``"SEV2"``: keys of ``[grades]``, as in
+      :attr:`IssueDoc.grade`), read back from the labels or properties that show them
+      (``grade:SEV2``): the engine compares them with the incident's grade. Normally
+      exactly one.
     * ``status_key``: the tracker-level status (see :meth:`Adapter.status_key`).
-    * ``events``: ids of timeline events already on the tracker, in order.
+    * ``events``: ids of timeline events already on the tracker, in order, from every
+      page of comments (an issue may hold hundreds).
     * ``last_comment``: the text of the newest comment, whoever wrote it.
-    * ``unmarked``: texts of comments a person wrote (no marker).
+    * ``unmarked``: texts of comments a person wrote (no marker). With
+      ``last_comment``, this keeps the engine from posting an event whose text
+      someone already wrote by hand: an adapter that leaves both empty repeats them.
     * ``postmortem`` / ``postmortem_digest``: the published postmortem, if any.
     * ``action_items``: item id → where it lives.
     * ``snapshot``: the incident data the tool stored (for the imperative commands).
@@ -182,28 +205,60 @@ class ActionItemDoc:
 class Adapter(Protocol):
     """A tracker, seen by the engine.
 
-    Construction must not touch the network; ``settings`` is the validated
-    ``[trackers.NAME]`` table, ``config`` the whole configuration.
+    Subclass it (``class MyAdapter(Adapter):``) to inherit the defaults below;
+    :func:`syncer.registry.build` checks that every member is there.
     """
 
     type: ClassVar[str]
+    """The ``type`` of its ``[trackers.NAME]`` tables (``"github"``), and its entry-point name."""
     Settings: ClassVar[builtins.type[AdapterSettings]]
-    capabilities: ClassVar[frozenset[str]]
+    """The pydantic model of its ``[trackers.NAME]`` table (validated before construction)."""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    """What it can do beyond the issue and its timeline: ``CAP_*`` (see each for its cost)."""
+    events_per_write: ClassVar[int] = 1
+    """Timeline events :meth:`add_events` sends in one request (Notion: 100 blocks); the engine
+    counts writes by it."""
+    default_limits: ClassVar[Limits] = Limits()
+    """The tracker's documented rate limits; the table's pacing keys override them and
+    :func:`syncer.retry.pacer_for` builds the pacer from both. No limit by default (the pacer
+    then learns the pace from 429s)."""
     name: str
+    """The ``NAME`` of ``[trackers.NAME]``: errors and logs say it."""
+    pacer: Pacer
+    """This tracker's request budget, shared by every thread and engine in the process: take it
+    from ``pacer_for(name, settings, self.default_limits)`` in the constructor, call
+    ``pacer.wait(write=...)`` before every HTTP request (``write=True`` for POST, PUT, PATCH,
+    DELETE) and ``pacer.observe(status, headers)`` with every answer, errors included (a 429
+    or a secondary limit then holds every caller). Backfills read it for their estimates."""
+
+    def __init__(self, name: str, settings: Any, config: Config) -> None:
+        """Build the adapter for ``[trackers.NAME]``; never touches the network.
+
+        ``settings`` is the validated table (an instance of :attr:`Settings`), ``config``
+        the whole configuration (grades and their labels, language, time zone). Secrets are
+        read here, from the variables the table names (``syncer.secrets.from_env``): a
+        missing one is a :class:`~syncer.errors.ConfigError`, before any tracker is touched.
+        """
+        ...
 
     def find(self, incident_id: str) -> list[IssueRef]:
         """Every issue of this incident, oldest first (more than one means duplicates to heal).
 
-        Uses a consistent read (never a lagging search index). Raises
-        :class:`LookupFailed` if the tracker cannot answer.
+        Uses a consistent read (never a lagging search index), every page of it. Raises
+        :class:`LookupFailed` if the tracker cannot answer: returning ``[]`` on an error
+        makes the engine create a second issue. An issue closed by :meth:`close_duplicate`
+        is never returned again (else every sync closes it once more).
         """
         ...
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
         """Read what the issue holds now: marker digest, grades, status, events, postmortem.
 
-        Raises a non-retryable :class:`TrackerError` if ``ref`` no longer holds
-        this incident (deleted, or a stale cached id): the engine then looks it up.
+        ``ref`` may come from the local state cache, so it can be stale. Raises a
+        non-retryable :class:`TrackerError` if ``ref`` does not hold *this* incident (deleted,
+        trashed, closed as a duplicate, or another incident's issue): the engine then drops
+        the cached ref and looks the incident up. Accepting another incident's issue would
+        write this incident into it.
         """
         ...
 
@@ -214,11 +269,9 @@ class Adapter(Protocol):
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
         """Append timeline events in the given order, each carrying its event-id marker.
 
-        An adapter that sends several events per request sets the class attribute
-        ``events_per_write`` (e.g. 100), so that the engine counts writes honestly.
-
-        Batch where the API allows (Notion: 100 blocks a request). After a
-        partial failure, the engine reads again and sends only what is missing.
+        Batch where the API allows (Notion: 100 blocks a request) and say so in
+        :attr:`events_per_write`. After a partial failure, the engine reads again and
+        sends only what is missing.
         """
         ...
 
@@ -234,7 +287,11 @@ class Adapter(Protocol):
         ...
 
     def status_key(self, status: Status) -> str | None:
-        """The tracker-level status an incident in ``status`` should have (None: not tracked)."""
+        """The tracker-level status an incident in ``status`` should have (None: not tracked).
+
+        Called even without :data:`CAP_STATUS` (the status of a new issue is recorded and
+        shown in ``--dry-run``); only moved with it.
+        """
         ...
 
     def publish_postmortem(
@@ -250,13 +307,31 @@ class Adapter(Protocol):
         ...
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
-        """Close ``duplicate`` as a duplicate of ``keep``, saying so with a link."""
+        """Close ``duplicate`` as a duplicate of ``keep``, saying so with a link.
+
+        Afterwards :meth:`find` no longer returns ``duplicate`` (remove the label or mark the
+        property it is found by) and :meth:`fetch` refuses it. Safe to repeat after a failure
+        half-way (say it once: look for the note before adding it).
+        """
         ...
+
+
+INSTANCE_MEMBERS = frozenset({"name", "pacer"})  # set by the constructor, not on the class
+
+
+def missing_members(cls: builtins.type) -> list[str]:
+    """The members of :class:`Adapter` that the class ``cls`` lacks (instance members aside)."""
+    members = {m for m in (*vars(Adapter), *Adapter.__annotations__) if not m.startswith("_")}
+    return sorted(m for m in members - INSTANCE_MEMBERS if not hasattr(cls, m))
 
 
 @runtime_checkable
 class SupportsDoctor(Protocol):
-    """Optional: an adapter that can check its tracker's set-up for ``incident-syncer doctor``."""
+    """Optional: an adapter that can check its tracker's set-up for ``incident-syncer doctor``.
+
+    ``doctor`` asks every adapter that has this method; for the others it checks only the
+    configuration and the secrets, and says so.
+    """
 
     def doctor(self) -> list[str]:
         """Problems with the tracker's set-up, one readable sentence each; empty when all is well.

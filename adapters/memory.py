@@ -25,6 +25,7 @@ from adapters.base import (
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
+    Adapter,
     AdapterSettings,
     EventDoc,
     IssueDoc,
@@ -37,6 +38,8 @@ from syncer.config import Config
 from syncer.errors import TrackerError
 from syncer.model import Status
 from syncer.retry import pacer_for
+
+PAGE = 100  # comments per read, as the real trackers page them
 
 
 class MemorySettings(AdapterSettings):
@@ -52,6 +55,7 @@ class Store:
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_rate: float = 0.0
     fail_after_write: bool = False
+    reads_down: bool = False  # every read fails (writes would succeed)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -83,7 +87,7 @@ def reset(name: str = "default") -> Store:
         return _STORES[name]
 
 
-class MemoryAdapter:
+class MemoryAdapter(Adapter):
     type: ClassVar[str] = "memory"
     Settings: ClassVar[builtins.type[AdapterSettings]] = MemorySettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
@@ -108,6 +112,10 @@ class MemoryAdapter:
         self.pacer.wait(write=kind == "write")
         with self.store.lock:
             self.store.calls.append((kind, what))
+            if kind == "read" and self.store.reads_down:
+                raise TrackerError(
+                    f"{what}: reads are down", tracker=self.name, retryable=True, status=503
+                )
             if self.store.fail_rate and self.store.rng.random() < self.store.fail_rate:
                 raise TrackerError(
                     f"injected failure in {what}", tracker=self.name, retryable=True, status=503
@@ -134,7 +142,7 @@ class MemoryAdapter:
     def _new(
         self, kind: str, title: str, body: str, labels: list[str], incident_id: str
     ) -> dict[str, Any]:
-        number = len(self.store.issues) + 1
+        number = max(self.store.issues, default=0) + 1
         issue = {
             "number": number,
             "kind": kind,
@@ -169,8 +177,10 @@ class MemoryAdapter:
                     f"{ref.key} is not incident {incident_id}", tracker=self.name, status=404
                 )
             begin = markers.find(issue["body"], markers.BEGIN) or {}
-            events, unmarked = [], []
-            for comment in issue["comments"]:
+        events, unmarked = [], []
+        comments = self._comments(issue)
+        with self.store.lock:
+            for comment in comments:
                 mark = markers.find(comment, "event")
                 if mark:
                     events.append(mark["id"])
@@ -196,7 +206,7 @@ class MemoryAdapter:
                 grades=[grade_labels[label] for label in issue["labels"] if label in grade_labels],
                 status_key=issue["state"],
                 events=events,
-                last_comment=issue["comments"][-1] if issue["comments"] else None,
+                last_comment=comments[-1] if comments else None,
                 unmarked=unmarked,
                 postmortem=self._ref(pm["number"]) if pm else None,
                 postmortem_digest=(markers.find(pm["body"], "postmortem") or {}).get("digest")
@@ -205,6 +215,19 @@ class MemoryAdapter:
                 action_items=items,
                 snapshot=markers.find_snapshot(issue["body"]),
             )
+
+    def _comments(self, issue: dict[str, Any]) -> list[str]:
+        """Every comment, a page a read (the first page comes with the issue)."""
+        with self.store.lock:
+            comments = list(issue["comments"][:PAGE])
+            more = len(issue["comments"]) > PAGE
+        while more:
+            self._call("read", "comments")
+            with self.store.lock:
+                page = issue["comments"][len(comments) : len(comments) + PAGE]
+                comments += page
+                more = bool(page) and len(issue["comments"]) > len(comments)
+        return comments
 
     def create(self, doc: IssueDoc) -> IssueRef:
         self._call("write", "create")

@@ -66,6 +66,7 @@ def _local_checks(config: Config) -> Check:
 
 
 def _tracker_check(name: str, config: Config) -> Check:
+    from adapters.base import SupportsDoctor
     from syncer import registry
     from syncer.errors import InputError, TrackerError
 
@@ -77,12 +78,11 @@ def _tracker_check(name: str, config: Config) -> Check:
         check.problems.append(str(exc))
         check.config_error = True
         return check
-    examine = getattr(adapter, "doctor", None)
-    if not callable(examine):
+    if not isinstance(adapter, SupportsDoctor):
         check.checked = False
         return check
     try:
-        check.problems.extend(str(p) for p in examine())
+        check.problems.extend(str(p) for p in adapter.doctor())
     except TrackerError as exc:
         check.problems.append(str(exc))
     return check

@@ -3,12 +3,16 @@
 An adapter joins by subclassing :class:`TrackerContract` and providing a
 ``harness`` fixture that returns a :class:`Harness` (see ``test_memory.py``;
 the GitHub, Jira and Notion ones drive the real client against a fake server).
+``tests/contract/test_broken.py`` keeps one deliberately broken adapter per rule
+and proves that the suite fails each of them.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,24 +23,96 @@ from click.testing import CliRunner, Result
 from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, write_config
 
+PAGE = 100  # the most comments any tracker returns in one page
+
 
 class Harness(Protocol):
-    """What the suite needs to know about a tracker (its fake server's state and request log)."""
+    """A tracker as the suite sees it: how to configure the tool for it, and its state.
+
+    The state is read and changed straight in the tracker (the fake server's memory),
+    behind the adapter's back: that is how the suite checks what the tool did and how
+    it plays the people and failures the tool must live with.
+    """
 
     name: str
+    """The ``NAME`` of ``[trackers.NAME]``."""
     table: dict[str, Any]
+    """The ``[trackers.NAME]`` table pointing at the tracker (pacing lifted: tests are fast)."""
     env: dict[str, str]
+    """The environment variables the table's ``*_env`` keys name (the token)."""
 
-    def writes(self) -> int: ...
-    def reset_log(self) -> None: ...
-    def issues(self, incident_id: str) -> list[str]: ...
-    def events(self, incident_id: str) -> list[str]: ...
-    def grades(self, incident_id: str) -> list[str]: ...
-    def closed(self, incident_id: str) -> bool: ...
-    def postmortems(self, incident_id: str) -> int: ...
-    def action_items(self, incident_id: str) -> int: ...
-    def faults(self, rate: float, seed: int = 0) -> None: ...
-    def duplicate(self, incident_id: str) -> None: ...
+    def writes(self) -> int:
+        """Write requests the tracker received since :meth:`reset_log` (failed ones included)."""
+        ...
+
+    def reset_log(self) -> None:
+        """Forget the requests so far: :meth:`writes` counts from here."""
+        ...
+
+    def issues(self, incident_id: str) -> list[str]:
+        """Keys of the incident's issues, oldest first, found by the tool's markers.
+
+        A duplicate closed by ``close_duplicate`` is not one of them any more.
+        """
+        ...
+
+    def events(self, incident_id: str) -> list[str]:
+        """Ids of the timeline events on the incident's only issue, in the tracker's order."""
+        ...
+
+    def grades(self, incident_id: str) -> list[str]:
+        """The grade names the only issue shows (``["SEV2"]`` for the label ``grade:SEV2``)."""
+        ...
+
+    def closed(self, incident_id: str) -> bool:
+        """Whether the only issue is resolved (closed, or in a done status)."""
+        ...
+
+    def postmortems(self, incident_id: str) -> int:
+        """How many postmortems of the incident the tracker holds."""
+        ...
+
+    def action_items(self, incident_id: str) -> int:
+        """How many action items of the incident the tracker holds."""
+        ...
+
+    def faults(self, rate: float, seed: int = 0) -> None:
+        """From now on a share ``rate`` of requests fail at random (seeded by ``seed``).
+
+        Half fail before the tracker acts (nothing happened); half fail after it acted
+        on a write: the write is done but the client sees a 5xx or a 429 with
+        Retry-After. That is how a lost answer is simulated, the case in which a naive
+        retry duplicates things. ``faults(1.0)`` is a total outage: every request fails
+        before the tracker acts. ``faults(0.0)`` ends the faults.
+        """
+        ...
+
+    def reads_down(self, down: bool) -> None:
+        """While ``down``, every read fails (503, before acting) and every write would succeed.
+
+        Reads are GETs and the POSTs that only search or query (Jira's search,
+        Notion's database query). A lookup must then fail, never answer "nothing there".
+        """
+        ...
+
+    def duplicate(self, incident_id: str) -> None:
+        """A second, newer issue for the incident with its markers and its first two events.
+
+        As a racing sync or a lagging search index leaves it.
+        """
+        ...
+
+    def delete(self, incident_id: str) -> None:
+        """The incident's issue goes, as a person deleting (Notion: trashing) it leaves it."""
+        ...
+
+    def comment(self, incident_id: str, text: str) -> None:
+        """A person's comment (no marker) at the end of the incident's issue.
+
+        Notion: a paragraph at the end of the page. Cheap (no HTTP): the suite writes
+        over a hundred to make the adapter read more than one page.
+        """
+        ...
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -58,10 +134,39 @@ class TrackerContract:
     def env(
         self, harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> dict[str, Any]:
+        return self.make_env(harness, tmp_path, monkeypatch)
+
+    @staticmethod
+    def make_env(
+        harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> dict[str, Any]:
+        """The config file for ``harness`` and where the run keeps its files."""
         for key, value in harness.env.items():
             monkeypatch.setenv(key, value)
         cfg = write_config(tmp_path / "incident-syncer.toml", {harness.name: harness.table})
         return {"config": cfg, "tmp": tmp_path, "state": tmp_path / "state"}
+
+    @contextmanager
+    def state(self, env: dict[str, Any]) -> Iterator[Any]:
+        """The local state store the CLI runs use (to make its cache stale)."""
+        from syncer import config
+        from syncer.state import State
+
+        store = State(config.load(str(env["config"])).state_path())
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @staticmethod
+    def short_incident(incident_id: str, events: int = 4) -> dict[str, Any]:
+        """An incident still open (mitigated) with its first ``events`` timeline entries."""
+        data = load_yaml(CHECKOUT)
+        data.update(status="mitigated", id=incident_id, grade="SEV3")
+        for key in ("resolved_at", "closed_at", "postmortem"):
+            data.pop(key)
+        data["timeline"] = data["timeline"][:events]
+        return data
 
     def run(self, env: dict[str, Any], *args: str) -> Result:
         """One CLI run; like a real run it starts with fresh pacers (they live per process)."""
@@ -111,11 +216,7 @@ class TrackerContract:
         assert len(harness.issues(load_yaml(BANNER)["id"])) == 1
 
     def test_new_events_and_regrade(self, harness: Harness, env: dict[str, Any]) -> None:
-        data = load_yaml(CHECKOUT)
-        data.update(status="mitigated", id="INC-regrade", grade="SEV3")
-        for key in ("resolved_at", "closed_at", "postmortem"):
-            data.pop(key)
-        data["timeline"] = data["timeline"][:4]
+        data = self.short_incident("INC-regrade")
         path = self.incident_file(env, data)
         assert self.run(env, "sync", str(path)).exit_code == 0
         before = harness.events("INC-regrade")
@@ -227,4 +328,114 @@ class TrackerContract:
         assert harness.closed("INC-cli")
         harness.reset_log()
         assert self.run(env, "resolve", "INC-cli").exit_code == 0
+        assert harness.writes() == 0
+
+    # A lookup that cannot answer, healed duplicates, a stale cache, long issues, people.
+
+    def test_a_reads_only_outage_creates_nothing(
+        self, harness: Harness, env: dict[str, Any]
+    ) -> None:
+        """Reads fail while writes would succeed: a lookup that says "nothing there" duplicates."""
+        harness.reads_down(True)
+        result = self.run(env, "sync", str(BANNER), "--json")
+        harness.reads_down(False)
+        assert result.exit_code == 1, result.output
+        incident_id = load_yaml(BANNER)["id"]
+        assert harness.issues(incident_id) == []
+        assert self.run(env, "retry").exit_code == 0
+        assert len(harness.issues(incident_id)) == 1
+        assert harness.events(incident_id) == event_ids(load_yaml(BANNER))
+        harness.reset_log()
+        assert self.run(env, "sync", str(BANNER)).exit_code == 0
+        assert harness.writes() == 0
+
+    def test_healed_duplicates_stay_healed(self, harness: Harness, env: dict[str, Any]) -> None:
+        """After ``close_duplicate``, ``find`` no longer returns it: a stateless resync writes nothing."""
+        assert self.run(env, "sync", str(BANNER)).exit_code == 0
+        incident_id = load_yaml(BANNER)["id"]
+        harness.duplicate(incident_id)
+        shutil.rmtree(env["state"])
+        assert self.run(env, "sync", str(BANNER)).exit_code == 0
+        shutil.rmtree(env["state"])
+        harness.reset_log()
+        result = self.run(env, "sync", str(BANNER), "--json")
+        assert result.exit_code == 0, result.output
+        assert harness.writes() == 0
+        assert '"operations": []' in result.output
+        assert len(harness.issues(incident_id)) == 1
+
+    def test_a_cached_ref_to_another_incident_is_not_used(
+        self, harness: Harness, env: dict[str, Any]
+    ) -> None:
+        """The state cache points at another incident's issue: looked up again, nothing written."""
+        assert self.run(env, "sync", str(BANNER), str(CHECKOUT)).exit_code == 0
+        banner, checkout = load_yaml(BANNER), load_yaml(CHECKOUT)
+        with self.state(env) as state:
+            other = state.get_ref(harness.name, checkout["id"])
+            assert other is not None
+            state.put_ref(harness.name, banner["id"], *other)
+        harness.reset_log()
+        result = self.run(env, "sync", str(BANNER), str(CHECKOUT))
+        assert result.exit_code == 0, result.output
+        assert harness.writes() == 0
+        for data in (banner, checkout):
+            assert len(harness.issues(data["id"])) == 1
+            assert harness.events(data["id"]) == event_ids(data)
+            assert harness.grades(data["id"]) == [data["grade"]]
+
+    def test_a_cached_ref_to_a_deleted_issue_is_replaced(
+        self, harness: Harness, env: dict[str, Any]
+    ) -> None:
+        """Someone deleted the issue the state cache points at: the next sync makes a new one."""
+        data = self.short_incident("INC-deleted")
+        path = self.incident_file(env, data)
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        harness.delete("INC-deleted")
+        assert harness.issues("INC-deleted") == []
+        result = self.run(env, "sync", str(path))
+        assert result.exit_code == 0, result.output
+        assert len(harness.issues("INC-deleted")) == 1
+        assert harness.events("INC-deleted") == event_ids(data)
+        harness.reset_log()
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        assert harness.writes() == 0
+
+    def test_every_page_of_comments_is_read(self, harness: Harness, env: dict[str, Any]) -> None:
+        """Events after the first hundred comments are seen: none is posted twice."""
+        data = self.short_incident("INC-pages")
+        path = self.incident_file(env, data)
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        for n in range(PAGE + 5):
+            harness.comment("INC-pages", f"Bridge call note {n + 1}")
+        data["timeline"] = load_yaml(CHECKOUT)["timeline"][:6]
+        self.incident_file(env, data)
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        assert harness.events("INC-pages") == event_ids(data)
+        shutil.rmtree(env["state"])
+        harness.reset_log()
+        result = self.run(env, "sync", str(path), "--json")
+        assert result.exit_code == 0, result.output
+        assert harness.writes() == 0
+        assert harness.events("INC-pages") == event_ids(data)
+
+    def test_what_people_wrote_is_not_posted_again(
+        self, harness: Harness, env: dict[str, Any]
+    ) -> None:
+        """An entry a person already wrote by hand (``unmarked``, ``last_comment``) is not repeated."""
+        data = self.short_incident("INC-people")
+        path = self.incident_file(env, data)
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        first, second = "Customer notice sent", "Error budget review started"
+        harness.comment("INC-people", first)
+        harness.comment("INC-people", second)
+        data["timeline"] += [
+            {"at": "2024-03-05T14:30:00Z", "text": first, "kind": "action"},
+            {"at": "2024-03-05T14:40:00Z", "text": second, "kind": "note"},
+        ]
+        self.incident_file(env, data)
+        result = self.run(env, "sync", str(path))
+        assert result.exit_code == 0, result.output
+        assert harness.events("INC-people") == event_ids(data)[:4]
+        harness.reset_log()
+        assert self.run(env, "sync", str(path)).exit_code == 0
         assert harness.writes() == 0

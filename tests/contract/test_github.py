@@ -67,6 +67,16 @@ class GitHubHarness:
         self.app.faults(rate, seed)
         self.app.outage = 503 if rate >= 1.0 else None
 
+    def reads_down(self, down: bool) -> None:
+        self.app.outage = 503 if down else None
+        self.app.outage_reads_only = down
+
+    def delete(self, incident_id: str) -> None:
+        self.app.delete_issue(self._incident(incident_id)["number"])
+
+    def comment(self, incident_id: str, text: str) -> None:
+        self.app.add_comment(self._incident(incident_id)["number"], text, user="alice")
+
     def duplicate(self, incident_id: str) -> None:
         """A second issue for the incident, as a racing sync (or a lagging index) would make."""
         issue = self._incident(incident_id)

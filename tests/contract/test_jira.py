@@ -88,6 +88,19 @@ class JiraHarness:
         self.fake.faults(rate, seed)
         self.fake.outage = 503 if rate >= 1.0 else None
 
+    def reads_down(self, down: bool) -> None:
+        self.fake.outage = 503 if down else None
+        self.fake.outage_reads_only = down
+
+    def delete(self, incident_id: str) -> None:
+        (issue,) = self._issues(incident_id)
+        with self.fake.lock:
+            del self.fake.issues[issue.key]
+
+    def comment(self, incident_id: str, text: str) -> None:
+        (issue,) = self._issues(incident_id)
+        self.fake.add_person_comment(issue.key, text)
+
     def duplicate(self, incident_id: str) -> None:
         """A second issue for the incident, as a racing run or a lagging search index leaves."""
         (issue,) = self._issues(incident_id)

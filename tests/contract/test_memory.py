@@ -71,6 +71,17 @@ class MemoryHarness:
         self.store.fail_after_write = rate > 0
         self.store.rng = random.Random(seed)
 
+    def reads_down(self, down: bool) -> None:
+        self.store.reads_down = down
+
+    def delete(self, incident_id: str) -> None:
+        (issue,) = self._incidents(incident_id)
+        del self.store.issues[issue["number"]]
+
+    def comment(self, incident_id: str, text: str) -> None:
+        (issue,) = self._incidents(incident_id)
+        issue["comments"].append(text)
+
     def duplicate(self, incident_id: str) -> None:
         import copy
 

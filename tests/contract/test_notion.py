@@ -84,6 +84,16 @@ class NotionHarness:
         self.app.faults(rate, seed)
         self.app.outage = 503 if rate >= 1.0 else None
 
+    def reads_down(self, down: bool) -> None:
+        self.app.outage = 503 if down else None
+        self.app.outage_reads_only = down
+
+    def delete(self, incident_id: str) -> None:
+        self.app.trash_page(self._page(incident_id)["id"])
+
+    def comment(self, incident_id: str, text: str) -> None:
+        self.app.add_block(self._page(incident_id)["id"], text)
+
     def duplicate(self, incident_id: str) -> None:
         """A second page for the incident with two of its events, as a racing sync leaves."""
         events: list[str] = []

@@ -5,7 +5,9 @@ routes requests to its own handlers, keeping its state in memory.
 Faults: with ``faults(rate, seed)`` a share of requests fail at random (seeded), half *before*
 the server acts (nothing happened) and half *after* (the write happened, but the client sees
 an error: the case that makes naive retries duplicate things). Statuses rotate through
-500, 502 and 429 (with ``Retry-After``). ``latency`` delays every answer.
+500, 502 and 429 (with ``Retry-After``). ``latency`` delays every answer. ``outage`` answers
+every request (with ``outage_reads_only``, every read: GETs and the POSTs that only search)
+with that status, before acting.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class FakeApp:
     """Routes + state + log + faults. Subclasses call :meth:`route` in ``__init__``."""
 
     retry_after = "0"  # seconds a 429 asks for; tests keep it short
+    read_posts: tuple[str, ...] = ()  # patterns of POST paths that only read (searches, queries)
+    down_message = "Service unavailable"
 
     def __init__(self) -> None:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -89,6 +93,8 @@ class FakeApp:
         self.server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.forced: list[tuple[int, dict[str, str], Any]] = []
+        self.outage: int | None = None  # answer every request with this status (down)
+        self.outage_reads_only = False  # ... only the reads (writes would succeed)
 
     # Set-up.
 
@@ -182,6 +188,17 @@ class FakeApp:
     def reset_log(self) -> None:
         with self.lock:
             self.log.clear()
+
+    def unavailable(self, method: str, raw_path: str) -> Response | None:
+        """The outage's answer to this request, if it is down (see ``outage``), else None."""
+        path = raw_path.split("?", 1)[0]
+        reads = method == "GET" or (
+            method == "POST" and any(re.search(p, path) for p in self.read_posts)
+        )
+        if self.outage is None or (self.outage_reads_only and not reads):
+            return None
+        self._log(method, path, self.outage, "outage")
+        return Response(self.outage, self.error_body(self.outage, self.down_message))
 
     # Dispatch.
 

@@ -118,6 +118,7 @@ class FakeGitHub(FakeApp):
         self.login = login
         self.users: dict[str, str] = {login: "admin", **(users or {})}
         self.issues: dict[int, dict[str, Any]] = {}
+        self.deleted: set[int] = set()
         self.comments: dict[int, dict[str, Any]] = {}
         self.labels: dict[str, dict[str, Any]] = {}
         self.default_branch = default_branch
@@ -133,7 +134,6 @@ class FakeGitHub(FakeApp):
         self.rate_remaining = 5000
         self.rate_reset = time.time() + 3600
         self.secondary: tuple[int, float, int, str] | None = None
-        self.outage: int | None = None  # answer every request with this status (GitHub is down)
         self.after_faults: list[tuple[str, str, int]] = []
         # Without push (triage) access GitHub silently drops labels and assignees on issues.
         self.push_access = True
@@ -208,6 +208,12 @@ class FakeGitHub(FakeApp):
         """Seed a comment by a person."""
         with self.lock:
             return int(self._new_comment(self.issues[number], body, user)["id"])
+
+    def delete_issue(self, number: int) -> None:
+        """Delete an issue as an admin does in the web UI: afterwards it answers 410 Gone."""
+        with self.lock:
+            del self.issues[number]
+            self.deleted.add(number)
 
     def edit_issue(self, number: int, **fields: Any) -> None:
         """Change an issue as a person would in the web UI (``body``, ``title``, ``labels``...)."""
@@ -295,11 +301,9 @@ class FakeGitHub(FakeApp):
         return {"message": message, "documentation_url": DOCS, "status": str(status)}
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
-        if self.outage is not None:
-            self._log(method, raw_path.split("?", 1)[0], self.outage, "outage")
-            response = Response(self.outage, self.error_body(self.outage, "Service unavailable"))
-        else:
-            response = super().handle(method, raw_path, headers, body)
+        response = self.unavailable(method, raw_path) or super().handle(
+            method, raw_path, headers, body
+        )
         with self.lock:
             response.headers.setdefault("X-RateLimit-Limit", str(self.rate_limit))
             response.headers.setdefault("X-RateLimit-Remaining", str(self.rate_remaining))
@@ -645,7 +649,10 @@ class FakeGitHub(FakeApp):
 
     def _issue(self, request: Request) -> dict[str, Any]:
         self._check_repo(request)
-        issue = self.issues.get(int(request.match["number"]))
+        number = int(request.match["number"])
+        issue = self.issues.get(number)
+        if number in self.deleted:
+            raise HTTPError(410, self.error_body(410, "This issue was deleted"))
         if issue is None:
             raise not_found()
         return issue

@@ -118,6 +118,8 @@ def _fmt_time(value: datetime) -> str:
 class FakeJira(FakeApp):
     """A small Jira. ``cloud`` answers like Jira Cloud (search/jql, 410 on the old search)."""
 
+    read_posts = (r"/search(/jql)?$",)
+
     def __init__(
         self,
         *,
@@ -145,7 +147,6 @@ class FakeJira(FakeApp):
         self.search_page_cap = search_page_cap
         self.search_lag = search_lag
         self.near_limit = False
-        self.outage: int | None = None  # answer every request with this status (Jira is down)
         self.issues: dict[str, Issue] = {}
         self.links: list[dict[str, str]] = []
         self.bodies: list[tuple[str, str, dict[str, str], Any]] = []
@@ -181,10 +182,9 @@ class FakeJira(FakeApp):
     # The request log with bodies (for checking what arrived), auth, errors.
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
-        if self.outage is not None:
-            # The base fake fails reads only "before" acting; "every call fails" is an outage.
-            self._log(method, raw_path.split("?", 1)[0], self.outage, "outage")
-            return Response(self.outage, self.error_body(self.outage, "Service unavailable"))
+        down = self.unavailable(method, raw_path)
+        if down is not None:
+            return down
         response = super().handle(method, raw_path, headers, body)
         if self.near_limit:
             response.headers = {**response.headers, "X-RateLimit-NearLimit": "true"}
@@ -944,6 +944,11 @@ class FakeJira(FakeApp):
         with self.lock:
             found = [i for i in self.issues.values() if label in i.labels]
         return sorted(found, key=lambda i: int(i.id))
+
+    def add_person_comment(self, key: str, text: str, name: str = "Kim Minji") -> None:
+        """A comment a person writes in Jira's web UI (plain text, no properties)."""
+        with self.lock:
+            self._new_comment(self.issues[key], text)["author"] = {"displayName": name}
 
     def comment_texts(self, issue: Issue) -> list[str]:
         return [

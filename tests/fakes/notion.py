@@ -215,6 +215,9 @@ def plain(rich: list[dict[str, Any]] | None) -> str:
 class FakeNotion(FakeApp):
     """Databases, data sources, pages and blocks in memory, answering like api.notion.com."""
 
+    read_posts = (r"/query$",)
+    down_message = "Notion is unavailable"
+
     def __init__(
         self,
         token: str = TOKEN,
@@ -231,7 +234,6 @@ class FakeNotion(FakeApp):
         self.pages: dict[str, dict[str, Any]] = {}
         self.blocks: dict[str, dict[str, Any]] = {}
         self.children: dict[str, list[str]] = {}  # parent id -> child block ids, in order
-        self.outage: int | None = None
         self.rate_limit = rate_limit
         self.burst = burst
         self._bucket = float(burst)
@@ -321,9 +323,9 @@ class FakeNotion(FakeApp):
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
         path = raw_path.split("?", 1)[0]
-        if self.outage is not None:
-            self._log(method, path, self.outage, "outage")
-            return Response(self.outage, self.error_body(self.outage, "Notion is unavailable"))
+        down = self.unavailable(method, raw_path)
+        if down is not None:
+            return down
         if self.rate_limit and not self._take_token():
             self._log(method, path, 429, "rate")
             return Response(
@@ -1145,6 +1147,11 @@ class FakeNotion(FakeApp):
             position = siblings.index(after) + 1 if after else len(siblings)
             siblings.insert(position, block_id)
             return block_id
+
+    def trash_page(self, page_id: str) -> None:
+        """Move a page to the trash, as a person does from its menu."""
+        with self.lock:
+            self.pages[page_id]["in_trash"] = self.pages[page_id]["archived"] = True
 
     def copy_page(self, page_id: str, keep: Callable[[dict[str, Any]], bool]) -> str:
         """A copy of a page (properties and the top-level blocks ``keep`` accepts, with their

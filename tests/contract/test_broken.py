@@ -1,0 +1,125 @@
+"""The suite proves itself: one deliberately broken adapter per rule, and the suite fails each.
+
+Each broken adapter is the memory adapter with one rule of ``adapters/base.py`` broken,
+installed as a third-party plugin would be (an entry point in ``incident_syncer.adapters``).
+It runs the suite's test for that rule and must fail it at one of the suite's own checks,
+not crash. The memory adapter itself passes every test (``test_memory.py``).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.base import IssueRef, Remote
+from adapters.memory import PAGE, MemoryAdapter
+from syncer.errors import TrackerError
+from tests.contract import suite
+from tests.contract.test_memory import MemoryHarness
+
+
+class SwallowsLookupErrors(MemoryAdapter):
+    """``find`` answers "nothing there" when the tracker cannot answer."""
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        try:
+            return super().find(incident_id)
+        except TrackerError:
+            return []
+
+
+class FindsClosedDuplicates(MemoryAdapter):
+    """``find`` keeps returning an issue after ``close_duplicate``."""
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        self._call("read", "find")
+        with self.store.lock:
+            return [
+                self._ref(n)
+                for n, issue in sorted(self.store.issues.items())
+                if issue["kind"] in ("incident", "duplicate") and issue["incident"] == incident_id
+            ]
+
+
+class FetchesAnyIssue(MemoryAdapter):
+    """``fetch`` reads whatever issue the ref points at, another incident's included."""
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        issue = self.store.issues.get(int(ref.native))
+        return super().fetch(ref, issue["incident"] if issue else incident_id)
+
+
+class IgnoresPeople(MemoryAdapter):
+    """``fetch`` leaves out what people wrote (``unmarked`` and ``last_comment``)."""
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        remote = super().fetch(ref, incident_id)
+        remote.unmarked, remote.last_comment = [], None
+        return remote
+
+
+class ReadsOnePage(MemoryAdapter):
+    """``fetch`` reads only the first page of comments."""
+
+    def _comments(self, issue: dict[str, Any]) -> list[str]:
+        return list(issue["comments"][:PAGE])
+
+
+BROKEN = [
+    (SwallowsLookupErrors, "test_a_reads_only_outage_creates_nothing"),
+    (FindsClosedDuplicates, "test_healed_duplicates_stay_healed"),
+    (FetchesAnyIssue, "test_a_cached_ref_to_another_incident_is_not_used"),
+    (IgnoresPeople, "test_what_people_wrote_is_not_posted_again"),
+    (ReadsOnePage, "test_every_page_of_comments_is_read"),
+]
+
+
+def install(monkeypatch: pytest.MonkeyPatch, type_name: str, target: str) -> None:
+    """Make ``target`` the adapter of ``type_name``, as an installed package's entry point does."""
+    from syncer import registry
+
+    group = "incident_syncer.adapters"
+    installed = registry.entry_points
+
+    def entry_points(**selection: Any) -> list[EntryPoint]:
+        found = list(installed(**selection))
+        if selection.get("group") == group:
+            found.append(EntryPoint(type_name, target, group))
+        return found
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+
+
+def run_rule(
+    adapter: type[MemoryAdapter], rule: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the suite's test ``rule`` on ``adapter``, installed as a plugin."""
+    from syncer import registry
+
+    type_name = f"plugin-{adapter.__name__.lower()}"
+    install(monkeypatch, type_name, f"{adapter.__module__}:{adapter.__name__}")
+    assert registry.adapter_class(type_name) is adapter
+    harness = MemoryHarness()
+    harness.table = {**harness.table, "type": type_name}
+    contract = suite.TrackerContract()
+    getattr(contract, rule)(harness, contract.make_env(harness, tmp_path, monkeypatch))
+
+
+@pytest.mark.parametrize(("broken", "rule"), BROKEN, ids=[b.__name__ for b, _ in BROKEN])
+def test_the_suite_fails_a_broken_adapter(
+    broken: type[MemoryAdapter], rule: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(AssertionError) as failure:
+        run_rule(broken, rule, tmp_path, monkeypatch)
+    # Failed at one of the suite's checks (not an error inside the tool).
+    assert Path(str(failure.traceback[-1].path)) == Path(suite.__file__)
+
+
+@pytest.mark.parametrize("rule", [rule for _, rule in BROKEN])
+def test_the_same_checks_pass_the_memory_adapter_installed_alike(
+    rule: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_rule(MemoryAdapter, rule, tmp_path, monkeypatch)
