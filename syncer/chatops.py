@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -565,7 +564,7 @@ class GitHubAPI:
             except TrackerError as exc:
                 if not exc.retryable or attempt >= self.policy.attempts:
                     raise
-                time.sleep(delay(self.policy, attempt, exc))
+                self.policy.clock.sleep(delay(self.policy, attempt, exc))
 
 
 def github_api(config: Config, repo: str | None) -> GitHubAPI:

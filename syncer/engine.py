@@ -10,7 +10,6 @@ journaled and reported while the others finish.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -508,7 +507,7 @@ class Engine:
                 if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
                     wait = delay(self.policy, attempt, exc)
                     log.info("%s: %s; reading again and re-planning in %.2fs", name, exc, wait)
-                    time.sleep(wait)
+                    self.policy.clock.sleep(wait)
                     found, remote = self._fresh_lookup(name, adapter, incident.id), None
                     continue
                 # The tracker is named beside the error already: don't say it twice.

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
+
+from syncer.clock import Clock
+from syncer.clock import current as current_clock
 
 if TYPE_CHECKING:
     from syncer.backfill import Summary
@@ -53,7 +55,9 @@ class Progress:
         budget: Callable[[], float] | None = None,
         interval: float = 0.1,
         line_every: float = 30.0,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or current_clock()
         self.stream = stream or sys.stderr
         self.mode = mode or choose_mode(self.stream)
         self.counts = counts
@@ -61,7 +65,7 @@ class Progress:
         self.budget = budget
         self.interval = interval
         self.line_every = line_every
-        self.began = time.monotonic()
+        self.began = self.clock.monotonic()
         self._drawn = 0.0
         self._line_at = self.began
         self._line_step = -1
@@ -72,7 +76,7 @@ class Progress:
         left = total - done
         if left <= 0:
             return 0.0
-        elapsed = time.monotonic() - self.began
+        elapsed = self.clock.monotonic() - self.began
         pace = left * elapsed / done if done else None
         floor = self.budget() if self.budget is not None else 0.0
         if pace is None:
@@ -82,7 +86,7 @@ class Progress:
     def text(self) -> str:
         c = self.counts()
         done, total = c["done"], c["total"]
-        elapsed = time.monotonic() - self.began
+        elapsed = self.clock.monotonic() - self.began
         rate = done / elapsed if elapsed > 0 else 0.0
         percent = 100 * done // total if total else 100
         return (
@@ -93,7 +97,7 @@ class Progress:
     def tick(self, force: bool = False) -> None:
         if self.mode == "off":
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self.mode == "bar":
             if force or now - self._drawn >= self.interval:
                 self._drawn = now

@@ -3,7 +3,9 @@
 ``call`` retries a :class:`TrackerError` whose ``retryable`` is set, with
 exponential backoff and full jitter, waiting at least what Retry-After said.
 ``Pacer`` spaces calls to a tracker so that all workers together stay under
-its documented rate; it slows down after a 429 and recovers gradually.
+its documented rate, at the times the requests really go out (a stall does not
+bunch them); it slows down after a 429 and recovers gradually. Both wait on a
+:class:`~syncer.clock.Clock` (the system's unless a test injects a fake one).
 Adapters get theirs from :func:`pacer_for` (one per tracker name, per
 process), call ``pacer.wait(write=...)`` before each HTTP request and
 ``pacer.observe(status, headers)`` after each answer.
@@ -11,6 +13,8 @@ process), call ``pacer.wait(write=...)`` before each HTTP request and
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import os
 import random
@@ -18,22 +22,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+from syncer.clock import Clock
+from syncer.clock import current as current_clock
 from syncer.errors import TrackerError
 
 T = TypeVar("T")
 log = logging.getLogger("syncer.retry")
+_EPS = 1e-6  # a slot lands a microsecond past the bound it waits for, never on it
 
 
 @dataclass
 class Policy:
+    """How often and how long to retry; the waits are slept on ``clock``."""
+
     attempts: int = 5
     base: float = 0.5
     cap: float = 30.0
     max_retry_after: float = 120.0
+    clock: Clock = field(default_factory=current_clock, repr=False, compare=False)
 
     @classmethod
     def from_env(cls) -> Policy:
@@ -75,7 +85,7 @@ def call(
             )
             if on_retry is not None:
                 on_retry(exc)
-            time.sleep(wait)
+            policy.clock.sleep(wait)
 
 
 def delay(policy: Policy, attempt: int, exc: TrackerError) -> float:
@@ -84,6 +94,75 @@ def delay(policy: Policy, attempt: int, exc: TrackerError) -> float:
     if exc.retry_after is not None:
         wait = max(wait, min(exc.retry_after, policy.max_retry_after))
     return wait
+
+
+class _Writes:
+    """The writes the sliding windows count: landed, in flight, and slots handed out.
+
+    A write counts in a window from when it is sent until its answer is in (the
+    tracker saw it somewhere in between), so a request held up on its way out
+    (a descheduled process, a slow connection) can never make a window overfull.
+    A write whose answer is never reported counts until ``IN_FLIGHT_MAX`` passed.
+    """
+
+    IN_FLIGHT_MAX = 60.0  # twice the adapters' default timeout
+
+    def __init__(self) -> None:
+        self.landed: list[float] = []  # when each write's answer was in, ascending
+        self.flying: dict[int, float] = {}  # key -> when it was sent
+        self.booked: list[float] = []  # slots handed out, not yet sent, ascending
+        self._keys = itertools.count()
+
+    def count(self, since: float) -> int:
+        """Writes that may have reached the tracker at or after ``since``."""
+        return len(self.flying) + len(self.landed) - bisect.bisect_left(self.landed, since)
+
+    def fit(
+        self, start: float, now: float, windows: tuple[tuple[int, float], ...], with_booked: bool
+    ) -> float:
+        """The earliest time at or after ``start`` that every window has room.
+
+        Writes in flight are taken to land now, and (``with_booked``) slots already
+        handed out count as sent: a new caller lines up behind them. Trackers count
+        both ends of a window, so a slot goes a microsecond after the oldest write
+        in it leaves.
+        """
+        booked = self.booked if with_booked else []
+        times = sorted([*self.landed, *([now] * len(self.flying)), *booked])
+        changed = True
+        while changed:
+            changed = False
+            for count, seconds in windows:
+                inside = len(times) - bisect.bisect_left(times, start - seconds)
+                if inside >= count:
+                    start = times[len(times) - count] + seconds + _EPS
+                    changed = True
+        return start
+
+    def book(self, start: float) -> None:
+        bisect.insort(self.booked, start)
+
+    def unbook(self, start: float) -> None:
+        index = bisect.bisect_left(self.booked, start)
+        if index < len(self.booked) and self.booked[index] == start:
+            del self.booked[index]
+
+    def send(self, now: float) -> int:
+        key = next(self._keys)
+        self.flying[key] = now
+        return key
+
+    def land(self, key: int, now: float) -> None:
+        if self.flying.pop(key, None) is not None:
+            bisect.insort(self.landed, now)
+
+    def forget(self, now: float, horizon: float) -> None:
+        """Drop what no window can see any more; writes never reported land at the limit."""
+        for key, sent in list(self.flying.items()):
+            if now - sent > self.IN_FLIGHT_MAX:
+                del self.flying[key]
+                bisect.insort(self.landed, sent + self.IN_FLIGHT_MAX)
+        del self.landed[: bisect.bisect_left(self.landed, now - horizon)]
 
 
 class Pacer:
@@ -98,6 +177,16 @@ class Pacer:
       for about one a second).
     * ``write_windows``: ``(count, seconds)`` sliding windows on writes
       (GitHub's secondary limits: 80 a minute, 500 an hour).
+
+    A caller books a slot and sleeps until it. When it wakes, its request goes
+    only if what was really sent leaves room for it, at the time it really
+    goes: a caller that woke late (the process was descheduled, the machine
+    stalled) and finds its slot taken books the next free one, keeping its
+    place in line, instead of going with every other late caller at once. A
+    write counts in the windows until its answer is in (the thread's next
+    call to the pacer), so the windows hold at the tracker whatever held the
+    request up on its way. Time is read and slept on ``clock`` (the process's
+    clock unless given; tests inject a fake one).
 
     After a 429 (or GitHub's 403 secondary limit) every caller is held until
     Retry-After has passed and the pace is halved (once a second at most, down
@@ -118,34 +207,40 @@ class Pacer:
         write_burst: int = 1,
         write_windows: tuple[tuple[int, float], ...] = (),
         name: str = "",
+        clock: Clock | None = None,
     ) -> None:
         self.name = name
+        self.clock = clock or current_clock()
         self.rate = rate or None  # configured; the pace now may be lower (see ``pace``)
         self.burst = max(1, burst)
         self.write_rate = write_rate or None
         self.write_burst = max(1, write_burst)
         self.write_windows = tuple((int(n), float(s)) for n, s in write_windows if n and s)
+        self._horizon = max((s for _, s in self.write_windows), default=0.0)
         self._lock = threading.Lock()
-        self._next = 0.0  # GCRA "theoretical arrival time" of every request
-        self._next_write = 0.0
-        self._windows: list[deque[float]] = [deque() for _ in self.write_windows]
+        # GCRA "theoretical arrival times": of the slots handed out (where the next waiter
+        # is told to wake up) and of the requests sent (what the tracker has seen).
+        self._booked_next = self._booked_next_write = 0.0
+        self._sent_next = self._sent_next_write = 0.0
+        self._writes = _Writes()
         self._hold_until = 0.0
         self._factor = 1.0  # <1 after a 429 or a near-limit signal
         self._dynamic: float | None = None  # a rate imposed on an unpaced tracker
         self._slowed_at = float("-inf")
         self._tripped = 0.0  # the pace at the last slow-down
-        self._local = threading.local()  # when this thread's last request was booked to start
+        self._local = threading.local()  # this thread's last request: when sent, write key
         self._ceiling: float | None = None
         self._recent: deque[float] = deque(maxlen=256)
         # Counters for summaries and benchmarks.
         self.requests = 0
         self.writes = 0
         self.waited = 0.0
+        self.rebooked = 0
         self.penalties = 0
         self.near_limits = 0
 
     @classmethod
-    def from_limits(cls, limits: Limits, name: str = "") -> Pacer:
+    def from_limits(cls, limits: Limits, name: str = "", clock: Clock | None = None) -> Pacer:
         windows = tuple(
             (n, s)
             for n, s in ((limits.writes_per_minute, 60.0), (limits.writes_per_hour, 3600.0))
@@ -158,6 +253,7 @@ class Pacer:
             write_burst=limits.burst,
             write_windows=windows,
             name=name,
+            clock=clock,
         )
 
     @property
@@ -168,64 +264,118 @@ class Pacer:
         rates = [r for r in (self.rate, self._dynamic) if r]
         return min(rates) if rates else None
 
-    def reserve(self, write: bool = False) -> float:
-        """Book the next slot and return when it starts (``time.monotonic()`` clock)."""
+    def _write_pace(self) -> float | None:
+        return self.write_rate * self._factor if self.write_rate else None
+
+    def _burst(self) -> int:
+        return 1 if self._dynamic is not None else self.burst  # slowed down: no bursts
+
+    def wait(self, write: bool = False) -> float:
+        """Block until this caller's request may go; returns when it went (on :attr:`clock`)."""
+        self._land()
+        again = False
+        while True:
+            start = self._book(write, again)
+            delay = start - self.clock.monotonic()
+            if delay > 0:
+                try:
+                    self.clock.sleep(delay)
+                except BaseException:
+                    with self._lock:
+                        self._writes.unbook(start)
+                    raise
+            sent = self._send(start, write, delay)
+            if sent is not None:
+                return sent
+            again = True
+
+    def _book(self, write: bool, again: bool) -> float:
+        """A slot: after every slot handed out, or (``again``: it went by) the first free one."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             start = max(now, self._hold_until)
             rate = self._request_rate()
             if rate:
-                burst = 1 if self._dynamic is not None else self.burst  # slowed: no bursts
-                start = max(start, self._next - (burst - 1) / rate)
-            write_rate = self.write_rate * self._factor if self.write_rate else None
-            if write:
-                if write_rate:
-                    start = max(start, self._next_write - (self.write_burst - 1) / write_rate)
-                start = self._fit_windows(start, now)
+                tat = self._sent_next if again else max(self._booked_next, self._sent_next)
+                start = _after(start, tat - (self._burst() - 1) / rate)
+            write_rate = self._write_pace()
+            if write and write_rate:
+                tat = self._sent_next_write
+                if not again:
+                    tat = max(tat, self._booked_next_write)
+                start = _after(start, tat - (self.write_burst - 1) / write_rate)
+            if write and self.write_windows:
+                self._writes.forget(now, self._horizon)
+                start = self._writes.fit(start, now, self.write_windows, with_booked=not again)
+                self._writes.book(start)
+            # A caller booking again keeps its place: no further slot is taken from the line.
             if rate:
-                self._next = max(self._next, start) + 1.0 / rate
-            if write:
-                if write_rate:
-                    self._next_write = max(self._next_write, start) + 1.0 / write_rate
-                for times in self._windows:
-                    times.append(start)
-                self.writes += 1
-            self.requests += 1
-            self._recent.append(start)
-            self._local.sent = start
+                step = 0.0 if again else 1 / rate
+                self._booked_next = max(self._booked_next + step, start + 1 / rate)
+            if write and write_rate:
+                step = 0.0 if again else 1 / write_rate
+                self._booked_next_write = max(
+                    self._booked_next_write + step, start + 1 / write_rate
+                )
             return start
 
-    def _fit_windows(self, start: float, now: float) -> float:
-        """The earliest time at or after ``start`` that every sliding window has room."""
-        changed = True
-        while changed:
-            changed = False
-            for (count, seconds), times in zip(self.write_windows, self._windows, strict=True):
-                while times and times[0] <= now - seconds:
-                    times.popleft()
-                inside = [t for t in times if t > start - seconds]
-                if len(inside) >= count:
-                    start = inside[len(inside) - count] + seconds
-                    changed = True
-        return start
+    def _send(self, start: float, write: bool, delay: float) -> float | None:
+        """Send now if what was really sent leaves room (else None: book again)."""
+        with self._lock:
+            now = self.clock.monotonic()
+            self.waited += max(0.0, delay)
+            if write and self.write_windows:
+                self._writes.unbook(start)
+            if not self._room(now, write):
+                self.rebooked += 1
+                return None
+            rate = self._request_rate()
+            if rate:
+                self._sent_next = max(self._sent_next, now) + 1 / rate
+            if write:
+                write_rate = self._write_pace()
+                if write_rate:
+                    self._sent_next_write = max(self._sent_next_write, now) + 1 / write_rate
+                if self.write_windows:
+                    self._local.flying = self._writes.send(now)
+                self.writes += 1
+            self.requests += 1
+            self._recent.append(now)
+            self._local.sent = now
+            return now
 
-    def wait(self, write: bool = False) -> float:
-        """Block until this caller may send its request; returns the seconds waited."""
-        start = self.reserve(write)
-        delay = start - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    def _room(self, now: float, write: bool) -> bool:
+        # Half the booking margin: a slot that lands a hair early through the rounding
+        # of "now + (start - now)" still counts as on time.
+        late = now + _EPS / 2
+        if late < self._hold_until:
+            return False
+        rate = self._request_rate()
+        if rate and late < self._sent_next - (self._burst() - 1) / rate:
+            return False
+        if not write:
+            return True
+        write_rate = self._write_pace()
+        if write_rate and late < self._sent_next_write - (self.write_burst - 1) / write_rate:
+            return False
+        self._writes.forget(now, self._horizon)
+        return all(self._writes.count(now - s) < n for n, s in self.write_windows)
+
+    def _land(self) -> None:
+        """This thread's last write has its answer: it counts from now on as landed now."""
+        key = getattr(self._local, "flying", None)
+        if key is not None:
+            self._local.flying = None
             with self._lock:
-                self.waited += delay
-            return delay
-        return 0.0
+                self._writes.land(key, self.clock.monotonic())
 
     def observe(self, status: int, headers: Mapping[str, str] | None = None) -> None:
         """Learn from an answer: 429/secondary limits hold and slow, near-limit slows, 2xx recovers."""
+        self._land()
         h = {k.lower(): v for k, v in (headers or {}).items()}
-        retry_after = retry_after_seconds(h.get("retry-after"))
+        retry_after = retry_after_seconds(h.get("retry-after"), now=self.clock.time())
         exhausted = h.get("x-ratelimit-remaining") == "0"
-        reset = _epoch_reset(h.get("x-ratelimit-reset")) if exhausted else None
+        reset = _epoch_reset(h.get("x-ratelimit-reset"), self.clock.time()) if exhausted else None
         if status == 429 or (status == 403 and (retry_after is not None or exhausted)):
             self.penalise(retry_after if retry_after is not None else (reset or 1.0))
         elif retry_after is not None and status >= 500:
@@ -240,10 +390,12 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         """Start nothing for ``seconds`` (every caller)."""
         with self._lock:
-            self._hold_until = max(self._hold_until, time.monotonic() + max(0.0, seconds))
+            until = self.clock.monotonic() + max(0.0, seconds)
+            self._hold_until = max(self._hold_until, until)
 
     def penalise(self, retry_after: float | None = None) -> None:
         """A rate limit tripped: hold everyone for Retry-After and halve the pace."""
+        self._land()
         self.hold(retry_after if retry_after is not None else 1.0)
         with self._lock:
             self.penalties += 1
@@ -260,10 +412,10 @@ class Pacer:
         # at the old pace): slowing again for each of them would throttle a tracker to its
         # floor at once. Once per round trip, as TCP does; once a second if the caller's
         # request is unknown.
-        now = time.monotonic()
+        now = self.clock.monotonic()
         sent = getattr(self._local, "sent", None)
         if sent is not None:
-            if sent < self._slowed_at:
+            if sent <= self._slowed_at:
                 return
         elif now - self._slowed_at < 1.0:
             return
@@ -273,15 +425,14 @@ class Pacer:
         # Requests: slower than the slowest of the configured rate, the pace imposed since
         # the last slow-down and the pace actually observed (a configured rate far above
         # what the tracker takes would otherwise make halving it do nothing).
-        known = [r for r in (self.rate, self._dynamic, self._observed_rate()) if r]
+        known = [r for r in (self.rate, self._dynamic, self._observed_rate(now)) if r]
         if known:
             base = min(known)
             self._ceiling = self._ceiling or base
             self._tripped = base
             self._dynamic = max(base * by, self._ceiling / 16)
 
-    def _observed_rate(self) -> float | None:
-        now = time.monotonic()
+    def _observed_rate(self, now: float) -> float | None:
         recent = [t for t in self._recent if now - 10.0 <= t <= now]
         if len(recent) < 2:
             return None
@@ -291,6 +442,7 @@ class Pacer:
 
     def recover(self) -> None:
         """A success: win back a little of the pace lost to earlier slow-downs."""
+        self._land()
         if self._factor >= 1.0 and self._dynamic is None:
             return
         with self._lock:
@@ -319,9 +471,9 @@ class Pacer:
             bound = (requests - self.burst) / rate
         if self.write_rate and writes > self.write_burst:
             bound = max(bound, (writes - self.write_burst) / (self.write_rate * self._factor))
-        now = time.monotonic()
-        for (count, seconds), times in zip(self.write_windows, self._windows, strict=True):
-            room = count - sum(1 for t in times if t > now - seconds)
+        now = self.clock.monotonic()
+        for count, seconds in self.write_windows:
+            room = count - self._writes.count(now - seconds)
             if writes > room:
                 # Each further full window's worth waits for the window to slide past.
                 bound = max(bound, -(-(writes - room) // count) * seconds)
@@ -337,8 +489,13 @@ class Pacer:
         }
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date."""
+def _after(start: float, bound: float) -> float:
+    """``start``, or a microsecond past ``bound`` if that is later (never exactly on it)."""
+    return bound + _EPS if bound > start else start
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date (``now``: epoch seconds, default now)."""
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()
@@ -350,10 +507,10 @@ def retry_after_seconds(value: str | None) -> float | None:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _epoch_reset(value: str | None) -> float | None:
+def _epoch_reset(value: str | None, now: float) -> float | None:
     """Seconds until an ``X-RateLimit-Reset`` given in epoch seconds (GitHub)."""
     try:
         reset = float(value) if value is not None else None
@@ -361,7 +518,7 @@ def _epoch_reset(value: str | None) -> float | None:
         return None
     if reset is None or reset < 1e9:
         return None
-    return max(0.0, min(reset - time.time(), 3600.0))
+    return max(0.0, min(reset - now, 3600.0))
 
 
 @dataclass(frozen=True)

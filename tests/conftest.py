@@ -10,10 +10,26 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.clock import FakeClock
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "incidents"
 BANNER = EXAMPLES / "INC-2024-0212-banner.yaml"
 CHECKOUT = EXAMPLES / "INC-2024-0305-checkout.yaml"
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Every test runs pacing, retry waits and the fakes' rate limits on a fake clock.
+
+    A test that needs the real one (a subprocess, a server with real timeouts) is
+    unaffected: only waits made through :mod:`syncer.clock` are virtual.
+    """
+    from syncer import clock as clocks
+
+    fake = FakeClock()
+    monkeypatch.setattr(clocks, "_current", fake)
+    return fake
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from syncer.engine import Result
 from syncer.errors import InputError
 from syncer.progress import Progress, choose_mode, duration, summary_table
 from syncer.retry import Pacer
+from tests.fakes.clock import FakeClock
 
 
 class Terminal(io.StringIO):
@@ -75,10 +75,10 @@ def test_plain_lines_every_tenth_of_the_way() -> None:
     assert printed[-1].startswith("backfill: 100/100 (100%) · ✓ 100 ✗ 0")
 
 
-def test_eta_is_the_larger_of_the_pace_so_far_and_the_budget_left() -> None:
+def test_eta_is_the_larger_of_the_pace_so_far_and_the_budget_left(clock: FakeClock) -> None:
     progress = Progress(lambda: counts(5), stream=io.StringIO(), mode="off", budget=lambda: 0.0)
-    progress.began = time.monotonic() - 10  # 5 done in 10 s: 5 more take 10 s
-    assert progress.eta(5, 10) == pytest.approx(10, abs=0.5)
+    clock.stall(10)  # 5 done in 10 s: 5 more take 10 s
+    assert progress.eta(5, 10) == 10
     progress.budget = lambda: 3600.0  # e.g. GitHub's hourly window is used up
     assert progress.eta(5, 10) == 3600.0
     assert progress.eta(10, 10) == 0.0
@@ -88,9 +88,11 @@ def test_the_budget_left_counts_hourly_windows() -> None:
     pacer = Pacer(write_rate=1.0, write_windows=((80, 60.0), (500, 3600.0)))
     assert pacer.min_seconds(writes=100, requests=0) == pytest.approx(99)
     assert pacer.min_seconds(writes=1000, requests=0) == pytest.approx(3600)
+    hourly = Pacer(write_windows=((500, 3600.0),))
     for _ in range(500):
-        pacer._windows[1].append(time.monotonic())  # an hour's worth just used
-    assert pacer.min_seconds(writes=10, requests=0) == pytest.approx(3600)
+        hourly.wait(write=True)  # an hour's worth just used
+    hourly.observe(201)
+    assert hourly.min_seconds(writes=10, requests=0) == pytest.approx(3600)
     notion = Pacer(3.0, burst=3)
     assert notion.min_seconds(writes=0, requests=303) == pytest.approx(100)
 

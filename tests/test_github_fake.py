@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.fakes.clock import FakeClock
 from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, blob_sha
 
 SPEC_PATH = Path(__file__).parent / "fakes" / "github.openapi.json"
@@ -309,7 +309,7 @@ def test_assignees_and_permissions(gh: FakeGitHub) -> None:
     assert invalid.status_code == 422 and invalid.json()["errors"][0]["field"] == "assignees"
 
 
-def test_rate_limits(gh: FakeGitHub) -> None:
+def test_rate_limits(gh: FakeGitHub, clock: FakeClock) -> None:
     rate = api(gh, "GET", "/rate_limit")
     conforms("GET", "/rate_limit", rate)
     assert int(rate.headers["X-RateLimit-Remaining"]) < 5000
@@ -324,7 +324,7 @@ def test_rate_limits(gh: FakeGitHub) -> None:
     limited = api(gh, "GET", R + "/issues")
     assert limited.status_code == 403 and limited.headers["X-RateLimit-Remaining"] == "0"
     assert limited.json()["message"].startswith("API rate limit exceeded")
-    time.sleep(0.35)
+    clock.stall(0.35)
     assert api(gh, "GET", R + "/issues").status_code == 200
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from syncer.cli import main
 from syncer.errors import TrackerError
 from tests.conftest import BANNER, CHECKOUT, write_config
 from tests.contract.suite import event_ids, load_yaml
+from tests.fakes.clock import FakeClock
 from tests.fakes.notion import LATEST, LEGACY, TOKEN, FakeNotion, notion_tracker
 
 BANNER_ID = "INC-2024-0212-banner"
@@ -721,15 +721,18 @@ def test_the_token_never_shows(app: FakeNotion, setup: Any, tmp_path: Path) -> N
 # Pacing.
 
 
-def test_requests_are_paced_to_the_rate_notion_enforces(app: FakeNotion, setup: Any) -> None:
+def test_requests_are_paced_to_the_rate_notion_enforces(
+    app: FakeNotion, setup: Any, clock: FakeClock
+) -> None:
     app.rate_limit, app.burst = 12.0, 3
-    cfg = setup(requests_per_second=10, burst=3)  # a margin: answers do not arrive evenly
-    started = time.monotonic()
+    cfg = setup(requests_per_second=12, burst=3)  # exactly what the fake allows
+    started = clock.monotonic()
     result = run(cfg, "sync", str(BANNER))
-    elapsed = time.monotonic() - started
+    elapsed = clock.monotonic() - started
     assert result.exit_code == 0, result.output
     assert [e for e in app.log if e.status == 429] == []
-    assert elapsed >= (len(app.log) - 3) / 10 * 0.9
+    # Three at once, then one every twelfth of a second: the whole budget, not beyond it.
+    assert elapsed == pytest.approx((len(app.log) - 3) / 12, abs=1e-3)
 
 
 def test_a_client_faster_than_notion_meets_429s_and_still_converges(

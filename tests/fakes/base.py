@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from syncer import clock as clocks
+
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -95,6 +97,9 @@ class FakeApp:
         self.forced: list[tuple[int, dict[str, str], Any]] = []
         self.outage: int | None = None  # answer every request with this status (down)
         self.outage_reads_only = False  # ... only the reads (writes would succeed)
+        # Rate limits count on the test's clock, the one the pacer waits on (a fake one in
+        # tests: see tests/conftest.py); ``latency`` is real time, to make a tracker slow.
+        self.clock: clocks.Clock = clocks.current()
 
     # Set-up.
 
@@ -259,7 +264,7 @@ class FakeApp:
 
     def _log(self, method: str, path: str, status: int, fault: str | None) -> None:
         with self.lock:
-            self.log.append(LogEntry(method, path, status, fault, time.time()))
+            self.log.append(LogEntry(method, path, status, fault, self.clock.monotonic()))
 
     def _dispatch(self, request: Request) -> Response:
         allowed = False

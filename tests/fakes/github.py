@@ -132,7 +132,7 @@ class FakeGitHub(FakeApp):
         # Rate limits: the primary budget, and the secondary limit on writes (max per window).
         self.rate_limit = 5000
         self.rate_remaining = 5000
-        self.rate_reset = time.time() + 3600
+        self.rate_reset = self.clock.time() + 3600
         self.secondary: tuple[int, float, int, str] | None = None
         self.after_faults: list[tuple[str, str, int]] = []
         # Without push (triage) access GitHub silently drops labels and assignees on issues.
@@ -293,7 +293,7 @@ class FakeGitHub(FakeApp):
         """Use up the primary rate limit; it comes back ``reset_in`` seconds from now."""
         with self.lock:
             self.rate_remaining = 0
-            self.rate_reset = time.time() + reset_in
+            self.rate_reset = self.clock.time() + reset_in
 
     # Plumbing: prefix, auth, rate limits, headers.
 
@@ -319,7 +319,7 @@ class FakeGitHub(FakeApp):
         if scheme.lower() not in ("token", "bearer") or given != self.token:
             return Response(401, self.error_body(401, "Bad credentials"))
         with self.lock:
-            now = time.time()
+            now = self.clock.time()
             if self.rate_remaining <= 0 and now >= self.rate_reset:
                 self.rate_remaining, self.rate_reset = self.rate_limit, now + 3600
             if self.rate_remaining <= 0:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -237,7 +236,7 @@ class FakeNotion(FakeApp):
         self.rate_limit = rate_limit
         self.burst = burst
         self._bucket = float(burst)
-        self._bucket_at = time.monotonic()
+        self._bucket_at = self.clock.monotonic()
         self._seq = 0
         self.versions: list[str] = []  # Notion-Version of each request
         self.bodies: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of writes
@@ -349,7 +348,7 @@ class FakeNotion(FakeApp):
     def _take_token(self) -> bool:
         assert self.rate_limit
         with self.lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self._bucket = min(
                 float(self.burst), self._bucket + (now - self._bucket_at) * self.rate_limit
             )
