@@ -16,7 +16,14 @@ from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from syncer.errors import ConfigError, InputErrors
 from syncer.timeutil import parse_duration, zone
@@ -29,9 +36,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Each language's default zone, so that a file without [syncer] shows the times its authors meant.
+DEFAULT_TIMEZONES = {"ko": "Asia/Seoul", "en": "UTC"}
+
+
 class SyncerSection(_Section):
     language: Literal["ko", "en"] = Field("ko", description="template language")
-    timezone: str = Field("UTC", description="IANA zone used for naive timestamps")
+    timezone: str = Field(
+        "", description="IANA zone used for naive timestamps; default: the language's"
+    )
     state: str = Field(".incident-syncer/state.db", description="local state store (SQLite)")
     templates: str | None = Field(None, description="folder of template overrides")
     concurrency: int = Field(4, ge=1, le=64, description="incidents synced in parallel")
@@ -39,8 +52,15 @@ class SyncerSection(_Section):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        zone(v)
+        if v:
+            zone(v)
         return v
+
+    @model_validator(mode="after")
+    def _language_zone(self) -> SyncerSection:
+        if not self.timezone:
+            self.timezone = DEFAULT_TIMEZONES[self.language]
+        return self
 
 
 class Grade(_Section):
@@ -208,6 +228,7 @@ class Config(BaseModel):
     backfill: BackfillSection = Field(default_factory=BackfillSection)
 
     path: Path | None = Field(None, exclude=True)
+    grades_are_defaults: bool = Field(False, exclude=True)
 
     @field_validator("trackers")
     @classmethod
@@ -236,6 +257,14 @@ class Config(BaseModel):
     def grade(self, name: str) -> Grade:
         return self.grades.get(name) or Grade.model_validate({})
 
+    def grade_in(self, name: str, language: str) -> Grade:
+        """The grade as a document in ``language`` shows it: default grades speak its language."""
+        if self.grades_are_defaults and language != self.syncer.language:
+            table = default_grades(language).get(name)
+            if table is not None:
+                return Grade.model_validate(table)
+        return self.grade(name)
+
     def grade_label(self, name: str) -> str:
         return self.grade(name).label or f"grade:{name}"
 
@@ -255,16 +284,22 @@ class Config(BaseModel):
         return {"grades": self.grade_names, "tz": self.tz}
 
 
-DEFAULT_GRADES: dict[str, dict[str, Any]] = {
-    "SEV1": {"color": "b60205", "review": "all engineering", "postmortem_due_days": 3},
-    "SEV2": {
-        "color": "d93f0b",
-        "review": "engineering leads and affected teams",
-        "postmortem_due_days": 5,
-    },
-    "SEV3": {"color": "fbca04", "review": "the owning team", "postmortem_due_days": 10},
-    "SEV4": {"color": "0e8a16", "review": "optional", "postmortem_due_days": None},
-}
+def builtin_templates() -> Path:
+    """The shipped templates: inside the wheel, or beside the package in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "en").is_dir():
+            return candidate
+    raise ConfigError("the built-in templates are missing from this installation")
+
+
+def default_grades(language: str) -> dict[str, dict[str, Any]]:
+    """The language's default grades (``templates/<lang>/defaults.toml``), words included."""
+    path = builtin_templates() / (language if language in DEFAULT_TIMEZONES else "ko")
+    grades: dict[str, dict[str, Any]] = tomllib.loads(
+        (path / "defaults.toml").read_text(encoding="utf-8")
+    )["grades"]
+    return grades
 
 
 def find_path(explicit: str | None) -> Path | None:
@@ -301,8 +336,11 @@ def load(explicit: str | None = None, *, required: bool = False) -> Config:
 
 def parse(data: dict[str, Any], path: Path | None) -> Config:
     data = dict(data)
-    if "grades" not in data:
-        data["grades"] = DEFAULT_GRADES
+    defaults = "grades" not in data
+    if defaults:
+        section = data.get("syncer")
+        language = section.get("language") if isinstance(section, dict) else None
+        data["grades"] = default_grades(str(language or SyncerSection().language))
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -320,6 +358,7 @@ def parse(data: dict[str, Any], path: Path | None) -> Config:
     if not config.grades:
         raise ConfigError("[grades] is empty: define at least one grade", file=str(path))
     config.path = path
+    config.grades_are_defaults = defaults
     return config
 
 

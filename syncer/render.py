@@ -15,23 +15,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from syncer.config import Config
+from syncer.config import Config, builtin_templates
 from syncer.errors import ConfigError
 from syncer.model import Incident, TimelineEvent
-from syncer.timeutil import human_duration
+from syncer.timeutil import split_duration
 
 Doc = Literal["notice", "postmortem", "event"]
 DOCS: tuple[str, ...] = ("notice", "postmortem", "event")
 LANGS = ("ko", "en")
-
-
-def builtin_templates() -> Path:
-    """The shipped templates: inside the wheel, or beside the package in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if (candidate / "en").is_dir():
-            return candidate
-    raise ConfigError("the built-in templates are missing from this installation")
+EMPTY = "—"  # the one mark of an empty value, in every language (a lone "-" is a list item)
 
 
 @dataclass
@@ -104,7 +96,7 @@ class Renderer:
     # The view: formatted values so that templates stay simple.
 
     def context(self, incident: Incident, lang: str, extra: Extra) -> dict[str, Any]:
-        grade = self.config.grade(incident.grade)
+        grade = self.config.grade_in(incident.grade, lang)
         due = self.postmortem_due(incident)
         return {
             "lang": lang,
@@ -127,17 +119,17 @@ class Renderer:
                 "date": self.fmt_date(incident.opened_at),
             },
             "durations": {
-                "detect": human_duration(incident.time_to_detect),
-                "mitigate": human_duration(incident.time_to_mitigate),
-                "resolve": human_duration(incident.time_to_resolve),
-                "total": human_duration(_total(incident)),
+                "detect": split_duration(incident.time_to_detect),
+                "mitigate": split_duration(incident.time_to_mitigate),
+                "resolve": split_duration(incident.time_to_resolve),
+                "total": split_duration(_total(incident)),
             },
             "timeline": [self._event_view(e) for e in incident.sorted_timeline],
             "mermaid": self.mermaid(incident),
             "pm": incident.postmortem,
             "review_date": self.fmt(incident.postmortem.review.date)
             if incident.postmortem
-            else "-",
+            else EMPTY,
             "trackers": extra.trackers,
             "postmortem_url": extra.postmortem_url,
             "incident_url": extra.incident_url,
@@ -155,12 +147,12 @@ class Renderer:
 
     def fmt(self, value: datetime | None) -> str:
         if value is None:
-            return "-"
+            return EMPTY
         local = value.astimezone(self.tz)
         return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or local.strftime("%z"))
 
     def fmt_date(self, value: datetime | None) -> str:
-        return value.astimezone(self.tz).strftime("%Y-%m-%d") if value else "-"
+        return value.astimezone(self.tz).strftime("%Y-%m-%d") if value else EMPTY
 
     def postmortem_due(self, incident: Incident) -> date | None:
         days = self.config.grade(incident.grade).postmortem_due_days
@@ -181,7 +173,8 @@ class Renderer:
             if local.date() != day:
                 day = local.date()
                 out.append(f"    section {day.isoformat()}")
-            out.append(f"        {local.strftime('%H.%M')} : {_mermaid_text(event.text)}")
+            # U+2236 RATIO: reads as a colon, where Mermaid takes ':' for the end of the period.
+            out.append(f"        {local.strftime('%H∶%M')} : {_mermaid_text(event.text)}")
         return "\n".join(out)
 
 
@@ -209,21 +202,21 @@ def _tidy(text: str) -> str:
 def md_escape(text: Any) -> str:
     """Escape a value for one line of Markdown (no line breaks; no accidental markup)."""
     if text is None:
-        return "-"
+        return EMPTY
     return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", " ".join(str(text).split()))
 
 
 def md_cell(text: Any) -> str:
     """A Markdown table cell: pipes and newlines would break the table."""
     if text is None or text == "":
-        return "-"
+        return EMPTY
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def md_block(text: Any) -> str:
-    """Free text kept as paragraphs; a dash when empty (a lone '-' would be an empty list item)."""
+    """Free text kept as paragraphs; the empty mark when empty."""
     if text is None or str(text).strip() == "":
-        return "—"
+        return EMPTY
     return str(text).strip()
 
 
@@ -249,4 +242,5 @@ def _environment(lang: str, override: str | None) -> Any:
     env.filters["md"] = md_escape
     env.filters["cell"] = md_cell
     env.filters["block"] = md_block
+    env.globals["empty"] = EMPTY
     return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,23 +40,23 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 
-def human_duration(delta: timedelta | None) -> str:
-    """'1h 35m' style; '-' for None."""
+@dataclass(frozen=True)
+class Span:
+    """A duration split for the templates, which word it per language (``texts.j2``)."""
+
+    negative: bool
+    days: int
+    hours: int
+    minutes: int
+    seconds: int | None  # only under a minute: longer spans are read to the minute
+
+
+def split_duration(delta: timedelta | None) -> Span | None:
     if delta is None:
-        return "-"
+        return None
     total = int(delta.total_seconds())
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rem = divmod(total, 86400)
+    days, rem = divmod(abs(total), 86400)
     hours, rem = divmod(rem, 3600)
     minutes, seconds = divmod(rem, 60)
-    parts = []
-    if days:
-        parts.append(f"{days}d")
-    if hours:
-        parts.append(f"{hours}h")
-    if minutes:
-        parts.append(f"{minutes}m")
-    if not parts:
-        parts.append(f"{seconds}s")
-    return sign + " ".join(parts)
+    short = not (days or hours or minutes)
+    return Span(total < 0, days, hours, minutes, seconds if short else None)

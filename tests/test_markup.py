@@ -227,7 +227,12 @@ def test_jira_korean_postmortem() -> None:
     wiki = to_jira_wiki(ko())
     lines = wiki.splitlines()
     assert lines[0] == "h1. 포스트모템: 메인 배너가 홈에 노출되지 않음"
-    for heading in ("h2. 장애 요약", "h2. 5 Whys", "h3. 잘 진행된 부분", "h2. 재발 방지 대책"):
+    for heading in (
+        "h2. 장애 요약",
+        "h2. 다섯 번의 왜",
+        "h3. 잘 진행된 부분",
+        "h2. 재발 방지 대책",
+    ):
         assert heading in lines
     # the key/value table has an empty header row in Markdown: no header in Jira
     assert "|장애 ID|{{INC-2024-0212-banner}}|" in lines
@@ -248,12 +253,12 @@ def test_jira_korean_postmortem() -> None:
         assert f"* ☐ {action}" in lines
     # the timeline table
     assert "||시간||구분||내용||" in lines
-    assert "|2024-02-11 15:31 UTC|조치|장애 채널 #inc-banner 생성, frontend 팀 전파|" in lines
-    assert "|2024-02-11 16:30 UTC|상태|담당자가 신규 배너 등록, 장애 종료|" in lines
+    assert "|2024-02-12 00:31 KST|조치|장애 채널 #inc-banner 생성, frontend 팀 전파|" in lines
+    assert "|2024-02-12 01:30 KST|상태|담당자가 신규 배너 등록, 장애 종료|" in lines
     # the mermaid diagram is kept as a code block with its text
     start = lines.index("{code}")
     assert lines[start + 1 : start + 3] == ["timeline", "    title INC-2024-0212-banner"]
-    assert "        15.25 : CS팀 문의로 배너 미노출 인지" in lines[start:]
+    assert "        00∶25 : CS팀 문의로 배너 미노출 인지" in lines[start:]
     assert lines[start + 1 :].index("{code}") > 3
     # links keep their address
     assert "* [Grafana 홈 대시보드|https://grafana.example.com/d/home]" in lines
@@ -279,11 +284,11 @@ def test_jira_english_postmortem() -> None:
     for action in EN_ACTIONS:
         assert f"* ☐ {action}" in lines
     assert "||Time||Kind||What happened||" in lines
-    assert "|2024-03-05 14:04 UTC|detection|Alert: CheckoutHTTP5xx firing (7.8% of requests)|" in (
+    assert "|2024-03-05 23:04 KST|detection|Alert: CheckoutHTTP5xx firing (7.8% of requests)|" in (
         lines
     )
     assert "* [Runbook|https://wiki.example.com/runbooks/checkout]" in lines
-    assert "{code}" in lines and "        14.02 : payments-api v2.14 deployed" in lines
+    assert "{code}" in lines and "        23∶02 : payments-api v2.14 deployed" in lines
 
 
 # --- The full postmortems: ADF ---------------------------------------------------------------
@@ -292,7 +297,7 @@ def test_jira_english_postmortem() -> None:
 @pytest.mark.parametrize(
     ("source", "whys", "actions", "title"),
     [
-        (ko, KO_WHYS, KO_ACTIONS, "5 Whys"),
+        (ko, KO_WHYS, KO_ACTIONS, "다섯 번의 왜"),
         (en, EN_WHYS, EN_ACTIONS, "5 whys"),
     ],
     ids=["ko", "en"],
@@ -342,7 +347,7 @@ def test_adf_korean_content() -> None:
     ]
     assert rows[0] == ["시간", "구분", "내용"]
     assert rows[3] == [
-        "2024-02-11 15:31 UTC",
+        "2024-02-12 00:31 KST",
         "조치",
         "장애 채널 #inc-banner 생성, frontend 팀 전파",
     ]
@@ -367,7 +372,7 @@ def test_adf_english_inline_code() -> None:
 @pytest.mark.parametrize(
     ("source", "whys", "actions", "title"),
     [
-        (ko, KO_WHYS, KO_ACTIONS, "5 Whys"),
+        (ko, KO_WHYS, KO_ACTIONS, "다섯 번의 왜"),
         (en, EN_WHYS, EN_ACTIONS, "5 whys"),
     ],
     ids=["ko", "en"],
@@ -412,7 +417,7 @@ def test_notion_korean_content() -> None:
     cells = [[plain(c) for c in row["table_row"]["cells"]] for row in timeline]
     assert cells[0] == ["시간", "구분", "내용"]
     assert cells[3] == [
-        "2024-02-11 15:31 UTC",
+        "2024-02-12 00:31 KST",
         "조치",
         "장애 채널 #inc-banner 생성, frontend 팀 전파",
     ]
@@ -444,7 +449,10 @@ def test_korean_notice_in_all_formats() -> None:
     wiki = to_jira_wiki(notice).splitlines()
     assert wiki[0] == "h1. \\[SEV3\\] 메인 배너가 홈에 노출되지 않음"
     assert "|장애 상태|*해결*|" in wiki
-    assert wiki[-1] == "_SEV3 등급 리뷰 참석 범위: the owning team · 포스트모템 기한 2024-02-21_"
+    assert wiki[-1] == (
+        "장애 등급 SEV3: 기능이 저하되었지만 우회 방법이 있음 · 리뷰 참석 범위: 담당 팀 · "
+        "포스트모템 기한 2024-02-22"
+    )
     doc = to_adf(notice)
     validate_adf(doc)
     assert adf_text(doc["content"][0]) == "[SEV3] 메인 배너가 홈에 노출되지 않음"
@@ -452,8 +460,8 @@ def test_korean_notice_in_all_formats() -> None:
     assert status["marks"] == [{"type": "strong"}]
     blocks = to_notion_blocks(notice)
     check_notion_limits(blocks)
-    assert block_text(blocks[-1]) == wiki[-1].strip("_")
-    assert blocks[-1]["paragraph"]["rich_text"][0]["annotations"] == {"italic": True}
+    assert block_text(blocks[-1]) == wiki[-1]
+    assert "annotations" not in blocks[-1]["paragraph"]["rich_text"][0]  # no italics in Korean
 
 
 # --- Jira wiki: escaping and inline ----------------------------------------------------------

@@ -31,7 +31,7 @@ def test_korean_postmortem_has_every_field_of_the_process(seoul: Path) -> None:
         "## 장애 탐지",
         "## 근본 원인",
         "## 해결책",
-        "## 5 Whys",
+        "## 다섯 번의 왜",
         "### 잘 진행된 부분",
         "### 미흡했던 부분",
         "### 운이 좋았던 부분",
@@ -43,7 +43,7 @@ def test_korean_postmortem_has_every_field_of_the_process(seoul: Path) -> None:
         assert heading in out.splitlines(), heading
     assert "| 장애 날짜 | 2024-02-12 |" in out
     assert "| 장애 시간 | 2024-02-12 00:10 KST → 2024-02-12 01:30 KST |" in out
-    assert "| 장애 기간 | 1h 20m (인지 15m, 완화 38m, 해결 1h 20m) |" in out
+    assert "| 장애 기간 | 1시간 20분 (인지 15분, 완화 38분, 해결 1시간 20분) |" in out
     assert (
         "| 작성자 | bob |" in out
         and "| 장애 상태 | 해결 |" in out
@@ -55,10 +55,11 @@ def test_korean_postmortem_has_every_field_of_the_process(seoul: Path) -> None:
     assert "- 새벽 시간대라 방문자가 적었다." in out
     assert "- [ ] 배너 노출 대상이 0건이면 알림 보내기 (담당: carol), 기한 2024-02-20" in out
     assert "```mermaid\ntimeline\n    title INC-2024-0212-banner\n    section 2024-02-12\n" in out
-    assert "        00.25 : CS팀 문의로 배너 미노출 인지" in out
+    assert "        00∶25 : CS팀 문의로 배너 미노출 인지" in out
     assert "| 2024-02-12 00:31 KST | 조치 | 장애 채널 #inc-banner 생성, frontend 팀 전파 |" in out
     assert "- [Grafana 홈 대시보드](https://grafana.example.com/d/home)" in out
-    assert "- SEV3 등급 리뷰 참석 범위: the owning team" in out
+    assert "- 장애 등급 SEV3: 기능이 저하되었지만 우회 방법이 있음" in out
+    assert "- 리뷰 참석 범위: 담당 팀" in out
     assert "- 포스트모템 기한: 2024-02-22" in out
     assert "- 참석자: alice, bob, carol, dave" in out
 

@@ -1,0 +1,131 @@
+"""Korean documents as a Korean team reads them: words, durations, defaults, times, empty values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from syncer import config as config_mod
+from syncer.cli import main
+from tests.conftest import BANNER
+
+KOREAN_GRADES = """
+[grades."1등급"]
+review = "전체 엔지니어"
+[grades."2등급"]
+description = "핵심 기능 일부 장애"
+review = "엔지니어링 리드"
+postmortem_due_days = 5
+"""
+
+
+def render(*args: str) -> str:
+    result = CliRunner().invoke(main, ["render", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_an_empty_incident_reads_with_one_empty_mark_and_korean_grade_names(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "c.toml").write_text(KOREAN_GRADES, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text("id: INC-M\ntitle: 최소\ngrade: 2등급\n", encoding="utf-8")
+    assert render("--config", "c.toml", "m.yaml") == (
+        "# [2등급] 최소\n"
+        "\n"
+        "| | |\n"
+        "|---|---|\n"
+        "| 장애 ID | `INC-M` |\n"
+        "| 장애 상태 | **인지** |\n"
+        "| 장애 등급 | 2등급 |\n"
+        "| 담당자 | — |\n"
+        "| 서비스 | — |\n"
+        "| 장애 발생 시간 | — |\n"
+        "| 장애 인지 시간 | — |\n"
+        "| 완화 시간 | — |\n"
+        "| 해결 시간 | — |\n"
+        "| 장애 인지 채널 | — |\n"
+        "\n"
+        "## 장애 증상\n—\n\n"
+        "## 고객 영향도\n—\n\n"
+        "## 장애 원인\n—\n\n"
+        "## 장애 처리 방법\n—\n\n"
+        "## 장애 타임라인\n"
+        "아직 기록이 없습니다.\n"
+        "\n"
+        "장애 등급 2등급: 핵심 기능 일부 장애 · 리뷰 참석 범위: 엔지니어링 리드\n"
+    )
+    postmortem = render("--config", "c.toml", "m.yaml", "--doc", "postmortem")
+    assert "등급 등급" not in postmortem
+    assert postmortem.endswith(
+        "## 장애 리뷰\n"
+        "- 장애 등급 2등급: 핵심 기능 일부 장애\n"
+        "- 리뷰 참석 범위: 엔지니어링 리드\n"
+        "- 포스트모템 기한: —\n"
+    )
+    for line in postmortem.splitlines():
+        assert line.strip() not in ("-", "- -") and not line.endswith(": -"), line
+        assert "| - |" not in line, line
+
+
+def test_durations_read_in_korean(tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text(
+        "id: INC-D\ntitle: 긴 장애\ngrade: SEV2\nstatus: resolved\n"
+        "started_at: 2024-02-12T00:00:00+09:00\ndetected_at: 2024-02-12T00:00:40+09:00\n"
+        "mitigated_at: 2024-02-13T02:05:00+09:00\nresolved_at: 2024-02-14T03:00:00+09:00\n",
+        encoding="utf-8",
+    )
+    notice = render("d.yaml")
+    assert "| 장애 인지 시간 | 2024-02-12 00:00 KST (인지까지 40초) |" in notice
+    assert "| 완화 시간 | 2024-02-13 02:05 KST (완화까지 1일 2시간 5분) |" in notice
+    assert "| 해결 시간 | 2024-02-14 03:00 KST (해결까지 2일 3시간) |" in notice
+    english = render("d.yaml", "--lang", "en")
+    assert "| Mitigated | 2024-02-13 02:05 KST (time to mitigate: 1d 2h 5m) |" in english
+
+
+def test_each_language_has_its_default_grades_and_the_config_overrides_them(
+    tmp_path: Path,
+) -> None:
+    ko = render(str(BANNER))
+    assert ko.splitlines()[-1] == (
+        "장애 등급 SEV3: 기능이 저하되었지만 우회 방법이 있음 · 리뷰 참석 범위: 담당 팀 · "
+        "포스트모템 기한 2024-02-22"
+    )
+    en = render(str(BANNER), "--lang", "en")
+    assert en.splitlines()[-1] == (
+        "_SEV3: Degraded, with a workaround. Review at SEV3: the owning team; "
+        "postmortem due 2024-02-22._"
+    )
+    (tmp_path / "en.toml").write_text('[syncer]\nlanguage = "en"\n', encoding="utf-8")
+    assert config_mod.load("en.toml").grade("SEV1").review == "all engineering"
+    assert render("--config", "en.toml", str(BANNER), "--lang", "ko").splitlines()[-1] == (
+        ko.splitlines()[-1].replace("2024-02-22", "2024-02-21")  # en's zone: UTC
+    )
+    (tmp_path / "own.toml").write_text(
+        '[grades.SEV3]\nreview = "플랫폼팀 전체"\npostmortem_due_days = 7\n', encoding="utf-8"
+    )
+    own = render("--config", "own.toml", str(BANNER), "--lang", "en")
+    assert own.splitlines()[-1] == "_Review at SEV3: 플랫폼팀 전체; postmortem due 2024-02-19._"
+
+
+def test_without_a_config_language_and_timezone_agree(tmp_path: Path) -> None:
+    assert config_mod.load(None).syncer.timezone == "Asia/Seoul"
+    notice = render(str(BANNER))
+    # The example says it started at 00:10 (its summary, its impact): so does the notice.
+    assert "| 장애 발생 시간 | 2024-02-12 00:10 KST |" in notice
+    assert "00:10~00:48 동안 홈 방문자 전원에게 메인 배너 미노출" in notice
+    (tmp_path / "en.toml").write_text('[syncer]\nlanguage = "en"\n', encoding="utf-8")
+    assert config_mod.load("en.toml").syncer.timezone == "UTC"
+    (tmp_path / "mixed.toml").write_text(
+        '[syncer]\nlanguage = "en"\ntimezone = "Asia/Seoul"\n', encoding="utf-8"
+    )
+    assert config_mod.load("mixed.toml").syncer.timezone == "Asia/Seoul"
+
+
+def test_the_korean_notice_has_no_italics_and_mermaid_reads_clock_times() -> None:
+    notice = render(str(BANNER))
+    assert not any(line.startswith("_") or line.endswith("_") for line in notice.splitlines())
+    postmortem = render(str(BANNER), "--doc", "postmortem")
+    assert "        00∶10 : 기존 배너 노출 기간 종료, 홈 배너 영역 비어 있음" in postmortem
+    assert "00.10" not in postmortem
