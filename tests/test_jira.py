@@ -307,7 +307,7 @@ def test_postmortem_in_wiki_markup_on_data_center(dc: Jira, language: str) -> No
     whys = data["postmortem"]["five_whys"]
     if language == "ko":
         assert wiki.startswith(f"h1. 포스트모템: {data['title']}")
-        assert "\nh2. 5 Whys\n" in wiki and "\nh3. 잘 진행된 부분\n" in wiki
+        assert "\nh2. 다섯 번의 왜\n" in wiki and "\nh3. 잘 진행된 부분\n" in wiki
         assert "\nh2. 시간대별 조치 사항 (타임라인)\n" in wiki
     else:
         assert wiki.startswith(f"h1. Postmortem: {data['title']}")
@@ -345,7 +345,7 @@ def test_postmortem_in_adf_on_cloud(cloud: Jira, language: str) -> None:
     data = load_yaml(path)
     headings = [(h["attrs"]["level"], adf_text(h)) for h in _nodes(adf, "heading")]
     assert headings[0][0] == 1 and data["title"] in headings[0][1]
-    assert (2, "5 Whys" if language == "ko" else "5 whys") in headings
+    assert (2, "다섯 번의 왜" if language == "ko" else "5 whys") in headings
     # 5 whys: an ordered list of five items, each with its question and answer.
     (whys_list,) = [
         o for o in _nodes(adf, "orderedList") if "Why?" in adf_text(o) or "왜" in adf_text(o)

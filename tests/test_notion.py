@@ -381,7 +381,7 @@ def test_the_korean_postmortem_as_blocks(app: FakeNotion, setup: Any) -> None:
         ("heading_2", "장애 탐지"),
         ("heading_2", "근본 원인"),
         ("heading_2", "해결책"),
-        ("heading_2", "5 Whys"),
+        ("heading_2", "다섯 번의 왜"),
         ("heading_2", "교훈"),
         ("heading_3", "잘 진행된 부분"),
         ("heading_3", "미흡했던 부분"),
@@ -418,7 +418,7 @@ def test_the_korean_postmortem_as_blocks(app: FakeNotion, setup: Any) -> None:
         after("근본 원인")[0]["text"]
         == "배너 관리 도구가 없어 담당자가 등록 여부를 수동으로 확인하고 있었다."
     )
-    whys = after("5 Whys")
+    whys = after("다섯 번의 왜")
     assert [n["type"] for n in whys] == ["numbered_list_item"] * 5
     assert whys[0]["text"] == (
         "Q1 왜 메인 배너가 홈에 노출되지 않았나?\n"
