@@ -32,6 +32,7 @@ from syncer import loader, markers, tabular
 from syncer.config import Config
 from syncer.errors import InputError, InputErrors
 from syncer.model import Incident
+from syncer.state import SyncMark
 
 if TYPE_CHECKING:
     from adapters.base import Adapter
@@ -317,10 +318,6 @@ class Runner:
             )
         return markers.digest(work.content, self.config.trackers.get(tracker, {}))
 
-    @staticmethod
-    def _key(tracker: str, incident_id: str) -> str:
-        return f"backfill:{tracker}:{incident_id}"
-
     def plan(self, works: list[Work]) -> list[Work]:
         """Which incidents need a sync: not done before with this very content (unless rechecking)."""
         todo = []
@@ -343,10 +340,8 @@ class Runner:
             return False
         if (tracker, work.incident.id) in pending:
             return False
-        known = self.state.kv_get(self._key(tracker, work.incident.id))
-        return isinstance(known, dict) and known.get("fingerprint") == self.fingerprint(
-            tracker, work
-        )
+        known = self.state.sync_mark(tracker, work.incident.id)
+        return known is not None and known.fingerprint == self.fingerprint(tracker, work)
 
     def journal_pending(self, works: list[Work]) -> None:
         """Before any write: every incident is pending on every tracker it still needs."""
@@ -427,13 +422,10 @@ class Runner:
             for result in results:
                 self.summary.trackers[result.tracker].add(result, at)
                 if result.ok and not result.dry_run and self.state is not None:
-                    self.state.kv_put(
-                        self._key(result.tracker, result.incident),
-                        {
-                            "fingerprint": self.fingerprint(result.tracker, work),
-                            "key": result.key,
-                            "url": result.url,
-                        },
+                    self.state.put_sync_mark(
+                        result.tracker,
+                        result.incident,
+                        SyncMark(self.fingerprint(result.tracker, work), result.key, result.url),
                     )
         if self.on_result is not None:
             self.on_result(work, results)

@@ -45,7 +45,18 @@ class SyncerSection(_Section):
     timezone: str = Field(
         "", description="IANA zone used for naive timestamps; default: the language's"
     )
-    state: str = Field(".incident-syncer/state.db", description="local state store (SQLite)")
+    state: str = Field(
+        ".incident-syncer/state.db",
+        description="state store: a SQLite file, or a postgresql:// DSN shared by replicas",
+    )
+    state_url_env: str | None = Field(
+        None, description="environment variable holding the state's DSN (with its password)"
+    )
+    state_schema: str = Field(
+        "incident_syncer",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the state's tables (created if missing)",
+    )
     templates: str | None = Field(None, description="folder of template overrides")
     concurrency: int = Field(4, ge=1, le=64, description="incidents synced in parallel")
 
@@ -61,6 +72,24 @@ class SyncerSection(_Section):
         if not self.timezone:
             self.timezone = DEFAULT_TIMEZONES[self.language]
         return self
+
+    @field_validator("state")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        if is_dsn(v):
+            from urllib.parse import urlsplit
+
+            try:
+                password = urlsplit(v).password
+            except ValueError:
+                raise ValueError("not a valid postgresql:// URL") from None
+            if password:
+                # Never echo the value: the message must not carry the password it found.
+                raise ValueError(
+                    "the DSN holds a password; put the DSN in an environment variable "
+                    "and name it with state_url_env"
+                )
+        return v
 
 
 class Grade(_Section):
@@ -119,6 +148,12 @@ class ServeSection(_Section):
         8, ge=1, le=100, description="tries per delivery before giving up"
     )
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish queued work on stop")
+    lease: float = Field(
+        30.0, gt=0, le=3600, description="seconds a replica's claim on a delivery lasts unrenewed"
+    )
+    poll_interval: float = Field(
+        1.0, gt=0, le=60, description="seconds between looks for deliveries others accepted"
+    )
 
 
 # What a column of a tabular export (``[backfill.columns]``) may fill.
@@ -273,6 +308,15 @@ class Config(BaseModel):
         names = self.grade_names
         return names.index(name) if name in names else len(names)
 
+    def state_url(self) -> str | None:
+        """The PostgreSQL DSN of the state (from ``state_url_env`` or ``state``), or None: SQLite."""
+        if self.syncer.state_url_env:
+            from syncer import secrets
+
+            value = secrets.from_env(self.syncer.state_url_env, setting="syncer.state_url_env")
+            return value.get_secret_value()
+        return self.syncer.state if is_dsn(self.syncer.state) else None
+
     def state_path(self) -> Path:
         path = Path(self.syncer.state)
         if not path.is_absolute() and self.path is not None:
@@ -300,6 +344,11 @@ def default_grades(language: str) -> dict[str, dict[str, Any]]:
         (path / "defaults.toml").read_text(encoding="utf-8")
     )["grades"]
     return grades
+
+
+def is_dsn(state: str) -> bool:
+    """Whether ``[syncer].state`` names a PostgreSQL database rather than a SQLite file."""
+    return state.startswith(("postgresql://", "postgres://"))
 
 
 def find_path(explicit: str | None) -> Path | None:

@@ -8,9 +8,11 @@ actually streamed, after reading and discarding up to ``max_discard_bytes``
 so the sender reads the answer), read within ``body_timeout`` (408), parsed
 and validated (400 with the reason), written to
 the delivery journal, and only then answered 202. Workers process the
-journal: one group's deliveries strictly in arrival order, different groups
-in parallel, each retried with backoff while trackers fail. On start-up,
-whatever is still pending (a crash, a SIGKILL) is processed again.
+journal (:mod:`syncer.ingest.worker`): one group's deliveries strictly in
+arrival order, different groups in parallel, each retried with backoff while
+trackers fail. Whatever is still pending (a crash, a SIGKILL) is processed
+again: on start-up, or with a shared PostgreSQL state by another replica once
+the dead one's lease has run out.
 
 Everything is built once at start-up: the configuration, the secrets, the
 engine with its tracker clients, the journal, the worker pool.
@@ -21,11 +23,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import threading
+import os
+import socket
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,12 @@ from syncer import httpguard, secrets
 from syncer.config import Config
 from syncer.errors import ConfigError, InputError, SyncerError, TrackerError
 from syncer.ingest import signature
-from syncer.ingest.deliveries import Deliveries, Delivery
 from syncer.ingest.machine import Ingestor, Outcome
 from syncer.ingest.mapping import Mapping
-from syncer.ingest.payloads import AlertGroup, PayloadError, parse
+from syncer.ingest.payloads import PayloadError, parse
+from syncer.ingest.worker import Worker
 from syncer.retry import Policy
+from syncer.state import Delivery, open_state
 
 if TYPE_CHECKING:
     from syncer.engine import Engine
@@ -246,105 +248,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-# The worker: per-group order, parallel groups, retries with backoff, resumable.
-
-
-class Worker:
-    """Applies journaled deliveries; one group at a time per group, in arrival order."""
-
-    def __init__(
-        self,
-        handle: Callable[[Delivery], float | None],
-        deliveries: Deliveries,
-        workers: int,
-    ) -> None:
-        self._handle = handle
-        self.deliveries = deliveries
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delivery")
-        self._cond = threading.Condition()
-        self._queues: dict[str, deque[int]] = {}
-        self._busy: set[str] = set()
-        self._timers: dict[str, threading.Timer] = {}
-        self._halt = False
-
-    def submit(self, delivery_id: int, group: str) -> None:
-        with self._cond:
-            self._queues.setdefault(group, deque()).append(delivery_id)
-            if group not in self._busy and not self._halt:
-                self._busy.add(group)
-                self._pool.submit(self._drain, group)
-
-    def depth(self) -> int:
-        with self._cond:
-            return sum(len(q) for q in self._queues.values())
-
-    def _drain(self, group: str) -> None:
-        while True:
-            with self._cond:
-                queue = self._queues.get(group)
-                if self._halt or not queue:
-                    if not queue:
-                        self._queues.pop(group, None)
-                    self._busy.discard(group)
-                    self._cond.notify_all()
-                    return
-                delivery_id = queue[0]
-            delivery = self.deliveries.get(delivery_id)
-            again = None
-            if delivery is not None and delivery.state == "pending":
-                try:
-                    again = self._handle(delivery)
-                except Exception:  # a bug must not kill the worker; the delivery stays pending
-                    log.exception("delivery %s: unexpected error", delivery_id)
-                    again = None
-                    self.deliveries.failed(delivery_id, "unexpected error (see the server log)")
-            with self._cond:
-                if again is not None and not self._halt:
-                    # Keep the group busy (its order holds) and come back after the backoff.
-                    timer = threading.Timer(again, self._resume, args=(group,))
-                    timer.daemon = True
-                    self._timers[group] = timer
-                    timer.start()
-                    return
-                if again is None:
-                    queue = self._queues.get(group)
-                    if queue and queue[0] == delivery_id:
-                        queue.popleft()
-
-    def _resume(self, group: str) -> None:
-        with self._cond:
-            self._timers.pop(group, None)
-            if self._halt:
-                self._busy.discard(group)
-                self._cond.notify_all()
-                return
-        try:
-            self._pool.submit(self._drain, group)
-        except RuntimeError:  # shut down meanwhile: the delivery stays pending for the next start
-            with self._cond:
-                self._busy.discard(group)
-                self._cond.notify_all()
-
-    def idle(self) -> bool:
-        with self._cond:
-            return not self._busy
-
-    def stop(self, timeout: float) -> None:
-        """Finish queued work for up to ``timeout`` s, then only what is in flight; the rest stays journaled."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._busy and not self._timers.keys() >= self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            self._halt = True
-            for timer in self._timers.values():
-                timer.cancel()
-            self._timers.clear()
-        self._pool.shutdown(wait=True)
-
-
 # The application.
 
 
@@ -366,37 +269,52 @@ class Receiver:
         self.auth = Auth.from_config(config)
         self.engine = engine or engine_for(config)
         self.ingestor = Ingestor(self.engine, self.mapping)
-        self.deliveries = Deliveries(config.state_path())
+        self.state = self.engine.state if self.engine.state is not None else open_state(config)
+        self.deliveries = self.state.deliveries
         self.metrics = Metrics()
         self.policy = policy or Policy.from_env()
         self.max_body = config.serve.max_body_bytes
-        self.worker = Worker(self._process, self.deliveries, config.serve.workers)
-        self.metrics.queue.set_function(lambda: self.worker.depth())
+        # Who holds a claim, in the journal and in the logs: this process on this machine.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.worker = Worker(
+            self._process,
+            self.deliveries,
+            config.serve.workers,
+            owner=self.owner,
+            lease=config.serve.lease,
+            poll=config.serve.poll_interval,
+            backoff=self._backoff,
+        )
+        self.metrics.queue.set_function(lambda: self.deliveries.count())
         self._started = False
         self._announce = announce or log.warning
 
     # Lifecycle.
 
+    def reserve(self) -> None:
+        """Refuse to run beside another ``serve`` on the same SQLite file (ConfigError)."""
+        self.state.reserve_serve()
+
     def start(self) -> int:
-        """Resume what an earlier run journaled and did not finish; returns how many."""
+        """Start the workers on what is journaled and not finished; returns how many are pending."""
         if self._started:
             return 0
+        self.reserve()
         self._started = True
         self.deliveries.prune(DONE_RETENTION)
-        pending = self.deliveries.pending()
-        for delivery in pending:
-            self.worker.submit(delivery.id, delivery.group)
+        pending = self.deliveries.count()
         if pending:
-            self._announce(f"incident-syncer serve: resuming {len(pending)} pending deliveries")
-        return len(pending)
+            self._announce(f"incident-syncer serve: resuming {pending} pending deliveries")
+        self.worker.start()
+        return pending
 
     def stop(self) -> int:
         """Finish queued work (up to shutdown_timeout); returns how many deliveries stay pending."""
         self.worker.stop(self.config.serve.shutdown_timeout)
         left = self.deliveries.count()
-        self._announce(
-            f"incident-syncer serve: stopped; {left} deliveries pending (resumed on the next start)"
-        )
+        self.state.release_serve()
+        later = "left to the other replicas" if self.state.shared else "resumed on the next start"
+        self._announce(f"incident-syncer serve: stopped; {left} deliveries pending ({later})")
         return left
 
     def app(self) -> Starlette:
@@ -449,7 +367,7 @@ class Receiver:
             delivery_id, group = await run_in_threadpool(self._journal, source, body)
         else:  # under a millisecond: cheaper than two thread hand-offs with busy workers
             delivery_id, group = self._journal(source, body)
-        self.worker.submit(delivery_id, group)
+        self.worker.wake()
         return JSONResponse(
             {"status": "accepted", "delivery": delivery_id, "group": group}, status_code=202
         )
@@ -526,7 +444,7 @@ class Receiver:
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse(
-            {"status": "ok", "pending": self.worker.depth(), "idle": self.worker.idle()}
+            {"status": "ok", "pending": self.deliveries.count(), "idle": self.worker.idle()}
         )
 
     async def _metrics(self, request: Request) -> Response:
@@ -534,26 +452,27 @@ class Receiver:
 
     # Processing (worker threads).
 
-    def _process(self, delivery: Delivery) -> float | None:
-        """Apply one delivery; returns seconds to wait before trying again, or None when finished."""
+    def _process(self, delivery: Delivery) -> None:
+        """Apply one delivery and record how it ended (done, failed, or tried again later)."""
         started = time.perf_counter()
         source = delivery.source
         try:
             group = parse(source, delivery.body, self.config.tz)
             outcome = self.ingestor.process(group)
         except (InputError, PayloadError) as exc:
-            self.deliveries.failed(delivery.id, str(exc))
-            self.metrics.deliveries.labels(source, "failed").inc()
-            log.error("delivery %s (%s): %s", delivery.id, source, secrets.redact(str(exc)))
-            return None
+            self._failed(delivery, str(exc))
+            return
         except TrackerError as exc:  # no tracker could say where the incident stands
             self.metrics.tracker_failures.labels(exc.tracker or "unknown").inc()
-            return self._again(delivery, str(exc), exc.retry_after)
+            if not exc.retryable:
+                self._failed(delivery, str(exc))
+                return
+            # Nothing else holds this notification yet: it stays pending however long it takes.
+            self._again(delivery, str(exc), exc.retry_after, give_up=False)
+            return
         except SyncerError as exc:
-            self.deliveries.failed(delivery.id, str(exc))
-            self.metrics.deliveries.labels(source, "failed").inc()
-            log.error("delivery %s (%s): %s", delivery.id, source, secrets.redact(str(exc)))
-            return None
+            self._failed(delivery, str(exc))
+            return
         finally:
             self.metrics.latency.labels(source).observe(time.perf_counter() - started)
         for result in outcome.results:
@@ -561,13 +480,16 @@ class Receiver:
                 self.metrics.tracker_failures.labels(result.tracker).inc()
         if not outcome.ok and outcome.retryable:
             errors = "; ".join(r.error or "" for r in outcome.results if not r.ok)
-            return self._again(delivery, errors, None)
-        self._finished(delivery, group, outcome)
-        return None
+            # The engine journaled what each failing tracker still needs: giving up loses nothing.
+            self._again(delivery, errors, None, give_up=True)
+            return
+        self._finished(delivery, outcome)
 
-    def _finished(self, delivery: Delivery, group: AlertGroup, outcome: Outcome) -> None:
+    def _finished(self, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.ok:
-            self.deliveries.done(delivery.id, outcome.to_json())
+            if not self.deliveries.done(delivery.id, outcome.to_json(), owner=self.owner):
+                log.info("delivery %s: finished by another replica meanwhile", delivery.id)
+                return
             if delivery.id % PRUNE_EVERY == 0:
                 self.deliveries.prune(DONE_RETENTION)
             self.metrics.deliveries.labels(delivery.source, outcome.action).inc()
@@ -580,22 +502,34 @@ class Receiver:
             )
         else:  # a tracker refused for good: the engine's journal keeps it for `retry`
             errors = "; ".join(r.error or "" for r in outcome.results if not r.ok)
-            self.deliveries.failed(delivery.id, errors, outcome.to_json())
-            self.metrics.deliveries.labels(delivery.source, "failed").inc()
-            log.error("delivery %s: %s", delivery.id, secrets.redact(errors))
+            self._failed(delivery, errors, outcome)
 
-    def _again(self, delivery: Delivery, error: str, retry_after: float | None) -> float | None:
-        attempts = self.deliveries.attempt_failed(delivery.id, error)
-        if attempts >= self.config.serve.delivery_attempts:
-            self.deliveries.failed(delivery.id, f"gave up after {attempts} attempts: {error}")
+    def _failed(self, delivery: Delivery, error: str, outcome: Outcome | None = None) -> None:
+        """A permanent, classified error: the delivery ends failed, with the reason."""
+        data = outcome.to_json() if outcome is not None else None
+        if self.deliveries.failed(delivery.id, error, data, owner=self.owner):
             self.metrics.deliveries.labels(delivery.source, "failed").inc()
-            log.error("delivery %s: giving up: %s", delivery.id, secrets.redact(error))
-            return None
-        wait = min(self.policy.cap, self.policy.base * 2 ** (attempts - 1))
+            log.error("delivery %s (%s): %s", delivery.id, delivery.source, secrets.redact(error))
+
+    def _backoff(self, attempts: int) -> float:
+        return float(min(self.policy.cap, self.policy.base * 2 ** (attempts - 1)))
+
+    def _again(
+        self, delivery: Delivery, error: str, retry_after: float | None, *, give_up: bool
+    ) -> None:
+        attempts = delivery.attempts + 1
+        if give_up and attempts >= self.config.serve.delivery_attempts:
+            self._failed(
+                delivery,
+                f"gave up after {attempts} attempts: {error} "
+                "(the journal keeps each tracker's part for `incident-syncer retry`)",
+            )
+            return
+        wait = self._backoff(attempts)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.policy.max_retry_after))
+        self.deliveries.attempt_failed(delivery.id, error, wait, owner=self.owner)
         self.metrics.deliveries.labels(delivery.source, "retried").inc()
         log.warning(
             "delivery %s: %s; trying again in %.2fs", delivery.id, secrets.redact(error), wait
         )
-        return wait

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.clock import FakeClock
+from tests.pg import pg  # noqa: F401  (the PostgreSQL fixture, for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "incidents"

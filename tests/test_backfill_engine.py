@@ -13,7 +13,7 @@ from syncer import config as config_mod
 from syncer import loader, markers, registry
 from syncer.engine import Engine, Options
 from syncer.model import Incident
-from syncer.state import State
+from syncer.state.sqlite import SQLiteState
 from tests.conftest import BANNER, write_config
 
 THREE = {name: {"type": "memory", "store": name} for name in ("gh", "jira", "notion")}
@@ -21,7 +21,7 @@ THREE = {name: {"type": "memory", "store": name} for name in ("gh", "jira", "not
 
 def engine(tmp_path: Path, trackers: dict[str, dict[str, Any]]) -> Engine:
     cfg = config_mod.load(str(write_config(tmp_path / "c.toml", trackers)))
-    return Engine(cfg, registry.build_all(cfg), state=State(cfg.state_path()))
+    return Engine(cfg, registry.build_all(cfg), state=SQLiteState(cfg.state_path()))
 
 
 def long_incident(events: int = 20, postmortem: bool = False, **changes: Any) -> Incident:

@@ -16,7 +16,7 @@ from syncer import loader, markers, registry
 from syncer.cli import main
 from syncer.engine import Engine, Options
 from syncer.model import Incident
-from syncer.state import State
+from syncer.state.sqlite import SQLiteState
 from tests.conftest import BANNER, CHECKOUT, write_config
 
 
@@ -26,7 +26,9 @@ def engine(
     trackers = trackers or {"mem": {"type": "memory", "store": "e"}}
     path = write_config(tmp_path / "c.toml", trackers)
     cfg = config_mod.load(str(path))
-    return Engine(cfg, registry.build_all(cfg), state=State(cfg.state_path()) if state else None)
+    return Engine(
+        cfg, registry.build_all(cfg), state=SQLiteState(cfg.state_path()) if state else None
+    )
 
 
 def incident(path: Path = BANNER, **changes: Any) -> Incident:

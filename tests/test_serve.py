@@ -81,7 +81,7 @@ class Server:
     def wait(self, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.receiver.worker.idle() and self.receiver.worker.depth() == 0:
+            if self.receiver.worker.idle() and self.receiver.deliveries.count() == 0:
                 return
             time.sleep(0.01)
         raise AssertionError("the worker did not finish")
@@ -369,17 +369,80 @@ def test_a_failing_tracker_is_retried_until_it_answers(tmp_path: Path, secrets_e
         )
 
 
-def test_a_delivery_that_keeps_failing_is_given_up_and_kept(
-    tmp_path: Path, secrets_env: None
+def test_a_tracker_failure_the_engine_journaled_is_given_up_and_kept_for_retry(
+    tmp_path: Path, secrets_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    receiver = Receiver(make_config(tmp_path, SERVE + "delivery_attempts = 2\n"))
-    memory.store("t").fail_rate = 1.0
+    monkeypatch.setenv("INCIDENT_SYNCER_RETRY_ATTEMPTS", "2")  # the engine's own tries, each time
+    path = write_config(
+        tmp_path / "incident-syncer.toml",
+        {"mem": {"type": "memory", "store": "t"}, "down": {"type": "memory", "store": "d"}},
+        extra=SERVE + "delivery_attempts = 2\n",
+    )
+    receiver = Receiver(config_mod.load(str(path)))
+    memory.store("d").fail_rate = 1.0
     with TestClient(receiver.app()) as client:
         client.post("/alertmanager", content=AM_EXAMPLE.read_bytes(), headers=BEARER)
         Server(receiver, client).wait()
     delivery = receiver.deliveries.get(1)
     assert delivery is not None and delivery.state == "failed" and delivery.attempts == 2
     assert (delivery.last_error or "").startswith("gave up after 2 attempts: ")
+    # Nothing is lost: the engine's journal holds the failing tracker's part for `retry`.
+    assert [(p.tracker, p.attempts) for p in receiver.state.journal()] == [("down", 2)]
+
+
+def test_a_delivery_no_tracker_can_place_stays_pending_however_long(
+    tmp_path: Path, secrets_env: None
+) -> None:
+    receiver = Receiver(make_config(tmp_path, SERVE + "delivery_attempts = 2\n"))
+    store = memory.store("t")
+    store.fail_rate = 1.0
+    with TestClient(receiver.app()) as client:
+        client.post("/alertmanager", content=AM_EXAMPLE.read_bytes(), headers=BEARER)
+        deadline = time.monotonic() + 10
+        while receiver.deliveries.get(1).attempts < 4:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        delivery = receiver.deliveries.get(1)
+        assert delivery is not None and delivery.state == "pending"
+        assert "injected failure" in (delivery.last_error or "")
+        store.fail_rate = 0.0
+        Server(receiver, client).wait()
+    assert receiver.deliveries.get(1).state == "done"  # type: ignore[union-attr]
+    assert len(Server(receiver, client).issues()) == 1
+
+
+def test_an_unexpected_exception_leaves_the_delivery_pending_with_the_error(
+    tmp_path: Path, secrets_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver(make_config(tmp_path))
+    real = receiver.ingestor.process
+    calls = []
+
+    def flaky(group: Any, **kwargs: Any) -> Any:
+        calls.append(group)
+        if len(calls) == 1:
+            raise KeyError("a bug")
+        return real(group, **kwargs)
+
+    monkeypatch.setattr(receiver.ingestor, "process", flaky)
+    seen: list[Any] = []
+    original = receiver.deliveries.attempt_failed
+
+    def recorded(delivery_id: int, error: str, *args: Any, **kwargs: Any) -> int:
+        attempts = original(delivery_id, error, *args, **kwargs)
+        seen.append(receiver.deliveries.get(delivery_id))
+        return attempts
+
+    monkeypatch.setattr(receiver.deliveries, "attempt_failed", recorded)
+    with TestClient(receiver.app()) as client:
+        client.post("/alertmanager", content=AM_EXAMPLE.read_bytes(), headers=BEARER)
+        Server(receiver, client).wait()
+    (after_bug,) = seen
+    assert after_bug.state == "pending" and after_bug.attempts == 1
+    assert after_bug.last_error == "unexpected KeyError: 'a bug' (see the server log)"
+    delivery = receiver.deliveries.get(1)
+    assert delivery is not None and delivery.state == "done" and delivery.attempts == 1
+    assert len(calls) == 2
 
 
 def test_pending_deliveries_resume_on_start(tmp_path: Path, secrets_env: None) -> None:
@@ -394,9 +457,9 @@ def test_pending_deliveries_resume_on_start(tmp_path: Path, secrets_env: None) -
 
 
 def test_the_journal_forgets_only_old_applied_deliveries(tmp_path: Path) -> None:
-    from syncer.ingest.deliveries import Deliveries
+    from syncer.state.sqlite import SQLiteState
 
-    journal = Deliveries(tmp_path / "state.db")
+    journal = SQLiteState(tmp_path / "state.db").deliveries
     done, pending, failed = (journal.add("alertmanager", "G", b"{}") for _ in range(3))
     journal.done(done, {"action": "opened"})
     journal.failed(failed, "gave up")

@@ -146,10 +146,10 @@ def load_incidents(paths: Iterable[str], config: Config) -> list[Loaded]:
 def engine_for(config: Config, trackers: list[str] | None = None, *, state: bool = True) -> Engine:
     from syncer import registry
     from syncer.engine import Engine
-    from syncer.state import State
+    from syncer.state import open_state
 
     adapters = registry.build_all(config, trackers or None)
-    return Engine(config, adapters, state=State(config.state_path()) if state else None)
+    return Engine(config, adapters, state=open_state(config) if state else None)
 
 
 def print_results(results: list[Result], *, as_json: bool, dry_run: bool = False) -> None:

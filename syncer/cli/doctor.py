@@ -43,7 +43,7 @@ def _local_checks(config: Config) -> Check:
     from syncer.errors import SyncerError
     from syncer.model import Incident
     from syncer.render import DOCS, Renderer
-    from syncer.state import State
+    from syncer.state import open_state
 
     check = Check("config", "local")
     try:
@@ -58,7 +58,9 @@ def _local_checks(config: Config) -> Check:
     except SyncerError as exc:
         check.problems.append(f"templates: {exc}")
     try:
-        State(config.state_path()).close()
+        open_state(config).close()
+    except SyncerError as exc:
+        check.problems.append(f"state store: {exc}")
     except Exception as exc:  # any reason the file cannot be opened is the user's to fix
         check.problems.append(f"state store {config.state_path()}: {exc}")
     check.config_error = bool(check.problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +16,9 @@ from syncer.cli.common import (
     load_config,
     print_results,
 )
+
+if TYPE_CHECKING:
+    from syncer.state import Delivery, Pending
 
 
 @click.command()
@@ -46,10 +50,10 @@ def retry(trackers: tuple[str, ...], as_json: bool, concurrency: int | None) -> 
     from syncer.cli.backfill import sigint_stops
     from syncer.engine import Options, Result
     from syncer.progress import Progress
-    from syncer.state import Pending, State
+    from syncer.state import open_state
 
     config = load_config(required=True)
-    state = State(config.state_path())
+    state = open_state(config)
     pending = [p for p in state.journal() if not trackers or p.tracker in trackers]
     if not pending:
         click.echo("nothing pending")
@@ -110,36 +114,68 @@ def retry(trackers: tuple[str, ...], as_json: bool, concurrency: int | None) -> 
 def journal(as_json: bool) -> None:
     """Show what is pending: which incident still needs what on which tracker, and why.
 
+    Webhook deliveries `serve` accepted and has not applied yet are listed
+    too, with their attempts and last error, and those that failed for good
+    with the reason.
+
     \b
     Example:
       incident-syncer journal
     """
-    from syncer.state import State
+    from syncer.state import open_state
 
     config = load_config(required=True)
-    entries = State(config.state_path()).journal()
+    state = open_state(config)
+    entries = state.journal()
+    deliveries = state.deliveries.pending() + state.deliveries.failures()
     if as_json:
-        echo_json(
-            [
-                {
-                    "incident": e.incident_id,
-                    "tracker": e.tracker,
-                    "command": e.command,
-                    "attempts": e.attempts,
-                    "last_error": e.last_error,
-                    "since": datetime.fromtimestamp(e.created).isoformat(timespec="seconds"),
-                }
-                for e in entries
-            ]
-        )
+        echo_json([_entry_json(e) for e in entries] + [_delivery_json(d) for d in deliveries])
         return
-    if not entries:
+    if not entries and not deliveries:
         click.echo("nothing pending")
         return
-    click.echo(f"{len(entries)} pending:")
+    if entries:
+        click.echo(f"{len(entries)} pending:")
     for e in entries:
-        since = datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M")
+        since = _when(e.created)
         why = e.last_error or "not started yet"
         click.echo(
             f"  {e.incident_id} → {e.tracker} ({e.command}, {e.attempts} attempt(s) since {since}): {why}"
         )
+    if deliveries:
+        waiting = sum(1 for d in deliveries if d.state == "pending")
+        click.echo(f"webhook deliveries: {waiting} pending, {len(deliveries) - waiting} failed:")
+    for d in deliveries:
+        head = f"  delivery {d.id} ({d.source}, {d.group})"
+        if d.state == "pending":
+            why = d.last_error or "not applied yet"
+            click.echo(f"{head} pending, {d.attempts} attempt(s) since {_when(d.received)}: {why}")
+        else:
+            click.echo(f"{head} failed at {_when(d.updated)}: {d.last_error}")
+
+
+def _when(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _entry_json(e: Pending) -> dict[str, Any]:
+    return {
+        "incident": e.incident_id,
+        "tracker": e.tracker,
+        "command": e.command,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "since": datetime.fromtimestamp(e.created).isoformat(timespec="seconds"),
+    }
+
+
+def _delivery_json(d: Delivery) -> dict[str, Any]:
+    return {
+        "delivery": d.id,
+        "source": d.source,
+        "group": d.group,
+        "state": d.state,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "since": datetime.fromtimestamp(d.received).isoformat(timespec="seconds"),
+    }

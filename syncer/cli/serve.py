@@ -43,6 +43,7 @@ def serve(host: str | None, port: int | None) -> None:
     host = host or config.serve.host
     port = config.serve.port if port is None else port
     receiver = Receiver(config, announce=lambda text: click.echo(text, err=True))
+    receiver.reserve()  # before listening: a second serve on one SQLite file stops here
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
     # it every keep-alive answer waits ~40 ms for the sender's delayed ACK (Nagle).

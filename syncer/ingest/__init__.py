@@ -6,8 +6,8 @@
   grade, services, links and timeline text (the ``[ingest]`` config).
 * :mod:`syncer.ingest.machine` decides what a group's new state means for
   its incident (open, change, resolve, reopen, or nothing) and syncs it.
-* :mod:`syncer.ingest.deliveries` is the journal ``serve`` writes a delivery
-  to before it answers 202.
+* :mod:`syncer.ingest.worker` claims the deliveries ``serve`` journaled
+  (:class:`~syncer.state.DeliveryJournal`, before its 202) and applies them.
 * :mod:`syncer.ingest.signature` checks HMAC signatures over the raw body.
 """
 

@@ -185,9 +185,8 @@ class Ingestor:
 
     def _current(self, base: str, dry_run: bool) -> tuple[int, Incident | None]:
         """The group's newest incident and its generation (1 for the first)."""
-        key = f"ingest:generation:{base}"
-        cached = self.state.kv_get(key) if self.state is not None else None
-        generation = cached if isinstance(cached, int) and cached > 0 else 1
+        cached = self.state.group_generation(base) if self.state is not None else None
+        generation = cached if cached is not None and cached > 0 else 1
         current = self._load(Mapping.generation_id(base, generation))
         if current is None and generation > 1:  # a cache from another set of trackers
             generation = 1
@@ -201,7 +200,7 @@ class Ingestor:
                 break
             generation, current = generation + 1, later
         if self.state is not None and not dry_run and generation != cached:
-            self.state.kv_put(key, generation)
+            self.state.set_group_generation(base, generation)
         return generation, current
 
     def _load(self, incident_id: str) -> Incident | None:
@@ -288,7 +287,7 @@ class Ingestor:
         outcome = Outcome(group.source, base, incident_id, OPENED, reason, eid)
         outcome.results = self._sync(incident, dry_run)
         if self.state is not None and not dry_run:
-            self.state.kv_put(f"ingest:generation:{base}", generation)
+            self.state.set_group_generation(base, generation)
         return outcome
 
     def _change(self, current: Incident, group: AlertGroup, eid: str, dry_run: bool) -> Outcome:

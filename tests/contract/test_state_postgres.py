@@ -1,0 +1,78 @@
+"""The state contract on PostgreSQL (a real server; see tests/pg.py), plus its DSN handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer import config as config_mod
+from syncer.errors import ConfigError, InputError
+from syncer.state import open_state
+from syncer.state.postgres import PostgresState
+from tests.contract.state_suite import Opener, StateContract
+from tests.pg import PG
+
+
+class TestPostgresState(StateContract):
+    shared = True
+
+    @pytest.fixture
+    def opener(self, pg: PG) -> Opener:
+        self.pg = pg
+
+        def open_one(clock: Any = None) -> PostgresState:
+            return PostgresState(pg.dsn, schema=pg.schema, pool_size=4, clock=clock)
+
+        return open_one
+
+    def pretend_newer(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.pg.dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.schema_migrations VALUES (99, 'from the future', 0)"
+                ).format(sql.Identifier(self.pg.schema))
+            )
+
+
+def test_the_dsn_comes_from_the_environment_and_is_never_shown(
+    pg: PG, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(pg.dsn)
+    # A password the trust-auth server ignores: it must appear nowhere.
+    with_password = urlunsplit(
+        parts._replace(
+            netloc=f"{parts.username or 'postgres'}:pw-9f8e7d6c@{parts.hostname}:{parts.port or 5432}"
+        )
+    )
+    monkeypatch.setenv("TEST_STATE_URL", with_password)
+    config = config_mod.parse(
+        {"syncer": {"state_url_env": "TEST_STATE_URL", "state_schema": pg.schema}}, None
+    )
+    state = open_state(config)
+    try:
+        assert state.shared and "pw-9f8e7d6c" not in state.describe()
+        assert state.describe().startswith("PostgreSQL postgresql://")
+        assert f"(schema {pg.schema})" in state.describe()
+    finally:
+        state.close()
+
+
+def test_a_password_in_the_config_file_is_refused_without_echoing_it() -> None:
+    with pytest.raises(InputError) as refused:
+        config_mod.parse({"syncer": {"state": "postgresql://app:pw-1234abcd@db/incidents"}}, None)
+    assert "pw-1234abcd" not in str(refused.value)
+    assert "syncer.state: the DSN holds a password" in str(refused.value)
+
+
+def test_an_unreachable_server_is_a_clear_error(pg: PG) -> None:
+    with pytest.raises(ConfigError) as refused:
+        PostgresState("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", schema=pg.schema)
+    assert str(refused.value).startswith(
+        "cannot open the PostgreSQL state postgresql://nobody@127.0.0.1:1/none (schema "
+    )
