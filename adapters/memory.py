@@ -4,19 +4,26 @@ It behaves like a small issue tracker (issues with labels and comments, open
 or closed, linked postmortem and action-item issues) and keeps a call log and
 fault injection so that engine tests can count writes and break things. With
 ``path`` set, the store is kept in a JSON file, so the CLI can sync into it
-with no tracker account at all.
+with no tracker account at all. Several processes may share the file: each
+call holds a file lock beside it, reads the file again if another process
+replaced it, and a write replaces it atomically (a reader never sees half).
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import os
 import random
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from filelock import FileLock
 from pydantic import Field
 
 from adapters.base import (
@@ -58,6 +65,9 @@ class Store:
     reads_down: bool = False  # every read fails (writes would succeed)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # File-backed: the lock other processes honour, and which version of the file is loaded.
+    file_lock: FileLock | None = None
+    loaded: tuple[int, int, int] | None = None
 
     def writes(self) -> int:
         return sum(1 for kind, _ in self.calls if kind == "write")
@@ -103,10 +113,27 @@ class MemoryAdapter(Adapter):
         self.store = store(str(self.path) if self.path else settings.store)
         # Unpaced unless the table sets a rate (tests and benchmarks of pacing do).
         self.pacer = pacer_for(name, settings)
-        if self.path is not None and self.path.exists():
-            self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
+        with self._locked():  # loads the file
+            pass
 
     # Plumbing: the call log, faults, persistence.
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The store to read or change: this process's threads and, with a file, other processes."""
+        with self.store.lock:
+            if self.path is None:
+                yield
+                return
+            if self.store.file_lock is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.store.file_lock = FileLock(str(self.path) + ".lock", thread_local=False)
+            with self.store.file_lock:
+                seen = _version(self.path)
+                if seen is not None and seen != self.store.loaded:  # another process wrote it
+                    self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
+                    self.store.loaded = seen
+                yield
 
     def _call(self, kind: str, what: str) -> None:
         self.pacer.wait(write=kind == "write")
@@ -124,13 +151,13 @@ class MemoryAdapter(Adapter):
     def _wrote(self, what: str) -> None:
         """After a write: persist; optionally fail as if the answer was lost."""
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Replace, never rewrite in place: a process killed mid-write leaves the old file.
-            partial = self.path.with_name(self.path.name + ".partial")
-            partial.write_text(
-                json.dumps(self.store.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
-            )
-            partial.replace(self.path)
+            # Replace, never rewrite in place: a reader, or a process killed mid-write, sees
+            # the old file or the new one. A temporary name of its own: never another's.
+            fd, partial = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(self.store.to_json(), out, ensure_ascii=False, indent=1)
+            os.replace(partial, self.path)
+            self.store.loaded = _version(self.path)
         if self.store.fail_after_write and self.store.rng.random() < self.store.fail_rate:
             raise TrackerError(
                 f"answer lost after {what}", tracker=self.name, retryable=True, status=502
@@ -160,7 +187,7 @@ class MemoryAdapter(Adapter):
 
     def find(self, incident_id: str) -> list[IssueRef]:
         self._call("read", "find")
-        with self.store.lock:
+        with self._locked():
             numbers = sorted(
                 n
                 for n, i in self.store.issues.items()
@@ -170,7 +197,7 @@ class MemoryAdapter(Adapter):
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
         self._call("read", "fetch")
-        with self.store.lock:
+        with self._locked():
             issue = self.store.issues.get(int(ref.native))
             if issue is None or issue["incident"] != incident_id or issue["kind"] != "incident":
                 raise TrackerError(
@@ -179,7 +206,7 @@ class MemoryAdapter(Adapter):
             begin = markers.find(issue["body"], markers.BEGIN) or {}
         events, unmarked = [], []
         comments = self._comments(issue)
-        with self.store.lock:
+        with self._locked():
             for comment in comments:
                 mark = markers.find(comment, "event")
                 if mark:
@@ -218,12 +245,12 @@ class MemoryAdapter(Adapter):
 
     def _comments(self, issue: dict[str, Any]) -> list[str]:
         """Every comment, a page a read (the first page comes with the issue)."""
-        with self.store.lock:
+        with self._locked():
             comments = list(issue["comments"][:PAGE])
             more = len(issue["comments"]) > PAGE
         while more:
             self._call("read", "comments")
-            with self.store.lock:
+            with self._locked():
                 page = issue["comments"][len(comments) : len(comments) + PAGE]
                 comments += page
                 more = bool(page) and len(issue["comments"]) > len(comments)
@@ -231,7 +258,7 @@ class MemoryAdapter(Adapter):
 
     def create(self, doc: IssueDoc) -> IssueRef:
         self._call("write", "create")
-        with self.store.lock:
+        with self._locked():
             body = markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
             issue = self._new(
                 "incident", doc.title, body, ["incident", doc.grade_label], doc.incident.id
@@ -244,7 +271,7 @@ class MemoryAdapter(Adapter):
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
         for event in events:
             self._call("write", "comment")
-            with self.store.lock:
+            with self._locked():
                 self.store.issues[int(ref.native)]["comments"].append(
                     f"{event.body}\n{markers.marker('event', id=event.event_id)}"
                 )
@@ -252,7 +279,7 @@ class MemoryAdapter(Adapter):
 
     def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
         self._call("write", "update:" + ",".join(sorted(changes)))
-        with self.store.lock:
+        with self._locked():
             issue = self.store.issues[int(ref.native)]
             if "content" in changes:
                 section = markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
@@ -275,7 +302,7 @@ class MemoryAdapter(Adapter):
         self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
     ) -> IssueRef:
         self._call("write", "postmortem")
-        with self.store.lock:
+        with self._locked():
             body = (
                 f"{markers.marker('postmortem', id=doc.incident.id, digest=doc.digest)}\n{doc.body}"
             )
@@ -292,7 +319,7 @@ class MemoryAdapter(Adapter):
         self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
     ) -> IssueRef:
         self._call("write", "action_item")
-        with self.store.lock:
+        with self._locked():
             body = f"{markers.marker('action', id=doc.incident.id, item=doc.item_id)}\n{doc.body}"
             issue = self._new("action_item", doc.title, body, ["action-item"], doc.incident.id)
             issue["item"] = doc.item_id
@@ -302,9 +329,18 @@ class MemoryAdapter(Adapter):
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
         self._call("write", "close_duplicate")
-        with self.store.lock:
+        with self._locked():
             issue = self.store.issues[int(duplicate.native)]
             issue["state"] = "closed"
             issue["kind"] = "duplicate"
             issue["comments"].append(f"Duplicate of {keep.key}")
             self._wrote("close_duplicate")
+
+
+def _version(path: Path) -> tuple[int, int, int] | None:
+    """Which write of the file this is (a replace makes a new inode), or None if there is none."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)

@@ -174,6 +174,8 @@ class State(Protocol):
       alert state machine's open groups; ``.2``, ``.3`` after the reopen
       window). A cache: the trackers decide.
     * Sync marks: what a backfill last wrote per (tracker, incident).
+    * Key/values: small JSON values other parts keep (a channel's record of
+      what it sent); namespace the keys (``told:<channel>:<incident>``).
     * :attr:`deliveries`: ``serve``'s delivery journal.
     """
 
@@ -233,6 +235,12 @@ class State(Protocol):
     def set_group_generation(self, group: str, generation: int) -> None: ...
 
     def sync_mark(self, tracker: str, incident_id: str) -> SyncMark | None: ...
+
+    def kv_get(self, key: str) -> Any:
+        """The JSON value kept under ``key``, or None."""
+        ...
+
+    def kv_put(self, key: str, value: Any) -> None: ...
 
     def put_sync_mark(self, tracker: str, incident_id: str, mark: SyncMark) -> None: ...
 

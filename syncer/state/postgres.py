@@ -25,47 +25,24 @@ from typing import TYPE_CHECKING, Any
 from syncer import secrets
 from syncer.errors import ConfigError
 from syncer.state.base import PENDING
-from syncer.state.sql import Clock, Database, Migration, Row, SQLDeliveries, SQLState, migrate
+from syncer.state.sql import (
+    Clock,
+    Database,
+    Migration,
+    Row,
+    SQLDeliveries,
+    SQLState,
+    migrate,
+    run_script,
+    tables,
+    typed_tables,
+)
 
 if TYPE_CHECKING:
     from psycopg import Connection
     from psycopg_pool import ConnectionPool
 
-_V1 = """
-CREATE TABLE refs (
-    tracker TEXT NOT NULL,
-    incident_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    url TEXT NOT NULL,
-    native TEXT NOT NULL,
-    PRIMARY KEY (tracker, incident_id)
-);
-CREATE TABLE journal (
-    tracker TEXT NOT NULL,
-    incident_id TEXT NOT NULL,
-    command TEXT NOT NULL,
-    incident TEXT NOT NULL,
-    options TEXT NOT NULL DEFAULT '{}',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created DOUBLE PRECISION NOT NULL,
-    updated DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (tracker, incident_id)
-);
-CREATE TABLE alert_groups (
-    grp TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL,
-    updated DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE sync_marks (
-    tracker TEXT NOT NULL,
-    incident_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    key TEXT,
-    url TEXT,
-    updated DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (tracker, incident_id)
-);
+_DELIVERIES = """
 CREATE TABLE deliveries (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source TEXT NOT NULL,
@@ -98,12 +75,12 @@ FOR UPDATE OF d SKIP LOCKED
 
 
 def _v1(tx: Database) -> None:
-    for statement in _V1.split(";"):
-        tx.execute(statement)
+    real = "DOUBLE PRECISION"
+    run_script(tx, ";".join((tables(real), typed_tables(real), _DELIVERIES)))
 
 
 MIGRATIONS: list[Migration] = [
-    (1, "refs, journal, alert groups, sync marks, deliveries with leases", _v1),
+    (1, "refs, journal, key/values, alert groups, sync marks, deliveries with leases", _v1),
 ]
 
 

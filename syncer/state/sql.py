@@ -51,6 +51,64 @@ class Database(ABC):
 Migration = tuple[int, str, Callable[[Database], None]]
 
 
+def tables(real: str) -> str:
+    """The tables both backends share, in their dialect's float type (``IF NOT EXISTS``)."""
+    return f"""
+CREATE TABLE IF NOT EXISTS refs (
+    tracker TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    native TEXT NOT NULL,
+    PRIMARY KEY (tracker, incident_id)
+);
+CREATE TABLE IF NOT EXISTS journal (
+    tracker TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    command TEXT NOT NULL,
+    incident TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{{}}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created {real} NOT NULL,
+    updated {real} NOT NULL,
+    PRIMARY KEY (tracker, incident_id)
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated {real} NOT NULL
+)
+"""
+
+
+def typed_tables(real: str) -> str:
+    """The alert groups' generations and the backfill's sync marks."""
+    return f"""
+CREATE TABLE alert_groups (
+    grp TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    updated {real} NOT NULL
+);
+CREATE TABLE sync_marks (
+    tracker TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    key TEXT,
+    url TEXT,
+    updated {real} NOT NULL,
+    PRIMARY KEY (tracker, incident_id)
+)
+"""
+
+
+def run_script(tx: Database, script: str) -> None:
+    """Each ``;``-separated statement of ``script`` (no ``;`` inside one)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            tx.execute(statement)
+
+
 def migrate(
     db: Database,
     migrations: Sequence[Migration],
@@ -192,6 +250,19 @@ class SQLState:
             Pending(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6], r[7], r[8])
             for r in rows
         ]
+
+    # Small JSON values other parts keep (a channel's record of what it sent, say).
+
+    def kv_get(self, key: str) -> Any:
+        rows = self._db.query("SELECT value FROM kv WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def kv_put(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT INTO kv (key, value, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value=excluded.value, updated=excluded.updated",
+            (key, json.dumps(value, ensure_ascii=False), self._clock()),
+        )
 
     # Alert groups and backfill marks.
 

@@ -21,34 +21,21 @@ from filelock import FileLock, Timeout
 
 from syncer.errors import ConfigError
 from syncer.state.base import PENDING
-from syncer.state.sql import Clock, Database, Migration, Row, SQLDeliveries, SQLState, migrate
+from syncer.state.sql import (
+    Clock,
+    Database,
+    Migration,
+    Row,
+    SQLDeliveries,
+    SQLState,
+    migrate,
+    run_script,
+    tables,
+    typed_tables,
+)
 
-_V1 = """
-CREATE TABLE IF NOT EXISTS refs (
-    tracker TEXT NOT NULL,
-    incident_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    url TEXT NOT NULL,
-    native TEXT NOT NULL,
-    PRIMARY KEY (tracker, incident_id)
-);
-CREATE TABLE IF NOT EXISTS journal (
-    tracker TEXT NOT NULL,
-    incident_id TEXT NOT NULL,
-    command TEXT NOT NULL,
-    incident TEXT NOT NULL,
-    options TEXT NOT NULL DEFAULT '{}',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (tracker, incident_id)
-);
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated REAL NOT NULL
-);
+# Deliveries as the previous release made them (its state files have no version yet).
+_V1_DELIVERIES = """
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
@@ -64,25 +51,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, id)
 """
 
-_V2 = """
+_V2_LEASES = """
 ALTER TABLE deliveries ADD COLUMN not_before REAL NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
 ALTER TABLE deliveries ADD COLUMN lease_until REAL;
-CREATE INDEX deliveries_group ON deliveries (state, grp, id);
-CREATE TABLE alert_groups (
-    grp TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE sync_marks (
-    tracker TEXT NOT NULL,
-    incident_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    key TEXT,
-    url TEXT,
-    updated REAL NOT NULL,
-    PRIMARY KEY (tracker, incident_id)
-)
+CREATE INDEX deliveries_group ON deliveries (state, grp, id)
 """
 
 # Each group's oldest pending delivery, when no live lease holds it and it is due.
@@ -95,19 +68,13 @@ ORDER BY id LIMIT ?
 """
 
 
-def _script(tx: Database, script: str) -> None:
-    for statement in script.split(";"):
-        if statement.strip():
-            tx.execute(statement)
-
-
 def _v1(tx: Database) -> None:
-    _script(tx, _V1)
+    run_script(tx, tables("REAL") + ";" + _V1_DELIVERIES)
 
 
 def _v2(tx: Database) -> None:
-    """Leases on deliveries; the key/value table becomes typed tables."""
-    _script(tx, _V2)
+    """Leases on deliveries; what the previous release kept as key/values gets typed tables."""
+    run_script(tx, _V2_LEASES + ";" + typed_tables("REAL"))
     for key, value, updated in tx.query("SELECT key, value, updated FROM kv"):
         data = json.loads(value)
         if key.startswith("ingest:generation:") and isinstance(data, int):
@@ -129,7 +96,7 @@ def _v2(tx: Database) -> None:
                     updated,
                 ),
             )
-    tx.execute("DROP TABLE kv")
+    tx.execute("DELETE FROM kv WHERE key LIKE 'ingest:generation:%' OR key LIKE 'backfill:%'")
 
 
 MIGRATIONS: list[Migration] = [

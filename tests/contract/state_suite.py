@@ -119,6 +119,10 @@ class StateContract:
         a.put_sync_mark("gh", "INC-1", SyncMark("f1", "#1", "https://x/1"))
         b.put_sync_mark("gh", "INC-1", SyncMark("f2"))
         assert a.sync_mark("gh", "INC-1") == SyncMark("f2", None, None)
+        assert a.kv_get("told:slack:INC-1") is None
+        a.kv_put("told:slack:INC-1", {"ts": "1712.0001", "text": "장애"})
+        b.kv_put("told:slack:INC-1", {"ts": "1712.0002", "text": "장애"})
+        assert a.kv_get("told:slack:INC-1") == {"ts": "1712.0002", "text": "장애"}
 
     def test_reopening_migrates_nothing_twice_and_keeps_the_data(self, opener: Opener) -> None:
         first = opener()

@@ -150,9 +150,9 @@ class TrackerContract:
     def state(self, env: dict[str, Any]) -> Iterator[Any]:
         """The local state store the CLI runs use (to make its cache stale)."""
         from syncer import config
-        from syncer.state import State
+        from syncer.state import open_state
 
-        store = State(config.load(str(env["config"])).state_path())
+        store = open_state(config.load(str(env["config"])))
         try:
             yield store
         finally:

@@ -32,12 +32,14 @@ class TestSQLiteState(StateContract):
 
 
 def test_a_state_file_from_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
-    from syncer.state.sqlite import _V1
+    from syncer.state.sql import tables
+    from syncer.state.sqlite import _V1_DELIVERIES
 
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:  # what the previous release left: no version, a kv table
-        db.executescript(_V1)
+        db.executescript(tables("REAL") + ";" + _V1_DELIVERIES)
         rows = [
+            ("told:pager:INC-1", json.dumps({"sent": 1})),
             ("ingest:generation:ALERT-3f9c", json.dumps(2)),
             ("backfill:gh:INC-1", json.dumps({"fingerprint": "f", "key": "#1", "url": "u"})),
             ("backfill:my:team:INC-2", json.dumps({"fingerprint": "g", "key": None, "url": None})),
@@ -55,4 +57,4 @@ def test_a_state_file_from_the_previous_release_is_upgraded_in_place(tmp_path: P
     assert (pending.group, pending.body, pending.claimed_by) == ("G", b"{}", "r1")
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (2,)
-        assert db.execute("SELECT name FROM sqlite_master WHERE name='kv'").fetchall() == []
+        assert db.execute("SELECT key FROM kv").fetchall() == [("told:pager:INC-1",)]

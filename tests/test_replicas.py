@@ -1,0 +1,179 @@
+"""Several writers, one record: serve replicas and parallel runners on one PostgreSQL state.
+
+* Two ``serve`` processes on one PostgreSQL state, the same alert groups
+  delivered alternately to both, eight at a time; one is SIGKILLed mid-load
+  and the survivor applies every delivery the dead one had accepted.
+* Eight parallel ``sync`` processes (separate folders, one state): one issue,
+  one postmortem, one set of action items on every tracker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import BANNER, write_config
+from tests.fakes.github import FakeGitHub, fresh_pacers
+from tests.fakes.jira import FakeJira
+from tests.fakes.notion import FakeNotion
+from tests.pg import PG
+from tests.procs import run_together
+from tests.test_ingest_helpers import am_alert, am_group
+from tests.test_serve_process import ServeProcess, Trackers, each, incident_id
+
+GROUPS = 4
+
+
+@pytest.fixture
+def trackers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trackers]:
+    fresh_pacers(monkeypatch)
+    github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
+    notion.start()
+    trackers = Trackers(github, jira, notion, tmp_path / "memory-tracker.json")
+    for key, value in trackers.env().items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield trackers
+    finally:
+        for app in (github, jira, notion):
+            app.stop()
+
+
+def query(pg: PG, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{pg.schema}"')
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for(what: str, check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def group(n: int, status: str = "firing", peer: int = 0) -> dict[str, Any]:
+    alert = (
+        am_alert(f"order-api-{n}", status="resolved", ends="2025-11-03T07:02:00Z")
+        if status == "resolved"
+        else am_alert(f"order-api-{n}")
+    )
+    return am_group(
+        [alert],
+        group_key=f'{{}}/{{namespace="shop-prod"}}:{{alertname="Replica{n}"}}',
+        external_url=f"http://alertmanager-{peer}.monitoring:9093",
+    )
+
+
+def test_two_replicas_one_issue_per_group_and_a_killed_ones_deliveries_applied_by_the_other(
+    trackers: Trackers, pg: PG, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "incident-syncer.toml",
+        trackers.tables(),
+        extra=(
+            '\n[ingest]\non_resolved = "resolved"\n\n[serve]\nworkers = 4\n'
+            # A short lease, so that the survivor takes the dead one's deliveries soon.
+            "lease = 1.0\npoll_interval = 0.05\n"
+        ),
+        **pg.syncer_keys(),
+    )
+    replicas = [ServeProcess(config, tmp_path / f"serve-{n}.log").start() for n in range(2)]
+    alive, doomed = replicas
+    trackers.github.latency = 0.05  # the work outlasts the answers: the kill lands mid-load
+    try:
+        # Each group fires, delivered by both peers of the HA pair three times over.
+        firing = [(n, peer) for _ in range(3) for n in range(GROUPS) for peer in range(2)]
+        accepted: list[int] = []
+
+        def send(data: dict[str, Any], to: ServeProcess) -> int:
+            answer = to.post(data)
+            assert answer.status_code == 202, answer.text
+            return int(answer.json()["delivery"])
+
+        with ThreadPoolExecutor(max_workers=8) as pool:  # alternately to each replica
+            accepted += pool.map(
+                lambda i: send(group(firing[i][0], peer=firing[i][1]), replicas[i % 2]),
+                range(len(firing)),
+            )
+        owner = f"%:{doomed.proc.pid}:%"  # type: ignore[union-attr]
+
+        def claimed() -> list[tuple[Any, ...]]:
+            return query(
+                pg, "SELECT id FROM deliveries WHERE state='pending' AND claimed_by LIKE %s", owner
+            )
+
+        wait_for("the doomed replica to claim work", claimed)
+        doomed.kill()
+        orphans = [row[0] for row in claimed()]
+        assert orphans  # still held by the dead replica: only its lease frees them
+        trackers.github.latency = 0.0
+
+        # Then every group resolves; the survivor takes every delivery alone.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            accepted += pool.map(
+                lambda n: send(group(n % GROUPS, "resolved", peer=n // GROUPS), alive),
+                range(2 * GROUPS),
+            )
+        wait_for(
+            "every delivery applied",
+            lambda: query(pg, "SELECT COUNT(*) FROM deliveries WHERE state='pending'")[0][0] == 0,
+        )
+        alive.wait_idle()
+    finally:
+        for replica in replicas:
+            if replica.proc is not None and replica.proc.poll() is None:
+                replica.kill()
+
+    rows = query(pg, "SELECT id, state, outcome FROM deliveries ORDER BY id")
+    assert sorted(accepted) == [r[0] for r in rows]  # every accepted delivery, once
+    assert {r[1] for r in rows} == {"done"}
+    assert set(orphans) <= {r[0] for r in rows if r[1] == "done"}
+    actions = [json.loads(r[2])["action"] for r in rows]
+    assert actions.count("opened") == GROUPS and actions.count("resolved") == GROUPS
+    for n in range(GROUPS):
+        inc = incident_id(config, group(n))
+        assert trackers.issues(inc) == each(1)
+        assert trackers.events(inc) == each(2)  # fired, resolved: in that order, once each
+        assert trackers.closed(inc) == each(True)
+
+
+def test_eight_parallel_syncs_with_one_postgresql_state_create_everything_once(
+    trackers: Trackers, pg: PG, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(BANNER.read_text(encoding="utf-8"))
+    inc = data["id"]
+    runs = []
+    for n in range(8):
+        folder = tmp_path / f"runner-{n}"
+        folder.mkdir()
+        config = write_config(
+            folder / "incident-syncer.toml",
+            trackers.tables(),
+            state_url_env="TEST_STATE_URL",
+            state_schema=pg.schema,
+        )
+        (folder / "inc.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+        runs.append((folder, ["--config", str(config), "sync", "inc.yaml"]))
+    codes = run_together(runs, {**trackers.env(), "TEST_STATE_URL": pg.dsn})
+    logs = [(folder / "run.log").read_text(encoding="utf-8") for folder, _ in runs]
+    assert codes == [0] * 8, logs
+    assert sum("created" in log for log in logs) == 1, logs  # one runner created, seven found it
+    items = len(data["postmortem"]["action_items"])
+    for name in ("gh", "jira", "notion"):
+        harness = trackers.harnesses[name]
+        assert len(harness.issues(inc)) == 1, name
+        assert harness.postmortems(inc) == 1, name
+        assert harness.action_items(inc) == items, name
+    stored = json.loads(trackers.store.read_text(encoding="utf-8"))["issues"].values()
+    kinds = [i["kind"] for i in stored if i["incident"] == inc]
+    assert sorted(kinds) == sorted(["incident", "postmortem"] + ["action_item"] * items)
