@@ -2,7 +2,8 @@
 
 ``[syncer]``, ``[grades.*]`` (ordered, most severe first), ``[trackers.*]``
 (``type`` picks the adapter; the rest is validated by that adapter's own
-config model), ``[ingest]``, ``[serve]`` and ``[backfill]``. Unknown keys are
+config model), ``[channels.*]`` (the same, for the places people are told),
+``[ingest]``, ``[serve]`` and ``[backfill]``. Unknown keys are
 rejected with their name. Secrets are never in the file: ``*_env`` keys name
 environment variables.
 """
@@ -98,6 +99,10 @@ class Grade(_Section):
     description: str = ""
     review: str = Field("", description="who attends the review at this grade")
     postmortem_due_days: int | None = Field(None, ge=0)
+    channels: list[str] | None = Field(
+        None, description="which [channels.*] hear of incidents at this grade; default: all"
+    )
+    room: bool = Field(False, description="open a room (a Slack channel) for the incident")
 
 
 class IngestSection(_Section):
@@ -258,6 +263,7 @@ class Config(BaseModel):
     syncer: SyncerSection = Field(default_factory=SyncerSection)
     grades: dict[str, Grade] = Field(default_factory=dict)
     trackers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     ingest: IngestSection = Field(default_factory=IngestSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     backfill: BackfillSection = Field(default_factory=BackfillSection)
@@ -276,6 +282,35 @@ class Config(BaseModel):
             if "type" not in table:
                 raise ValueError(f"[trackers.{name}] needs a 'type' (github, jira, notion, ...)")
         return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_types(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, table in v.items():
+            if not isinstance(table, dict):
+                raise ValueError(f"[channels.{name}] must be a table")
+            if not re.match(r"^[A-Za-z0-9_-]+$", name):
+                raise ValueError(f"channel name {name!r}: use letters, digits, - and _")
+            if "type" not in table:
+                raise ValueError(f"[channels.{name}] needs a 'type' (slack, webhook, ...)")
+        return v
+
+    @model_validator(mode="after")
+    def _channel_names(self) -> Config:
+        for name in self.channels:
+            if name in self.trackers:
+                raise ValueError(
+                    f"[channels.{name}] has the name of a tracker: give channels and trackers "
+                    "different names (the journal keeps both by name)"
+                )
+        for grade, settings in self.grades.items():
+            for name in settings.channels or []:
+                if name not in self.channels:
+                    known = ", ".join(self.channels) or "(none)"
+                    raise ValueError(
+                        f"grades.{grade}.channels: no channel named {name!r}; configured: {known}"
+                    )
+        return self
 
     @property
     def grade_names(self) -> list[str]:

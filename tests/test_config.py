@@ -143,3 +143,33 @@ def test_the_example_config_documents_every_backfill_key() -> None:
     fields = [k for k in section.model_fields if k not in ("columns", "values")]
     assert [k for k in fields if f"{k} =" not in text] == []
     assert "[backfill.columns]" in text and "[backfill.values." in text
+
+
+@pytest.mark.parametrize("type_name", ["slack", "webhook"])
+def test_the_example_config_documents_every_channel_key(type_name: str) -> None:
+    from syncer import channel_registry
+
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    settings = channel_registry.channel_class(type_name).Settings
+    assert [key for key in settings.model_fields if f"{key} =" not in text] == []
+    cfg = config.load(str(ROOT / "config.example.toml"))
+    assert [t["type"] for t in cfg.channels.values()].count(type_name) == 1
+    for table in cfg.channels.values():
+        if table["type"] == type_name:
+            settings.model_validate(table)
+    assert [k for k in config.Grade.model_fields if f"{k} =" not in text] == []
+
+
+def test_channels_are_checked_against_trackers_and_grades(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[trackers.ops]\ntype = "memory"\n[channels.ops]\ntype = "webhook"\n'
+        '[grades.SEV1]\nchannels = ["pager"]\n',
+        encoding="utf-8",
+    )
+    code, _, err = run("--config", str(path), "render", str(BANNER))
+    assert code == 2
+    assert err.splitlines() == [
+        f"Error: {path}: [channels.ops] has the name of a tracker: give channels and trackers "
+        "different names (the journal keeps both by name)",
+    ]

@@ -1,0 +1,149 @@
+"""The texts channels send, from ``templates/<lang>/chat.j2`` (Jinja2 macros, one per text).
+
+The template is rendered with Jinja's autoescaping on, so that every value
+from people, alerts and incident files is escaped for Slack mrkdwn (``&``,
+``<`` and ``>``: the only characters Slack reads as control sequences). User
+text can therefore never mention ``<!channel>`` or ``<@U…>``, nor hide a link
+behind a label; mentions and links the tool makes itself are passed in as
+``Markup``. Plain-text uses (a header, a channel topic, a webhook body) get
+the same text unescaped.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from syncer.config import Config
+from syncer.errors import ConfigError
+from syncer.model import Incident, TimelineEvent
+from syncer.render import LANGS, Extra, Renderer, builtin_templates
+
+TEMPLATE = "chat.j2"
+# The macros and variables a chat template must define (checked when it is loaded).
+REQUIRED = ("summary", "header", "body", "footer", "entry", "room_opened", "purpose", "labels")
+
+
+def mrkdwn(text: Any) -> str:
+    """User text made safe for Slack mrkdwn: no mentions, no links, no special sequences."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str) -> str:
+    """Rendered mrkdwn back to plain text (for plain_text fields, topics, webhook bodies)."""
+    return html.unescape(_requote(text))
+
+
+def _requote(text: str) -> str:
+    # markupsafe also escapes quotes, which Slack would show as "&#34;": put them back.
+    return text.replace("&#34;", '"').replace("&#39;", "'")
+
+
+@dataclass
+class ChatView:
+    """Values only a channel knows: how to mention people, and the room."""
+
+    commander: Markup | str | None = None
+    room: Markup | None = None
+    room_name: str | None = None
+
+
+class ChatTexts:
+    """The chat texts of one incident, rendered from the configured language's template."""
+
+    def __init__(
+        self,
+        config: Config,
+        incident: Incident,
+        extra: Extra,
+        view: ChatView | None = None,
+        renderer: Renderer | None = None,
+    ) -> None:
+        renderer = renderer or Renderer(config)
+        lang = config.syncer.language
+        view = view or ChatView()
+        context = renderer.context(incident, lang, extra)
+        status_icon = {"detected": "🔴", "investigating": "🔴", "mitigated": "🟡"}
+        context.update(
+            commander=view.commander if view.commander is not None else incident.commander,
+            room=view.room,
+            room_name=view.room_name,
+            icon=status_icon.get(incident.status.value, "✅"),
+        )
+        self._renderer = renderer
+        self._module = _load(lang, str(renderer._override) if renderer._override else None)
+        self._context = context
+        self._mod = self._call(lambda: self._module.make_module(vars=context))
+        missing = [name for name in REQUIRED if not hasattr(self._mod, name)]
+        if missing:
+            raise ConfigError(f"template {lang}/{TEMPLATE} defines no {', '.join(missing)}")
+
+    def _call(self, fn: Any) -> Any:
+        from jinja2 import TemplateError
+
+        try:
+            return fn()
+        except TemplateError as exc:
+            raise ConfigError(f"template {TEMPLATE}: {exc}") from exc
+
+    def _text(self, name: str, *args: Any) -> str:
+        return _requote(str(self._call(lambda: getattr(self._mod, name)(*args)))).strip()
+
+    def summary(self) -> str:
+        """One line, plain text: a channel topic, a notification's preview, an SMS."""
+        return " ".join(plain(self._text("summary")).split())
+
+    def header(self) -> str:
+        return " ".join(plain(self._text("header")).split())
+
+    def body(self) -> str:
+        return self._text("body")
+
+    def footer(self) -> str:
+        return self._text("footer")
+
+    def purpose(self) -> str:
+        return " ".join(plain(self._text("purpose")).split())
+
+    def room_opened(self) -> str:
+        return self._text("room_opened")
+
+    def entry(self, event: TimelineEvent) -> str:
+        return self._text("entry", self._renderer._event_view(event))
+
+    def status_text(self) -> str:
+        """The status in the template's language (its ``STATUS`` table, else the status name)."""
+        value = self._context["incident"].status.value
+        return str(getattr(self._mod, "STATUS", {}).get(value, value))
+
+    def label(self, key: str) -> str:
+        labels = getattr(self._mod, "labels", {})
+        return str(labels.get(key, key))
+
+
+@cache
+def _load(lang: str, override: str | None) -> Any:
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+    if lang not in LANGS:
+        raise ConfigError(f"unknown language {lang!r}; expected one of {', '.join(LANGS)}")
+    loaders = []
+    if override:
+        loaders.append(FileSystemLoader(str(Path(override) / lang)))
+        loaders.append(FileSystemLoader(override))
+    loaders.append(FileSystemLoader(str(builtin_templates() / lang)))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        autoescape=True,  # every value is escaped for mrkdwn; the tool's own markup is Markup
+    )
+    try:
+        template = env.get_template(TEMPLATE)
+    except TemplateError as exc:
+        raise ConfigError(f"template {lang}/{TEMPLATE}: {exc}") from exc
+    return template

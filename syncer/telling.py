@@ -1,0 +1,353 @@
+"""The channel half of a sync (장애 전파): tell each channel what it has not been told yet.
+
+Run once the trackers are done, with their links: for every channel, read
+what it has been told (:meth:`~adapters.channels.Channel.lookup`), decide
+whether it hears about this incident at all (its grade, ``[grades.X]
+channels``; a channel that was told once keeps hearing, so a downgrade
+never leaves a page open), plan what is missing and do it. A second run on
+an unchanged incident plans nothing and writes nothing.
+
+Failures are the channel's own: a failing channel is retried like a tracker
+(look again, plan again), journaled under its name when it still fails, and
+reported; it never fails or holds up a tracker. Each incident is told under
+a lock of its own (not the trackers'), so that two runs never post two
+notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.channels import CAP_EDIT, CAP_ROOM, CAP_THREAD, Channel, Notice, Told
+from syncer import markers
+from syncer.config import Config
+from syncer.engine import Options, Result
+from syncer.errors import TrackerError
+from syncer.model import Incident, Status
+from syncer.render import TrackerLink
+from syncer.retry import Policy, call, delay
+from syncer.secrets import redact
+from syncer.state import State
+
+log = logging.getLogger("syncer.telling")
+
+
+class ChannelResult(Result):
+    """What happened to one incident on one channel (one line of ``--json``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        data["channel"] = data.pop("tracker")
+        return {
+            k: data[k]
+            for k in ("incident", "channel", "key", "url", "created", "operations", "error")
+        }
+
+
+@dataclass
+class Step:
+    """One planned step; ``summary`` is what ``--dry-run`` prints."""
+
+    kind: str
+    summary: str
+    payload: Any = None
+
+
+class Teller:
+    """Tells the configured channels about incidents, after the trackers."""
+
+    def __init__(
+        self,
+        config: Config,
+        channels: dict[str, Channel],
+        *,
+        state: State | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self.config = config
+        self.channels = channels
+        self.state = state
+        self.policy = policy or Policy.from_env()
+        self._memos: dict[str, dict[str, Any]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def tell(
+        self,
+        incident: Incident,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+        options: Options,
+    ) -> list[Result]:
+        """Tell every channel about ``incident`` (one result per channel, in configuration order)."""
+        if not self.channels:
+            return []
+        with self._incident_lock(incident.id):
+            names = list(self.channels)
+            results: dict[str, Result] = {}
+
+            def one(name: str) -> None:
+                results[name] = self._tell(name, incident, links, postmortem_url, options)
+
+            if len(names) == 1:
+                one(names[0])
+            else:
+                with ThreadPoolExecutor(len(names), thread_name_prefix="channel") as pool:
+                    for future in [pool.submit(one, n) for n in names]:
+                        future.result()
+            return [results[n] for n in names]
+
+    # Planning.
+
+    def hears(self, name: str, incident: Incident, told: Told) -> bool:
+        """Whether channel ``name`` is told about ``incident`` (its grade, or it was told before)."""
+        if told.notice is not None:
+            return True
+        allowed = self.config.grade(incident.grade).channels
+        return allowed is None or name in allowed
+
+    def notice(
+        self,
+        channel: Channel,
+        incident: Incident,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+        told: Told,
+    ) -> Notice:
+        shown = incident.model_dump(
+            mode="json",
+            include={
+                "title",
+                "grade",
+                "grade_final",
+                "status",
+                "commander",
+                "services",
+                "started_at",
+                "detected_at",
+                "resolved_at",
+                "detection",
+                "symptoms",
+                "customer_impact",
+                "resolution",
+            },
+        )
+        link_data = [(x.tracker, x.key, x.url) for x in links]
+        room = (told.room.id, told.room.closed) if told.room else None
+        closes_at: Status | None = getattr(channel, "closes_at", None)
+        return Notice(
+            incident=incident,
+            links=links,
+            postmortem_url=postmortem_url,
+            digest=markers.digest(
+                "notice",
+                shown,
+                link_data,
+                postmortem_url,
+                room,
+                self.config.syncer.language,
+                self.config.syncer.timezone,
+            ),
+            room_digest=markers.digest(
+                "room",
+                {k: shown[k] for k in ("title", "grade", "status", "commander", "services")},
+                link_data,
+                postmortem_url,
+            ),
+            wants_room=self.config.grade(incident.grade).room,
+            closes_room=closes_at is not None and incident.status.rank >= closes_at.rank,
+            previous_grade=told.grade,
+            previous_status=told.status,
+        )
+
+    def plan(self, name: str, channel: Channel, notice: Notice, told: Told) -> list[Step]:
+        """The steps that would bring channel ``name`` in line with ``notice``."""
+        incident = notice.incident
+        if not self.hears(name, incident, told):
+            return []
+        edits = CAP_EDIT in channel.capabilities
+        steps: list[Step] = []
+        fresh = told.notice is None
+        if fresh:
+            state = f"{incident.grade}, {incident.status.value}"
+            if edits:
+                steps.append(Step("notice", f"post the notice ({state})"))
+            else:
+                verb = "send" if "open" in channel.hears else "record"
+                steps.append(Step("notice", f"{verb}: opened ({state})"))
+        room = told.room
+        if CAP_ROOM in channel.capabilities:
+            if room is None and notice.wants_room:
+                steps.append(Step("room", "open the incident's room"))
+            elif room is not None and not room.closed and room.digest != notice.room_digest:
+                steps.append(Step("room", f"update room #{room.name}"))
+        if "entry" in channel.hears and (not fresh or CAP_THREAD in channel.capabilities):
+            missing = [e for e in incident.sorted_timeline if e.event_id not in told.entries]
+            if missing:
+                ids = ", ".join(e.event_id for e in missing)
+                count = f"{len(missing)} timeline entr{'y' if len(missing) == 1 else 'ies'}"
+                verb = "post" if edits else "send"
+                steps.append(Step("entries", f"{verb} {count}: {ids}", missing))
+        has_room = room is not None or any(s.kind == "room" for s in steps)
+        if has_room and not (room and room.closed) and notice.closes_room:
+            steps.append(
+                Step("close", f"archive room #{room.name}" if room else "archive the room")
+            )
+        if not fresh:
+            changes = self.changes(channel, notice, told)
+            if changes:
+                steps.append(Step("update", changes))
+        return steps
+
+    def changes(self, channel: Channel, notice: Notice, told: Told) -> str:
+        """What an update would change, in words ('' when nothing worth an update)."""
+        incident = notice.incident
+        heard: list[str] = []
+        unheard: list[str] = []
+        if told.grade != incident.grade:
+            grade = f"grade {told.grade or '?'} → {incident.grade}"
+            (heard if "grade" in channel.hears else unheard).append(grade)
+        if told.status != incident.status:
+            old = told.status.value if told.status else "?"
+            status = f"status {old} → {incident.status.value}"
+            (heard if "status" in channel.hears else unheard).append(status)
+        if CAP_EDIT in channel.capabilities:
+            if heard or unheard or told.digest != notice.digest:
+                return "update the notice: " + ("; ".join(heard + unheard) or "content")
+            return ""
+        if heard:
+            return "send: " + "; ".join(heard)
+        # A change this channel is not told about is only remembered (no request).
+        return "record: " + "; ".join(unheard) if unheard else ""
+
+    # Doing.
+
+    def _tell(
+        self,
+        name: str,
+        incident: Incident,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+        options: Options,
+    ) -> Result:
+        channel = self.channels[name]
+        result = ChannelResult(incident=incident.id, tracker=name, dry_run=options.dry_run)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._once(name, channel, incident, links, postmortem_url, options, result)
+                if self.state is not None and not options.dry_run:
+                    self.state.journal_done(name, incident.id)
+                return result
+            except TrackerError as exc:
+                if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
+                    wait = delay(self.policy, attempt, exc)
+                    log.info("%s: %s; reading again and re-planning in %.2fs", name, exc, wait)
+                    time.sleep(wait)
+                    continue
+                code = f" (HTTP {exc.status})" if exc.status else ""
+                result.error = redact(exc.message + code)
+                result.retryable = exc.retryable
+                log.warning("%s: %s", name, result.error)
+                if self.state is not None and not options.dry_run:
+                    self.state.journal_put(
+                        name,
+                        incident.id,
+                        options.command,
+                        incident.to_data(),
+                        {"postmortem": options.postmortem, "historical": options.historical},
+                        error=result.error,
+                    )
+                return result
+
+    def _once(
+        self,
+        name: str,
+        channel: Channel,
+        incident: Incident,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+        options: Options,
+        result: Result,
+    ) -> None:
+        memo = self._memo(name, incident.id)
+        told = call(lambda: channel.lookup(incident, memo), self.policy, what=f"{name}: lookup")
+        if told.memo != memo:
+            self._save(name, incident.id, told.memo, options)
+        notice = self.notice(channel, incident, links, postmortem_url, told)
+        steps = self.plan(name, channel, notice, told)
+        self._show(result, told)
+        if options.dry_run:
+            result.operations = [s.summary for s in steps]
+            return
+        for step in steps:
+            if step.kind == "notice":
+                told, writes = channel.post_notice(notice)
+                result.created = True
+            elif step.kind == "room":
+                told.room, writes = channel.open_room(told, notice)
+            elif step.kind == "entries":
+                writes = 0
+                for event in step.payload:
+                    if event.event_id not in told.entries:  # a notice that covers them marked them
+                        writes += channel.post_entry(told, notice, event)
+                        self._save(name, incident.id, told.memo, options)
+            elif step.kind == "close":
+                writes = channel.close_room(told, notice)
+            else:
+                continue  # the update comes last, with the room as it is now
+            result.writes += writes
+            result.operations.append(step.summary)
+            self._save(name, incident.id, told.memo, options)
+            notice = self.notice(channel, incident, links, postmortem_url, told)
+        changes = self.changes(channel, notice, told)
+        if changes and told.notice is not None:
+            result.writes += channel.update_notice(told, notice)
+            result.operations.append(changes)
+            self._save(name, incident.id, told.memo, options)
+        self._show(result, told)
+
+    @staticmethod
+    def _show(result: Result, told: Told) -> None:
+        if told.notice is not None:
+            result.key, result.url = told.notice.key, told.notice.url
+
+    # The local memo (a hint for Slack, the whole record for a webhook) and the lock.
+
+    def _key(self, name: str, incident_id: str) -> str:
+        return f"told:{name}:{incident_id}"
+
+    def _memo(self, name: str, incident_id: str) -> dict[str, Any]:
+        key = self._key(name, incident_id)
+        if self.state is not None:
+            value = self.state.kv_get(key)
+            return dict(value) if isinstance(value, dict) else {}
+        return dict(self._memos.get(key, {}))
+
+    def _save(self, name: str, incident_id: str, memo: dict[str, Any], options: Options) -> None:
+        if options.dry_run:
+            return
+        key = self._key(name, incident_id)
+        if self.state is not None:
+            self.state.kv_put(key, memo)
+        else:
+            self._memos[key] = dict(memo)
+
+    @contextmanager
+    def _incident_lock(self, incident_id: str) -> Iterator[None]:
+        if self.state is not None:
+            with self.state.incident_lock("told." + incident_id):
+                yield
+            return
+        with self._lock:
+            lock = self._locks.setdefault(incident_id, threading.Lock())
+        with lock:
+            yield
