@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
@@ -22,7 +21,7 @@ from markupsafe import Markup
 from syncer.config import Config
 from syncer.errors import ConfigError
 from syncer.model import Incident, TimelineEvent
-from syncer.render import LANGS, Extra, Renderer, builtin_templates
+from syncer.render import Extra, Renderer, template_loader
 
 TEMPLATE = "chat.j2"
 # The macros and variables a chat template must define (checked when it is loaded).
@@ -128,17 +127,10 @@ class ChatTexts:
 
 @cache
 def _load(lang: str, override: str | None) -> Any:
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+    from jinja2 import Environment, StrictUndefined, TemplateError
 
-    if lang not in LANGS:
-        raise ConfigError(f"unknown language {lang!r}; expected one of {', '.join(LANGS)}")
-    loaders = []
-    if override:
-        loaders.append(FileSystemLoader(str(Path(override) / lang)))
-        loaders.append(FileSystemLoader(override))
-    loaders.append(FileSystemLoader(str(builtin_templates() / lang)))
     env = Environment(
-        loader=ChoiceLoader(loaders),
+        loader=template_loader(lang, override),
         undefined=StrictUndefined,
         autoescape=True,  # every value is escaped for mrkdwn; the tool's own markup is Markup
     )

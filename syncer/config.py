@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -271,28 +272,24 @@ class Config(BaseModel):
     path: Path | None = Field(None, exclude=True)
     grades_are_defaults: bool = Field(False, exclude=True)
 
-    @field_validator("trackers")
+    @field_validator("trackers", "channels")
     @classmethod
-    def _tracker_types(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _typed_tables(
+        cls, v: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        section = str(info.field_name)
+        noun, examples = (
+            ("tracker", "github, jira, notion")
+            if section == "trackers"
+            else ("channel", "slack, webhook")
+        )
         for name, table in v.items():
             if not isinstance(table, dict):
-                raise ValueError(f"[trackers.{name}] must be a table")
+                raise ValueError(f"[{section}.{name}] must be a table")
             if not re.match(r"^[A-Za-z0-9_-]+$", name):
-                raise ValueError(f"tracker name {name!r}: use letters, digits, - and _")
+                raise ValueError(f"{noun} name {name!r}: use letters, digits, - and _")
             if "type" not in table:
-                raise ValueError(f"[trackers.{name}] needs a 'type' (github, jira, notion, ...)")
-        return v
-
-    @field_validator("channels")
-    @classmethod
-    def _channel_types(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for name, table in v.items():
-            if not isinstance(table, dict):
-                raise ValueError(f"[channels.{name}] must be a table")
-            if not re.match(r"^[A-Za-z0-9_-]+$", name):
-                raise ValueError(f"channel name {name!r}: use letters, digits, - and _")
-            if "type" not in table:
-                raise ValueError(f"[channels.{name}] needs a 'type' (slack, webhook, ...)")
+                raise ValueError(f"[{section}.{name}] needs a 'type' ({examples}, ...)")
         return v
 
     @model_validator(mode="after")

@@ -91,6 +91,19 @@ class TrackerError(SyncerError):
 class LookupFailed(TrackerError):
     """The tracker could not say whether the incident exists: never create on this."""
 
+    @classmethod
+    def because(cls, exc: TrackerError, what: str, tracker: str) -> LookupFailed:
+        """``exc`` as a failed lookup: ``what`` could not be told (retryable as ``exc`` is)."""
+        if isinstance(exc, LookupFailed):
+            return exc
+        return cls(
+            f"{what}: {exc.message}",
+            tracker=tracker,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            status=exc.status,
+        )
+
 
 class NotFound(SyncerError):
     """The incident is in none of the trackers (imperative commands need it there)."""

@@ -37,38 +37,50 @@ def known_types() -> list[str]:
 
 
 def adapter_class(type_name: str) -> Any:
-    target = BUILTIN.get(type_name, (None, ""))[0]
+    return plugin_class(GROUP, BUILTIN, "tracker", type_name)
+
+
+def plugin_class(group: str, builtin: dict[str, tuple[str, str]], noun: str, type_name: str) -> Any:
+    """The class registered for ``type_name``: built-in (lazily imported) or by entry point."""
+    target = builtin.get(type_name, (None, ""))[0]
     if target is None:
-        for ep in entry_points(group=GROUP):
-            if ep.name == type_name:
-                target = ep.value
-                break
+        target = next((ep.value for ep in entry_points(group=group) if ep.name == type_name), None)
     if target is None:
-        raise ConfigError(
-            f"unknown tracker type {type_name!r}; known types: {', '.join(known_types())}"
-        )
+        known = sorted(set(builtin) | {ep.name for ep in entry_points(group=group)})
+        raise ConfigError(f"unknown {noun} type {type_name!r}; known types: {', '.join(known)}")
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        package = BUILTIN.get(type_name, ("", exc.name or module_name))[1]
+        package = builtin.get(type_name, ("", ""))[1] or exc.name or module_name
         raise ConfigError(
-            f"tracker type {type_name!r} needs the package {package or exc.name!r}: {exc}"
+            f"{noun} type {type_name!r} needs the package {package!r}: {exc}"
         ) from exc
     return getattr(module, attr)
 
 
 def build(name: str, config: Config) -> Adapter:
     """Build the adapter for ``[trackers.NAME]``: validate its table, read its secrets."""
-    table = config.trackers.get(name)
+    adapter: Adapter = build_plugin("trackers", name, config, adapter_class)
+    return adapter
+
+
+def build_plugin(section: str, name: str, config: Config, class_for: Any) -> Any:
+    """Build ``[SECTION.NAME]`` with the class ``class_for(type)`` gives: validated, secrets read."""
+    tables: dict[str, dict[str, Any]] = getattr(config, section)
+    table = tables.get(name)
     if table is None:
         raise ConfigError(
-            f"no tracker named {name!r}; configured: {', '.join(config.trackers) or '(none)'}"
+            f"no {section[:-1]} named {name!r}; configured: {', '.join(tables) or '(none)'}"
         )
-    cls = adapter_class(str(table["type"]))
-    file = str(config.path) if config.path else None
+    cls = class_for(str(table["type"]))
+    return cls(name, settings_of(cls, table, f"{section}.{name}", config), config)
+
+
+def settings_of(cls: Any, table: dict[str, Any], where: str, config: Config) -> Any:
+    """``cls.Settings`` validated from ``table``; every problem named by its key, with the file."""
     try:
-        settings = cls.Settings.model_validate(table)
+        return cls.Settings.model_validate(table)
     except ValidationError as exc:
         raise InputErrors(
             [
@@ -76,14 +88,12 @@ def build(name: str, config: Config) -> Adapter:
                     "unknown key"
                     if err["type"] == "extra_forbidden"
                     else str(err["msg"]).removeprefix("Value error, "),
-                    file=file,
-                    field=f"trackers.{name}." + ".".join(str(p) for p in err["loc"]),
+                    file=str(config.path) if config.path else None,
+                    field=".".join([where, *(str(p) for p in err["loc"])]),
                 )
                 for err in exc.errors()
             ]
         ) from None
-    adapter: Adapter = cls(name, settings, config)
-    return adapter
 
 
 def build_all(config: Config, only: list[str] | None = None) -> dict[str, Adapter]:

@@ -220,9 +220,9 @@ def md_block(text: Any) -> str:
     return str(text).strip()
 
 
-@cache
-def _environment(lang: str, override: str | None) -> Any:
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+def template_loader(lang: str, override: str | None) -> Any:
+    """Where templates of ``lang`` are found: the user's folder first, then the built-ins."""
+    from jinja2 import ChoiceLoader, FileSystemLoader
 
     if lang not in LANGS:
         raise ConfigError(f"unknown language {lang!r}; expected one of {', '.join(LANGS)}")
@@ -231,8 +231,15 @@ def _environment(lang: str, override: str | None) -> Any:
         loaders.append(FileSystemLoader(str(Path(override) / lang)))
         loaders.append(FileSystemLoader(override))
     loaders.append(FileSystemLoader(str(builtin_templates() / lang)))
+    return ChoiceLoader(loaders)
+
+
+@cache
+def _environment(lang: str, override: str | None) -> Any:
+    from jinja2 import Environment, StrictUndefined
+
     env = Environment(
-        loader=ChoiceLoader(loaders),
+        loader=template_loader(lang, override),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,

@@ -38,6 +38,17 @@ from syncer.state import State
 
 log = logging.getLogger("syncer.telling")
 
+# The incident's fields a notice shows (a change to one of them is worth an edit).
+SHOWN = set(Incident.model_fields) - {
+    "id",
+    "mitigated_at",
+    "closed_at",
+    "cause",
+    "links",
+    "timeline",
+    "postmortem",
+}
+
 
 class ChannelResult(Result):
     """What happened to one incident on one channel (one line of ``--json``)."""
@@ -121,24 +132,7 @@ class Teller:
         postmortem_url: str | None,
         told: Told,
     ) -> Notice:
-        shown = incident.model_dump(
-            mode="json",
-            include={
-                "title",
-                "grade",
-                "grade_final",
-                "status",
-                "commander",
-                "services",
-                "started_at",
-                "detected_at",
-                "resolved_at",
-                "detection",
-                "symptoms",
-                "customer_impact",
-                "resolution",
-            },
-        )
+        shown = incident.model_dump(mode="json", include=SHOWN)
         link_data = [(x.tracker, x.key, x.url) for x in links]
         room = (told.room.id, told.room.closed) if told.room else None
         closes_at: Status | None = getattr(channel, "closes_at", None)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from tests.fakes.slack import OTHER_BOT, PERSON, SCOPES, TOKEN, WRITES, FakeSlack
+from tests.test_github_fake import TYPES as JSON_TYPES
 
 SPEC_PATH = Path(__file__).parent / "fakes" / "slack.openapi.json"
 NOTES_PATH = Path(__file__).parent / "fakes" / "slack-notes.md"
@@ -30,27 +30,16 @@ NOTES_PATH = Path(__file__).parent / "fakes" / "slack-notes.md"
 NEWER = {"metadata", "app_id", "response_metadata", "bot_id", "blocks", "edited", "warning"}
 
 
-@cache
-def spec() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    return data
+SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
 
 
 def resolve(node: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in node:
-        node = spec()["definitions"][node["$ref"].removeprefix("#/definitions/")]
+        node = SPEC["definitions"][node["$ref"].removeprefix("#/definitions/")]
     return node
 
 
-TYPES: dict[str, Any] = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "integer": int,
-    "number": (int, float),
-    "boolean": bool,
-    "null": type(None),
-}
+TYPES: dict[str, Any] = {**JSON_TYPES, "null": type(None)}
 
 
 def check(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
@@ -94,7 +83,7 @@ def check(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
 
 def conforms(method: str, answer: dict[str, Any]) -> None:
     """Assert ``answer`` matches the documented success (or error) schema of ``method``."""
-    operations = spec()["paths"][f"/{method}"]
+    operations = SPEC["paths"][f"/{method}"]
     (operation,) = operations.values()
     documented = operation["responses"]["200" if answer.get("ok") else "default"]["schema"]
     problems = check(answer, documented)
@@ -130,7 +119,7 @@ def test_the_spec_copy_is_the_shared_contract() -> None:
 
 
 def test_every_method_the_fake_answers_is_documented() -> None:
-    documented = {path.lstrip("/") for path in spec()["paths"]}
+    documented = {path.lstrip("/") for path in SPEC["paths"]}
     in_notes = {"bookmarks.add"}
     beyond = {"bookmarks.list", "conversations.list"}  # Slack's method pages; see the module doc
     answered = {

@@ -97,15 +97,8 @@ class SlackChannel:
         try:
             return self._lookup(incident, memo)
         except TrackerError as exc:
-            if isinstance(exc, LookupFailed):
-                raise
-            raise LookupFailed(
-                f"cannot tell whether {incident.id} was announced: {exc.message}",
-                tracker=self.name,
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-                status=exc.status,
-            ) from exc
+            what = f"cannot tell whether {incident.id} was announced"
+            raise LookupFailed.because(exc, what, self.name) from exc
 
     def _lookup(self, incident: Incident, memo: dict[str, Any]) -> Told:
         channel = self.broadcast()
