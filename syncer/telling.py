@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -245,7 +244,7 @@ class Teller:
                 if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
                     wait = delay(self.policy, attempt, exc)
                     log.info("%s: %s; reading again and re-planning in %.2fs", name, exc, wait)
-                    time.sleep(wait)
+                    self.policy.clock.sleep(wait)
                     continue
                 code = f" (HTTP {exc.status})" if exc.status else ""
                 result.error = redact(exc.message + code)

@@ -6,6 +6,7 @@ These drive :class:`syncer.telling.Teller` (the channel half of a sync) directly
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from syncer.engine import Options
 from syncer.model import Incident
 from syncer.render import TrackerLink
 from syncer.telling import Teller
+from tests.fakes.clock import FakeClock
 from tests.fakes.slack import OTHER_BOT, PERSON, TOKEN, FakeSlack, slack_channel
 
 LINKS = [
@@ -391,11 +393,16 @@ def test_entries_in_the_room(slack: FakeSlack) -> None:
     ]
 
 
-def test_rate_limits_are_waited_out_and_retried_in_place(slack: FakeSlack) -> None:
+def test_rate_limits_are_waited_out_and_retried_in_place(
+    slack: FakeSlack, clock: FakeClock
+) -> None:
     config = configure(slack, grades={"SEV2": {}})
-    slack.rate_limit("chat.postMessage", times=2, retry_after="0")
+    slack.rate_limit("chat.postMessage", times=2, retry_after="7")
     result = tell(teller(config), incident(config))
     assert result.created
+    posts = [e.at for e in slack.log if e.path == "/api/chat.postMessage"]
+    # Retry-After honoured each time (the method's pacer held every caller), nothing doubled.
+    assert posts[1] - posts[0] >= 7 and posts[2] - posts[1] >= 7
     assert slack.methods()[:5] == [
         "conversations.history",
         "users.lookupByEmail",
@@ -404,6 +411,27 @@ def test_rate_limits_are_waited_out_and_retried_in_place(slack: FakeSlack) -> No
         "chat.postMessage",
     ]
     assert len(slack.incidents.messages) == 1
+
+
+def test_posts_are_paced_to_one_a_second_per_channel_and_tier_2_to_20_a_minute(
+    slack: FakeSlack, clock: FakeClock
+) -> None:
+    config = configure(slack, grades={"SEV2": {}})
+    timeline = [{"at": f"2026-11-25T10:{m:02d}:00", "text": f"기록 {m}"} for m in range(12)]
+    tell(teller(config), incident(config, timeline=timeline))
+    posts = [e.at for e in slack.log if e.path == "/api/chat.postMessage"]
+    assert len(posts) == 13
+    # Three back to back (Slack allows short bursts), then one a second.
+    assert posts[2] - posts[0] < 0.01
+    assert all(b - a >= 0.999 for a, b in itertools.pairwise(posts[3:]))
+    assert posts[-1] - posts[0] == pytest.approx(10.0, abs=0.01)
+    # conversations.create is Tier 2 (20 a minute): two at once, then one every 3 s.
+    (channel,) = channel_registry.build_all(config).values()
+    for n in range(5):
+        channel.api.create_room(f"room-{n}", False)  # type: ignore[attr-defined]
+    creates = [e.at for e in slack.log if e.path == "/api/conversations.create"]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(creates)]
+    assert gaps == [0.0, 3.0, 3.0, 3.0]
 
 
 def test_errors_say_what_to_do(slack: FakeSlack) -> None:
