@@ -252,11 +252,9 @@ class Engine:
     def event_docs(self, incident: Incident, present: set[str] | None = None) -> list[EventDoc]:
         """The timeline's comments, leaving out (and not rendering) those already ``present``."""
         present = present or set()
-        return [
-            EventDoc(event=e, body=self.renderer.event_text(incident, e))
-            for e in incident.sorted_timeline
-            if e.event_id not in present
-        ]
+        events = [e for e in incident.sorted_timeline if e.event_id not in present]
+        bodies = self.renderer.event_texts(incident, events)
+        return [EventDoc(event=e, body=body) for e, body in zip(events, bodies, strict=True)]
 
     def postmortem_doc(
         self, incident: Incident, incident_url: str | None, links: list[TrackerLink]

@@ -9,6 +9,9 @@ as template code.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from functools import cache
@@ -44,13 +47,47 @@ class Extra:
     incident_url: str | None = None
 
 
+class _Memo:
+    """What was rendered from each incident object: its timeline rows, documents and comments.
+
+    An incident is not changed once validated (a command that changes one builds a new
+    one), so whatever is rendered from an object stays right while that object lives: a
+    sync renders each document and each comment once, however many trackers and phases ask
+    for it. An entry is used only for the object it was made from (a weak reference tells),
+    and the entries of the ``size`` incidents used last are kept.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[weakref.ref[Incident], dict[Any, Any]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def of(self, incident: Incident) -> dict[Any, Any]:
+        key = id(incident)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0]() is incident:
+                self._entries.move_to_end(key)
+                return found[1]
+            memo: dict[Any, Any] = {"lock": threading.RLock()}  # trackers render in parallel
+            self._entries[key] = (weakref.ref(incident), memo)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            return memo
+
+
 class Renderer:
-    """Renders one document at a time; the Jinja environment is built once per language."""
+    """Renders documents; the Jinja environment is built once per language, and what is
+    rendered from an incident object is kept while it lives (see :class:`_Memo`)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.tz: tzinfo = config.tz
         self._override = self._override_dir(config)
+        self._memo = _Memo()
 
     @staticmethod
     def _override_dir(config: Config) -> Path | None:
@@ -75,11 +112,40 @@ class Renderer:
         lang = lang or self.config.syncer.language
         if doc not in DOCS:
             raise ConfigError(f"unknown document {doc!r}; expected one of {', '.join(DOCS)}")
+        extra = extra or Extra()
+        if event is not None:
+            # An entry's comment is about that entry: the incident's fields, not its timeline.
+            context = self.context(incident, lang, extra, timeline=False)
+            return self._fill(doc, lang, {**context, "event": self._event_view(event)})
+        key = (doc, lang, _extra_key(extra))
+        memo = self._memo.of(incident)
+        with memo["lock"]:
+            if key not in memo:
+                memo[key] = self._fill(doc, lang, self.context(incident, lang, extra))
+            return str(memo[key])
+
+    def event_text(self, incident: Incident, event: TimelineEvent, lang: str | None = None) -> str:
+        return self.render("event", incident, lang=lang, event=event)
+
+    def event_texts(
+        self, incident: Incident, events: list[TimelineEvent], lang: str | None = None
+    ) -> list[str]:
+        """The comments of entries of ``incident``'s timeline, each rendered once."""
+        lang = lang or self.config.syncer.language
+        memo = self._memo.of(incident)
+        with memo["lock"]:
+            texts = memo.setdefault(("event", lang), {})
+            missing = [e for e in events if e.event_id not in texts]
+            if missing:
+                base = self.context(incident, lang, Extra(), timeline=False)
+                for e in missing:
+                    view = self._event_view(e)
+                    texts[e.event_id] = self._fill("event", lang, {**base, "event": view})
+            return [texts[e.event_id] for e in events]
+
+    def _fill(self, doc: str, lang: str, context: dict[str, Any]) -> str:
         env = _environment(lang, str(self._override) if self._override else None)
         template = env.get_template(f"{doc}.md.j2")
-        context = self.context(incident, lang, extra or Extra())
-        if event is not None:
-            context["event"] = self._event_view(event)
         try:
             text = template.render(context)
         except Exception as exc:  # a user's template is input: report it as such
@@ -90,15 +156,15 @@ class Renderer:
             raise
         return _tidy(text)
 
-    def event_text(self, incident: Incident, event: TimelineEvent, lang: str | None = None) -> str:
-        return self.render("event", incident, lang=lang, event=event)
-
     # The view: formatted values so that templates stay simple.
 
-    def context(self, incident: Incident, lang: str, extra: Extra) -> dict[str, Any]:
+    def context(
+        self, incident: Incident, lang: str, extra: Extra, *, timeline: bool = True
+    ) -> dict[str, Any]:
+        """What a template sees; ``timeline`` and ``mermaid`` only when asked (not for an entry)."""
         grade = self.config.grade_in(incident.grade, lang)
         due = self.postmortem_due(incident)
-        return {
+        context = {
             "lang": lang,
             "incident": incident,
             "i": incident,
@@ -124,8 +190,6 @@ class Renderer:
                 "resolve": split_duration(incident.time_to_resolve),
                 "total": split_duration(_total(incident)),
             },
-            "timeline": [self._event_view(e) for e in incident.sorted_timeline],
-            "mermaid": self.mermaid(incident),
             "pm": incident.postmortem,
             "review_date": self.fmt(incident.postmortem.review.date)
             if incident.postmortem
@@ -134,12 +198,27 @@ class Renderer:
             "postmortem_url": extra.postmortem_url,
             "incident_url": extra.incident_url,
         }
+        if timeline:
+            context["timeline"], context["mermaid"] = self._timeline(incident)
+        return context
+
+    def _timeline(self, incident: Incident) -> tuple[list[dict[str, Any]], str]:
+        """The timeline's rows and its Mermaid diagram, built once per incident."""
+        memo = self._memo.of(incident)
+        with memo["lock"]:
+            if "timeline" not in memo:
+                views = [self._event_view(e) for e in incident.sorted_timeline]
+                memo["timeline"] = (views, self._mermaid(incident, views))
+            rows, diagram = memo["timeline"]
+            return rows, diagram
 
     def _event_view(self, event: TimelineEvent) -> dict[str, Any]:
+        at = self.fmt(event.at)  # "YYYY-MM-DD HH:MM zone": the day and time are slices of it
         return {
             "id": event.event_id,
-            "at": self.fmt(event.at),
-            "time": event.at.astimezone(self.tz).strftime("%H:%M"),
+            "at": at,
+            "day": at[:10],
+            "time": at[11:16],
             "kind": event.kind.value,
             "text": event.text,
             "author": event.author,
@@ -163,19 +242,25 @@ class Renderer:
 
     def mermaid(self, incident: Incident) -> str:
         """A Mermaid ``timeline`` diagram: GitHub and Notion draw it natively."""
-        events = incident.sorted_timeline
-        if not events:
+        return self._timeline(incident)[1]
+
+    def _mermaid(self, incident: Incident, rows: list[dict[str, Any]]) -> str:
+        if not rows:
             return ""
         out = ["timeline", f"    title {_mermaid_text(incident.id)}"]
         day = None
-        for event in events:
-            local = event.at.astimezone(self.tz)
-            if local.date() != day:
-                day = local.date()
-                out.append(f"    section {day.isoformat()}")
+        for row in rows:
+            if row["day"] != day:
+                day = row["day"]
+                out.append(f"    section {day}")
             # U+2236 RATIO: reads as a colon, where Mermaid takes ':' for the end of the period.
-            out.append(f"        {local.strftime('%H∶%M')} : {_mermaid_text(event.text)}")
+            out.append(f"        {row['time'].replace(':', '∶')} : {_mermaid_text(row['text'])}")
         return "\n".join(out)
+
+
+def _extra_key(extra: Extra) -> tuple[Any, ...]:
+    links = tuple((t.tracker, t.key, t.url) for t in extra.trackers)
+    return (links, extra.postmortem_url, extra.incident_url)
 
 
 def _total(incident: Incident) -> timedelta | None:
@@ -243,6 +328,7 @@ def _environment(lang: str, override: str | None) -> Any:
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change under a running process: no stat per render
         trim_blocks=True,
         lstrip_blocks=True,
     )

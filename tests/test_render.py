@@ -124,3 +124,48 @@ def test_an_undefined_variable_in_a_template_is_an_error(tmp_path: Path) -> None
     result = CliRunner().invoke(main, ["--config", str(cfg), "render", str(BANNER)])
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: template en/notice.md.j2: 'nope' is undefined"
+
+
+def test_a_sync_renders_in_linear_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each entry is formatted a fixed number of times per sync, however long the timeline is:
+    its own comment, and one row in each document (notice, postmortem) rendered once."""
+    from collections import Counter
+
+    from syncer import config as config_mod
+    from syncer import loader, registry
+    from syncer.engine import Engine
+    from syncer.model import Incident
+    from syncer.render import Renderer
+
+    counted: Counter[str] = Counter()
+    for name in ("_event_view", "_fill", "_mermaid"):
+        original = getattr(Renderer, name)
+
+        def counting(
+            self: Renderer, *args: object, __f: object = original, __n: str = name
+        ) -> object:
+            counted[__n] += 1
+            return __f(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(Renderer, name, counting)
+
+    cfg = config_mod.load(str(write_config(tmp_path / "c.toml", {"m": {"type": "memory"}})))
+    base = loader.load_file(CHECKOUT, cfg).incident.to_data()
+    runs = {}
+    for n in (10, 100):
+        counted.clear()
+        events = [
+            {"at": f"2024-03-05T{15 + m // 60:02d}:{m % 60:02d}:00+09:00", "text": f"step {m}"}
+            for m in range(n)
+        ]
+        data = base | {"id": f"INC-linear-{n}", "timeline": events}
+        incident = Incident.model_validate(data, context=cfg.context())
+        Engine(cfg, registry.build_all(cfg)).sync(incident)
+        runs[n] = dict(counted)
+    # An entry is formatted twice: for its comment and for the timeline's rows, which the
+    # notice and the postmortem share (with one Mermaid diagram built from them).
+    assert runs[10]["_event_view"] == 2 * 10 and runs[100]["_event_view"] == 2 * 100
+    assert runs[10]["_mermaid"] == runs[100]["_mermaid"] == 1
+    # One comment per entry; the notice and the postmortem once for each set of links they
+    # carry (a new issue's notice gains the postmortem's link once it is published).
+    assert runs[100]["_fill"] - 100 == runs[10]["_fill"] - 10 <= 4
