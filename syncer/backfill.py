@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from syncer import loader, markers, tabular
 from syncer.config import Config
@@ -35,7 +35,6 @@ from syncer.model import Incident
 from syncer.state import SyncMark
 
 if TYPE_CHECKING:
-    from adapters.base import Adapter
     from syncer.engine import Engine, Options, Result
 
 log = logging.getLogger("syncer.backfill")
@@ -297,7 +296,6 @@ class Runner:
         self.began = time.monotonic()
         self.summary = Summary({name: TrackerTally() for name in engine.adapters})
         self._lock = threading.Lock()
-        _ensure_paced(engine)
 
     # The fingerprint of what a sync wrote: same fingerprint, nothing to do.
 
@@ -389,9 +387,7 @@ class Runner:
         self.summary.done = self.finished
         self.summary.elapsed = time.monotonic() - self.began
         self.summary.pacing = {
-            name: pacer.stats()
-            for name, adapter in self.engine.adapters.items()
-            if (pacer := getattr(adapter, "pacer", None)) is not None
+            name: adapter.pacer.stats() for name, adapter in self.engine.adapters.items()
         }
         return self.summary
 
@@ -446,67 +442,9 @@ class Runner:
             return 0.0
         bound = 0.0
         for name, adapter in self.engine.adapters.items():
-            pacer = getattr(adapter, "pacer", None)
-            if pacer is None:
-                continue
+            pacer = adapter.pacer
             tally = self.summary.trackers[name]
             writes = tally.writes / self.finished * left
             requests = pacer.requests / max(1, self.finished) * left
             bound = max(bound, pacer.min_seconds(int(writes), int(requests)))
         return bound
-
-
-def _ensure_paced(engine: Engine) -> None:
-    """An adapter that does not pace its own requests is paced per call, by its tracker's budget."""
-    from syncer.retry import pacer_for
-
-    for name, adapter in list(engine.adapters.items()):
-        if getattr(adapter, "pacer", None) is not None:
-            continue
-        settings = getattr(adapter, "settings", None)
-        if settings is None:
-            continue
-        engine.adapters[name] = cast("Adapter", PacedAdapter(adapter, pacer_for(name, settings)))
-
-
-class PacedAdapter:
-    """Paces an adapter per method call (for third-party adapters that do not pace themselves)."""
-
-    READS = frozenset({"find", "fetch"})
-    WRITES = frozenset(
-        {"create", "update", "publish_postmortem", "create_action_item", "close_duplicate"}
-    )
-
-    def __init__(self, inner: Adapter, pacer: Any) -> None:
-        self._inner = inner
-        self.pacer = pacer
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if name in self.READS or name in self.WRITES:
-            return self._paced(value, name in self.WRITES, 1)
-        if name == "add_events":
-            per = max(1, int(getattr(self._inner, "events_per_write", 1)))
-
-            def add_events(ref: Any, events: list[Any]) -> Any:
-                for start in range(0, len(events), per):
-                    self._paced(value, True, 1)(ref, events[start : start + per])
-
-            return add_events
-        return value
-
-    def _paced(self, fn: Callable[..., Any], write: bool, _n: int) -> Callable[..., Any]:
-        from syncer.errors import TrackerError
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self.pacer.wait(write=write)
-            try:
-                value = fn(*args, **kwargs)
-            except TrackerError as exc:
-                if exc.status == 429 or exc.retry_after is not None:
-                    self.pacer.penalise(exc.retry_after)
-                raise
-            self.pacer.recover()
-            return value
-
-        return call

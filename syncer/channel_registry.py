@@ -5,27 +5,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from syncer.registry import build_plugin, plugin_class
+from syncer.registry import Builtin, Plugins, build_plugin
 
 if TYPE_CHECKING:
     from adapters.channels import Channel
     from syncer.config import Config
 
-GROUP = "incident_syncer.channels"
-
-BUILTIN: dict[str, tuple[str, str]] = {
-    "slack": ("adapters.slack:SlackChannel", "slack_sdk"),
-    "webhook": ("adapters.webhook:WebhookChannel", ""),
-}
+CHANNELS = Plugins(
+    "incident_syncer.channels",
+    {
+        "slack": Builtin("adapters.slack:SlackChannel", "slack_sdk"),
+        "webhook": Builtin("adapters.webhook:WebhookChannel"),
+    },
+    "channel type",
+)
 
 
 def channel_class(type_name: str) -> Any:
-    return plugin_class(GROUP, BUILTIN, "channel", type_name)
+    return CHANNELS.load(type_name)
 
 
 def build(name: str, config: Config) -> Channel:
     """Build the channel for ``[channels.NAME]``: validate its table, read its secrets."""
-    channel: Channel = build_plugin("channels", name, config, channel_class)
+    channel: Channel = build_plugin("channels", name, config, CHANNELS)
     return channel
 
 

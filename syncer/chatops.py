@@ -13,21 +13,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from syncer import markers, secrets
+from syncer import markers
 from syncer.errors import ConfigError, InputError, TrackerError
 from syncer.retry import Policy, call, delay
 
 if TYPE_CHECKING:
+    from github.IssueComment import IssueComment
+
+    from adapters.github.client import GitHubClient
     from syncer.config import Config
     from syncer.model import Incident
+
+T = TypeVar("T")
 
 ACTIONS = ("open", "note", "grade", "resolve")
 PERMISSIONS = ("none", "read", "triage", "write", "maintain", "admin")
@@ -436,85 +441,33 @@ def changed_data(incident: Incident, change: Change, config: Config) -> dict[str
     raise InputError(f"unknown action {change.action!r}; expected one of: {', '.join(ACTIONS)}")
 
 
-# A small GitHub REST client for what ChatOps and PR previews need (not issues: the adapter's).
+# What ChatOps and pull-request previews need of GitHub, through the GitHub adapter's client.
 
 
 @dataclass
 class GitHubAPI:
-    """Comments, collaborator permission and pull-request files, over urllib with a timeout."""
+    """Comments, collaborator permission and pull-request files of one repository.
 
-    base_url: str
-    repo: str
-    token: str
+    Every request goes through the GitHub tracker's client: its validated settings, its
+    token, its pacer (one budget with the syncs) and its error classification. Reads are
+    retried per the policy; a write whose answer is lost is looked for before it is repeated.
+    """
+
+    client: GitHubClient
     policy: Policy = field(default_factory=Policy.from_env)
-    timeout: float = 30.0
-    name: str = "github"
 
-    def _request(self, method: str, path: str, body: Any = None) -> tuple[Any, dict[str, str]]:
-        url = self.base_url.rstrip("/") + path
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        request.add_header("Accept", "application/vnd.github+json")
-        request.add_header("X-GitHub-Api-Version", "2022-11-28")
-        request.add_header("User-Agent", "incident-syncer")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-                headers = {k.lower(): v for k, v in response.headers.items()}
-        except urllib.error.HTTPError as exc:
-            raise self._error(method, path, exc) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TrackerError(
-                f"{method} {path}: {reason}", tracker=self.name, retryable=True
-            ) from None
-        return (json.loads(raw) if raw else None), headers
-
-    def _error(self, method: str, path: str, exc: urllib.error.HTTPError) -> TrackerError:
-        try:
-            message = json.loads(exc.read() or b"{}").get("message") or exc.reason
-        except (ValueError, AttributeError):
-            message = exc.reason
-        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-        retry_after: float | None = None
-        if headers.get("retry-after", "").replace(".", "", 1).isdigit():
-            retry_after = float(headers["retry-after"])
-        limited = exc.code == 403 and headers.get("x-ratelimit-remaining") == "0"
-        retryable = exc.code >= 500 or exc.code == 429 or limited
-        return TrackerError(
-            secrets.redact(f"{method} {path}: {message}"),
-            tracker=self.name,
-            retryable=retryable,
-            retry_after=retry_after,
-            status=exc.code,
-        )
-
-    def _read(self, path: str) -> tuple[Any, dict[str, str]]:
-        return call(lambda: self._request("GET", path), self.policy, what=f"GET {path}")
-
-    def _pages(self, path: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        page = 1
-        sep = "&" if "?" in path else "?"
-        while True:
-            data, headers = self._read(f"{path}{sep}per_page=100&page={page}")
-            if not isinstance(data, list):
-                raise TrackerError(f"GET {path}: expected a list", tracker=self.name)
-            items.extend(data)
-            if len(data) < 100 and 'rel="next"' not in headers.get("link", ""):
-                return items
-            if not data:
-                return items
-            page += 1
+    def _read(self, what: str, fn: Callable[[], T]) -> T:
+        return call(lambda: self.client.call(what, fn), self.policy, what=what)
 
     def permission(self, user: str) -> str:
         """The user's permission on the repository (none, read, triage, write, maintain, admin)."""
-        quoted = urllib.parse.quote(user, safe="")
+        repo = self.client.repo()
+        url = f"{repo.url}/collaborators/{urllib.parse.quote(user, safe='')}/permission"
         try:
-            data, _ = self._read(f"/repos/{self.repo}/collaborators/{quoted}/permission")
+            _, data = self._read(
+                f"read the permission of {user}",
+                lambda: repo.requester.requestJsonAndCheck("GET", url),
+            )
         except TrackerError as exc:
             if exc.status == 404:
                 return "none"
@@ -523,12 +476,19 @@ class GitHubAPI:
         role = str(data.get("role_name") or "")
         return role if role in PERMISSIONS else str(data.get("permission") or "none")
 
+    def _comments(self, number: int) -> list[IssueComment]:
+        listing = self.client.repo().get_issue(number).get_comments()
+        what = f"read comments of #{number}"
+        return self._read(what, lambda: self.client.pages(what, listing))
+
     def comments(self, number: int) -> list[dict[str, Any]]:
-        return self._pages(f"/repos/{self.repo}/issues/{number}/comments")
+        return [{"id": c.id, "body": c.body or ""} for c in self._comments(number)]
 
     def pull_files(self, number: int) -> list[str]:
-        files = self._pages(f"/repos/{self.repo}/pulls/{number}/files")
-        return [str(f["filename"]) for f in files if f.get("status") != "removed"]
+        listing = self.client.repo().get_pull(number).get_files()
+        what = f"list the files of pull request #{number}"
+        files = self._read(what, lambda: self.client.pages(what, listing))
+        return [f.filename for f in files if f.status != "removed"]
 
     def upsert_comment(self, number: int, kind: str, key: str, body: str) -> str:
         """One comment per (kind, key), found by its marker: created, updated or left as it is.
@@ -545,21 +505,20 @@ class GitHubAPI:
                 existing = next(
                     (
                         c
-                        for c in self.comments(number)
-                        if (markers.find(c.get("body"), kind) or {}).get("key") == key
+                        for c in self._comments(number)
+                        if (markers.find(c.body, kind) or {}).get("key") == key
                     ),
                     None,
                 )
                 if existing is None:
-                    self._request(
-                        "POST", f"/repos/{self.repo}/issues/{number}/comments", {"body": full}
-                    )
+                    issue = self.client.repo().get_issue(number)
+                    what = f"comment on #{number}"
+                    self.client.call(what, partial(issue.create_comment, full), write=True)
                     return "created"
-                if existing.get("body") == full:
+                if existing.body == full:
                     return "unchanged"
-                self._request(
-                    "PATCH", f"/repos/{self.repo}/issues/comments/{existing['id']}", {"body": full}
-                )
+                what = f"update comment {existing.id} on #{number}"
+                self.client.call(what, partial(existing.edit, full), write=True)
                 return "updated"
             except TrackerError as exc:
                 if not exc.retryable or attempt >= self.policy.attempts:
@@ -568,20 +527,25 @@ class GitHubAPI:
 
 
 def github_api(config: Config, repo: str | None) -> GitHubAPI:
-    """A client for ``repo`` with the settings of the GitHub tracker configured for it."""
+    """The client of the GitHub tracker configured for ``repo``.
+
+    A repository no tracker names (a pull request's preview, say) gets the first GitHub
+    tracker's settings (token, server, pacing) with ``repo`` in place; with no GitHub
+    tracker at all, the defaults with ``$GITHUB_TOKEN`` and ``$GITHUB_API_URL``.
+    """
+    from adapters.github import GitHubAdapter
+    from syncer import registry
+
     if not repo:
         raise ConfigError("no repository: GITHUB_REPOSITORY is not set")
-    table = next(
-        (
-            t
-            for t in config.trackers.values()
-            if t.get("type") == "github" and str(t.get("repo", "")).lower() == repo.lower()
-        ),
-        None,
-    ) or next((t for t in config.trackers.values() if t.get("type") == "github"), {})
-    base = str(
-        table.get("base_url") or os.environ.get("GITHUB_API_URL") or "https://api.github.com"
-    )
-    token_env = str(table.get("token_env") or "GITHUB_TOKEN")
-    token = secrets.from_env(token_env, setting="the GitHub token").get_secret_value()
-    return GitHubAPI(base_url=base, repo=repo, token=token)
+    named = [n for n, t in config.trackers.items() if t.get("type") == "github"]
+    same = [n for n in named if str(config.trackers[n].get("repo", "")).lower() == repo.lower()]
+    if same:
+        adapter = registry.build(same[0], config)
+    else:
+        name = named[0] if named else "github"
+        table = dict(config.trackers[name]) if named else {"type": "github"}
+        if not named and os.environ.get("GITHUB_API_URL"):
+            table["base_url"] = os.environ["GITHUB_API_URL"]
+        adapter = registry.build(name, config, {**table, "repo": repo})
+    return GitHubAPI(cast(GitHubAdapter, adapter).client)

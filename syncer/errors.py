@@ -6,6 +6,10 @@ Exit codes (documented in the README): 0 done, 1 a tracker operation failed
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 
 class SyncerError(Exception):
     """Base of every error the tool raises on purpose."""
@@ -109,3 +113,107 @@ class NotFound(SyncerError):
     """The incident is in none of the trackers (imperative commands need it there)."""
 
     exit_code = 2
+
+
+# One policy for every HTTP failure, whichever tracker or client library it came through.
+
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+"""Besides 5xx: a timeout, a conflict (the engine reads again before repeating), too early,
+too many requests."""
+LIMIT_WAIT = 60.0
+"""Seconds to wait after a rate limit said only in words (GitHub: "wait at least one minute")."""
+
+
+def rate_limited(status: int | None, headers: Mapping[str, str] | None, body: Any = None) -> bool:
+    """Whether the answer says "too many requests", however the tracker says it.
+
+    A 429; or a 403 with Retry-After, with an exhausted ``X-RateLimit-Remaining``
+    (GitHub's primary limit) or with a message about a rate limit (GitHub's
+    secondary limits, which may come without any header).
+    """
+    if status == 429:
+        return True
+    if status != 403:
+        return False
+    h = _lower(headers)
+    return (
+        "retry-after" in h
+        or h.get("x-ratelimit-remaining") == "0"
+        or "rate limit" in server_message(body).lower()
+    )
+
+
+def retryable(
+    status: int | None, headers: Mapping[str, str] | None = None, body: Any = None
+) -> bool:
+    """Whether the same request may succeed later: no answer at all, a 5xx, a limit, a conflict."""
+    return (
+        status is None
+        or status >= 500
+        or status in RETRYABLE_STATUSES
+        or rate_limited(status, headers, body)
+    )
+
+
+def http_error(
+    what: str,
+    status: int | None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    *,
+    tracker: str = "",
+    detail: str = "",
+    hint: str = "",
+) -> TrackerError:
+    """One failed HTTP request as a :class:`TrackerError`: may a retry help, and when.
+
+    ``status`` is None when no answer came (a timeout, a refused connection).
+    ``detail`` is the server's message (read from ``body`` when empty); ``hint``
+    replaces it in a final error to say what to check ("check the token in
+    $GITHUB_TOKEN"). A rate limit waits for Retry-After, else for the exhausted
+    limit's reset, else (said only in words) :data:`LIMIT_WAIT`.
+    """
+    from syncer.clock import current
+    from syncer.retry import _epoch_reset, retry_after_seconds  # retry imports this module
+
+    h = _lower(headers)
+    now = current().time()
+    detail = detail or server_message(body) or "no details"
+    wait = retry_after_seconds(h.get("retry-after"), now)
+    limited = rate_limited(status, h, body)
+    if limited and wait is None and h.get("x-ratelimit-remaining") == "0":
+        wait = _epoch_reset(h.get("x-ratelimit-reset"), now)
+    if limited and wait is None and status != 429:
+        wait = LIMIT_WAIT
+    message = f"rate limited ({detail})" if limited else (hint or detail)
+    return TrackerError(
+        f"{what}: {message}",
+        tracker=tracker,
+        retryable=retryable(status, h, body),
+        retry_after=wait,
+        status=status,
+    )
+
+
+def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+
+
+def server_message(body: Any) -> str:
+    """The server's message in an error body (GitHub, Jira, Notion shapes), or a short excerpt
+    of a body that is not JSON (a proxy's HTML error page, say)."""
+    if isinstance(body, dict):
+        parts = [str(m) for m in body.get("errorMessages") or []]
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            parts += [f"{k}: {v}" for k, v in errors.items()]
+        message = body.get("message")
+        if message:
+            parts.insert(0, str(message))
+        code = body.get("code")
+        if code and not parts:
+            parts.append(str(code))
+        return "; ".join(parts)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return " ".join(re.sub(r"<[^>]*>", " ", str(body or "")).split())[:200]

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from syncer.clock import Clock
 from syncer.clock import current as current_clock
-from syncer.errors import TrackerError
+from syncer.errors import TrackerError, rate_limited
 
 T = TypeVar("T")
 log = logging.getLogger("syncer.retry")
@@ -376,7 +376,7 @@ class Pacer:
         retry_after = retry_after_seconds(h.get("retry-after"), now=self.clock.time())
         exhausted = h.get("x-ratelimit-remaining") == "0"
         reset = _epoch_reset(h.get("x-ratelimit-reset"), self.clock.time()) if exhausted else None
-        if status == 429 or (status == 403 and (retry_after is not None or exhausted)):
+        if rate_limited(status, h):
             self.penalise(retry_after if retry_after is not None else (reset or 1.0))
         elif retry_after is not None and status >= 500:
             self.hold(retry_after)
@@ -532,16 +532,6 @@ class Limits:
     burst: int = 1
 
 
-# The trackers' documented limits: GitHub asks for about one content-creating
-# request a second and allows 80 a minute and 500 an hour (secondary limits);
-# Notion allows an average of three requests a second with short bursts; Jira
-# Cloud publishes no fixed rate, so it is paced by its 429 and near-limit signals.
-DEFAULT_LIMITS: dict[str, Limits] = {
-    "github": Limits(writes_per_second=1.0, writes_per_minute=80, writes_per_hour=500),
-    "notion": Limits(requests_per_second=3.0, burst=3),
-    "jira": Limits(),
-}
-
 _LIMIT_FIELDS = (
     "requests_per_second",
     "writes_per_second",
@@ -551,30 +541,29 @@ _LIMIT_FIELDS = (
 )
 
 
-def limits_for(type_name: str, settings: Any = None) -> Limits:
-    """The type's documented limits with any ``[trackers.NAME]`` override applied (0: no limit)."""
-    base = DEFAULT_LIMITS.get(type_name, Limits())
+def limits_for(defaults: Limits, settings: Any = None) -> Limits:
+    """An adapter's documented limits with any ``[trackers.NAME]`` override applied (0: no limit)."""
     overrides: dict[str, Any] = {}
     for key in _LIMIT_FIELDS:
         value = getattr(settings, key, None) if settings is not None else None
         if value is not None:
             overrides[key] = (value or None) if key != "burst" else max(1, int(value))
-    return replace(base, **overrides)
+    return replace(defaults, **overrides)
 
 
 _PACERS: dict[str, tuple[Limits, Pacer]] = {}
 _PACERS_LOCK = threading.Lock()
 
 
-def pacer_for(name: str, settings: Any) -> Pacer:
+def pacer_for(name: str, settings: Any, defaults: Limits | None = None) -> Pacer:
     """The process-wide pacer of tracker ``name`` (one budget for every worker and engine).
 
-    ``settings`` is the adapter's validated ``[trackers.NAME]`` model: its
-    ``type`` picks the documented defaults, and ``requests_per_second``,
-    ``writes_per_second``, ``writes_per_minute``, ``writes_per_hour`` and
-    ``burst`` override them.
+    ``defaults`` are the adapter class's documented limits (``Adapter.default_limits``);
+    ``settings`` is its validated ``[trackers.NAME]`` model, whose ``requests_per_second``,
+    ``writes_per_second``, ``writes_per_minute``, ``writes_per_hour`` and ``burst``
+    override them.
     """
-    limits = limits_for(str(getattr(settings, "type", "")), settings)
+    limits = limits_for(defaults or Limits(), settings)
     with _PACERS_LOCK:
         known = _PACERS.get(name)
         if known is not None and known[0] == limits:

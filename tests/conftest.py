@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.clock import FakeClock
+from tests.fakes.github import fake_github  # noqa: F401  (a fixture for every test module)
 from tests.pg import pg  # noqa: F401  (the PostgreSQL fixture, for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +85,19 @@ def config_file(tmp_path: Path) -> Path:
     return write_config(
         tmp_path / "incident-syncer.toml", {"mem": {"type": "memory", "store": "t"}}
     )
+
+
+def install_plugin(monkeypatch: pytest.MonkeyPatch, group: str, name: str, cls: type) -> None:
+    """Declare ``cls`` under ``name`` in the entry-point ``group``, as an installed package does."""
+    from importlib.metadata import EntryPoint
+
+    from syncer import registry
+
+    installed = registry.entry_points
+    extra = EntryPoint(name, f"{cls.__module__}:{cls.__qualname__}", group)
+
+    def entry_points(**selection: Any) -> list[EntryPoint]:
+        found = list(installed(**selection))
+        return [extra, *found] if selection.get("group") == group else found
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)

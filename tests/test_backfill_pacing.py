@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from syncer.retry import DEFAULT_LIMITS, Limits, Pacer, limits_for, pacer_for, retry_after_seconds
+from syncer.retry import Limits, Pacer, limits_for, pacer_for, retry_after_seconds
 from tests.fakes.clock import FakeClock
 
 
@@ -230,20 +230,27 @@ class _Settings:
 
 
 def test_documented_defaults_and_overrides() -> None:
-    assert limits_for("github") == Limits(
-        writes_per_second=1.0, writes_per_minute=80, writes_per_hour=500
-    )
-    assert limits_for("notion").requests_per_second == 3.0
-    assert limits_for("jira") == Limits() == limits_for("memory")
-    lifted = limits_for("github", _Settings("github", writes_per_hour=0, writes_per_second=50))
+    from adapters.github import GitHubAdapter
+    from adapters.jira import JiraAdapter
+    from adapters.memory import MemoryAdapter
+    from adapters.notion import NotionAdapter
+
+    github = GitHubAdapter.default_limits
+    assert github == Limits(writes_per_second=1.0, writes_per_minute=80, writes_per_hour=500)
+    assert NotionAdapter.default_limits == Limits(requests_per_second=3.0, burst=3)
+    assert JiraAdapter.default_limits == Limits() == MemoryAdapter.default_limits
+    lifted = limits_for(github, _Settings("github", writes_per_hour=0, writes_per_second=50))
     assert lifted.writes_per_hour is None and lifted.writes_per_second == 50
-    assert lifted.writes_per_minute == DEFAULT_LIMITS["github"].writes_per_minute
+    assert lifted.writes_per_minute == github.writes_per_minute
 
 
 def test_one_pacer_per_tracker_name_until_its_limits_change() -> None:
-    a = pacer_for("gh-test", _Settings("github"))
-    assert pacer_for("gh-test", _Settings("github")) is a
-    b = pacer_for("gh-test", _Settings("github", writes_per_second=2))
+    from adapters.github import GitHubAdapter
+
+    limits = GitHubAdapter.default_limits
+    a = pacer_for("gh-test", _Settings("github"), limits)
+    assert pacer_for("gh-test", _Settings("github"), limits) is a
+    b = pacer_for("gh-test", _Settings("github", writes_per_second=2), limits)
     assert b is not a and b.write_rate == 2
 
 

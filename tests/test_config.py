@@ -72,7 +72,9 @@ def test_unknown_tracker_type(tmp_path: Path) -> None:
     path.write_text('[trackers.x]\ntype = "redmine"\n', encoding="utf-8")
     code, _, err = run("--config", str(path), "sync", str(BANNER))
     assert code == 2
-    assert "Error: unknown tracker type 'redmine'; known types: github, jira, memory, notion" in err
+    assert (
+        err == "Error: unknown tracker type 'redmine'; known types: github, jira, memory, notion\n"
+    )
 
 
 def test_a_tracker_table_is_validated_by_its_adapter(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from adapters.base import (
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
+    Adapter,
     AdapterSettings,
     EventDoc,
     IssueDoc,
@@ -33,9 +34,9 @@ from adapters.github.client import GitHubClient
 from adapters.github.settings import LABEL_LIMIT, GitHubSettings
 from syncer import markers
 from syncer.config import Config
-from syncer.errors import LookupFailed, TrackerError
+from syncer.errors import LookupFailed, TrackerError, retryable
 from syncer.model import Status
-from syncer.retry import pacer_for
+from syncer.retry import Limits, pacer_for
 from syncer.secrets import from_env
 
 if TYPE_CHECKING:
@@ -64,11 +65,16 @@ class _Issue:
     html_url: str
 
 
-class GitHubAdapter:
+class GitHubAdapter(Adapter):
     type: ClassVar[str] = "github"
     Settings: ClassVar[builtins.type[AdapterSettings]] = GitHubSettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+    )
+    # GitHub asks for about one content-creating request a second and allows 80 a minute
+    # and 500 an hour (its secondary limits).
+    default_limits: ClassVar[Limits] = Limits(
+        writes_per_second=1.0, writes_per_minute=80, writes_per_hour=500
     )
 
     def __init__(self, name: str, settings: GitHubSettings, config: Config) -> None:
@@ -77,7 +83,7 @@ class GitHubAdapter:
         self.config = config
         token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
         # One budget for every thread and engine syncing to this tracker (GitHub's limits).
-        self.pacer = pacer_for(name, settings)
+        self.pacer = pacer_for(name, settings, self.default_limits)
         self.client = GitHubClient(name, settings, token, self.pacer)
         self._local = threading.local()  # find's listing, for the fetch that follows it
         self._lock = threading.Lock()
@@ -117,15 +123,10 @@ class GitHubAdapter:
 
     def _list(self, incident_id: str) -> list[_Issue]:
         label = self.id_label(incident_id)
-        items = self.client.call(
-            f"list issues labelled {label}",
-            lambda: [
-                self._item(issue)
-                for issue in self.client.repo().get_issues(
-                    state="all", labels=[label], sort="created", direction="asc"
-                )
-            ],
+        listing = self.client.repo().get_issues(
+            state="all", labels=[label], sort="created", direction="asc"
         )
+        items = [self._item(i) for i in self.client.pages(f"list issues labelled {label}", listing)]
         for item in items:
             self._remember(item)
         return items
@@ -155,10 +156,8 @@ class GitHubAdapter:
         return incidents, postmortem, actions
 
     def _comments(self, number: int) -> list[str]:
-        return self.client.call(
-            f"read comments of #{number}",
-            lambda: [c.body or "" for c in self.client.repo().get_issue(number).get_comments()],
-        )
+        listing = self.client.repo().get_issue(number).get_comments()
+        return [c.body or "" for c in self.client.pages(f"read comments of #{number}", listing)]
 
     def _remember(self, item: _Issue) -> None:
         """Keep the body and labels just read or written: an update right after needs them."""
@@ -426,20 +425,16 @@ class GitHubAdapter:
             known = self._assignable.get(login.lower())
         if known is None:
             repo = self.client.repo()
-            status, _, _ = self.client.call(
-                f"check assignee {login}",
+            what = f"check assignee {login}"
+            status, headers, data = self.client.call(
+                what,
                 lambda: repo.requester.requestJson(
                     "GET", f"{repo.url}/assignees/{quote(login, safe='')}"
                 ),
             )
-            if status >= 500 or status == 429:
-                raise TrackerError(
-                    f"check assignee {login}: HTTP {status}",
-                    tracker=self.name,
-                    retryable=True,
-                    status=status,
-                )
-            known = status == 204
+            if retryable(status, headers, data):
+                raise self.client.error(what, status, headers or {}, data)
+            known = status == 204  # anything else final (404: not assignable) assigns nobody
             with self._lock:
                 self._assignable[login.lower()] = known
         return [login] if known else []

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
 from adapters.github.settings import GitHubSettings
-from syncer.errors import TrackerError
+from syncer.errors import TrackerError, http_error, rate_limited
 from syncer.retry import Pacer
 
 if TYPE_CHECKING:
+    from github.GithubObject import GithubObject
+    from github.PaginatedList import PaginatedList
     from github.Repository import Repository
 
 T = TypeVar("T")
-
-SECONDARY_WAIT = 60.0  # GitHub: without Retry-After, wait at least a minute after a secondary limit
+G = TypeVar("G", bound="GithubObject")
 
 
 class GitHubClient:
@@ -67,7 +68,17 @@ class GitHubClient:
         self.pacer.observe(200)
         return result
 
+    def pages(self, what: str, listing: PaginatedList[G]) -> list[G]:
+        """Every item of a listing, a page a request, each request paced."""
+        items: list[G] = []
+        while True:
+            page = self.call(what, partial(listing.get_page, len(items) // self.settings.page_size))
+            items.extend(page)
+            if len(page) < self.settings.page_size:
+                return items
+
     def translate(self, exc: Exception, what: str) -> TrackerError | None:
+        """PyGithub's exception as a :class:`TrackerError` (None: not a failure of the API)."""
         import requests
         from github import GithubException
 
@@ -75,54 +86,32 @@ class GitHubClient:
             why = type(exc).__name__
             if isinstance(exc, requests.exceptions.Timeout):
                 why += f" (no answer within {self.settings.timeout} s)"
-            return TrackerError(
-                f"{what}: cannot reach {self.settings.base_url}: {why}",
+            return http_error(
+                what,
+                None,
                 tracker=self.name,
-                retryable=True,
+                detail=f"cannot reach {self.settings.base_url}: {why}",
             )
         if not isinstance(exc, GithubException):
             return None
-        status = exc.status
-        headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
-        self.pacer.observe(status, headers)  # a 429 or a secondary limit holds every caller
-        message = _message(exc.data)
-        retry_after = _seconds(headers.get("retry-after"))
-        limited = headers.get("x-ratelimit-remaining") == "0"
-        if status == 401:
-            return TrackerError(
-                f"{what}: GitHub rejected the token in ${self.settings.token_env} ({message})",
-                tracker=self.name,
-                status=status,
-            )
-        if status in (403, 429) and (
-            retry_after is not None or limited or "rate limit" in message.lower() or status == 429
-        ):
-            if retry_after is None and limited:
-                reset = _seconds(headers.get("x-ratelimit-reset"))
-                retry_after = max(0.0, reset - time.time()) if reset is not None else None
-            if retry_after is None:
-                # A secondary limit said only in words: GitHub asks for a minute's pause.
-                retry_after = SECONDARY_WAIT
-                self.pacer.penalise(retry_after)
-            return TrackerError(
-                f"{what}: rate limited ({message})",
-                tracker=self.name,
-                retryable=True,
-                retry_after=retry_after,
-                status=status,
-            )
-        if status == 404:
-            message = (
-                f"not found ({message}); does {self.settings.repo} exist and can the token see it?"
-            )
-        return TrackerError(
-            f"{what}: {message}",
-            tracker=self.name,
-            # 409: a file changed since it was read; the engine reads it again.
-            retryable=status >= 500 or status in (408, 409),
-            retry_after=retry_after,
-            status=status,
+        return self.error(what, exc.status, exc.headers or {}, exc.data)
+
+    def error(self, what: str, status: int, headers: dict[str, Any], data: Any) -> TrackerError:
+        """A failed answer as a :class:`TrackerError`; a rate limit holds every caller."""
+        message = _message(data)
+        hint = {
+            401: f"GitHub rejected the token in ${self.settings.token_env} ({message})",
+            404: f"not found ({message}); does {self.settings.repo} exist and can the token see it?",
+        }.get(status, "")
+        error = http_error(
+            what, status, headers, data, tracker=self.name, detail=message, hint=hint
         )
+        if rate_limited(status, headers, data):
+            # Also a secondary limit said only in words, which the pacer cannot read.
+            self.pacer.penalise(error.retry_after)
+        else:
+            self.pacer.observe(status, headers)
+        return error
 
 
 def _message(data: Any) -> str:
@@ -142,10 +131,3 @@ def _message(data: Any) -> str:
 def _excerpt(value: Any) -> str:
     """A short plain-text excerpt of a non-JSON answer (a proxy's HTML error page, say)."""
     return " ".join(re.sub(r"<[^>]*>", " ", str(value or "")).split())[:200]
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -44,7 +44,7 @@ class GitHubSettings(AdapterSettings):
     )
     timeout: int = Field(30, ge=1, le=600, description="seconds per HTTP request")
     # Pacing keys (writes_per_second, writes_per_minute, writes_per_hour, ...) come from
-    # AdapterSettings; unset, GitHub's documented limits apply (syncer.retry.DEFAULT_LIMITS).
+    # AdapterSettings; unset, GitHub's documented limits apply (GitHubAdapter.default_limits).
     page_size: int = Field(100, ge=1, le=100, description="items per page when listing")
 
     @field_validator("postmortem_path")

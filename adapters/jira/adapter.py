@@ -16,6 +16,7 @@ from adapters.base import (
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
+    Adapter,
     AdapterSettings,
     EventDoc,
     IssueDoc,
@@ -50,8 +51,12 @@ from syncer.retry import pacer_for
 log = logging.getLogger("syncer.jira")
 
 
-class JiraAdapter:
-    """The incident as a Jira issue; timeline as comments; postmortem as a linked issue."""
+class JiraAdapter(Adapter):
+    """The incident as a Jira issue; timeline as comments; postmortem as a linked issue.
+
+    Jira publishes no fixed rate (``default_limits`` sets none): the pacer follows its
+    429s and ``X-RateLimit-NearLimit`` signals.
+    """
 
     type: ClassVar[str] = "jira"
     Settings: ClassVar[builtins.type[AdapterSettings]] = JiraSettings
@@ -85,7 +90,7 @@ class JiraAdapter:
                 file=file,
                 field=f"trackers.{name}.priority",
             )
-        self.pacer = pacer_for(name, settings)
+        self.pacer = pacer_for(name, settings, self.default_limits)
         self.client = JiraClient(
             name,
             settings,
@@ -161,7 +166,11 @@ class JiraAdapter:
             )
         except TrackerError as exc:
             raise LookupFailed(
-                exc.message, tracker=self.name, retryable=exc.retryable, status=exc.status
+                exc.message,
+                tracker=self.name,
+                retryable=exc.retryable,
+                retry_after=exc.retry_after,
+                status=exc.status,
             ) from None
         refs = []
         for issue in found:

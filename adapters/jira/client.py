@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.jira.settings import JiraSettings
-from syncer.errors import ConfigError, TrackerError
-from syncer.retry import Pacer, retry_after_seconds
+from syncer.errors import ConfigError, TrackerError, http_error, server_message
+from syncer.retry import Pacer
 from syncer.secrets import from_env, remember
 
 if TYPE_CHECKING:
@@ -123,10 +123,8 @@ class JiraClient:
                 tracker=self.name,
             ) from None
         except requests.RequestException as exc:
-            raise TrackerError(
-                f"{what}: cannot reach Jira ({type(exc).__name__})",
-                tracker=self.name,
-                retryable=True,
+            raise http_error(
+                what, None, tracker=self.name, detail=f"cannot reach Jira ({type(exc).__name__})"
             ) from None
 
     def request(
@@ -149,32 +147,22 @@ class JiraClient:
         return self.call(what, send)
 
     def error(self, what: str, status: int | None, response: Response | None) -> TrackerError:
-        messages, errors = [], {}
+        """A failed answer as a :class:`TrackerError` (``status`` None: no answer came)."""
+        data = None
         if response is not None:
             try:
                 data = response.json()
             except ValueError:
                 data = None
-            if isinstance(data, dict):
-                messages = [str(m) for m in data.get("errorMessages") or []]
-                errors = {str(k): str(v) for k, v in (data.get("errors") or {}).items()}
-                if not messages and not errors and data.get("message"):
-                    messages = [str(data["message"])]
-        details = messages + [f"{k}: {v}" for k, v in errors.items()]
-        text = "; ".join(details) or (response.reason if response is not None else "") or "failed"
+        text = server_message(data) or (response.reason if response is not None else "")
+        text = text or "failed"
+        hint = ""
         if status == 401:
             names = " and ".join(filter(None, [self.settings.email_env, self.settings.token_env]))
-            text += f" (check {names})"
+            hint = f"{text} (check {names})"
         elif status == 410:
-            text += " (this is Jira Cloud: set cloud = true)"
+            hint = f"{text} (this is Jira Cloud: set cloud = true)"
         headers = response.headers if response is not None else {}
-        retryable = status is None or status >= 500 or status in (409, 429)
-        return TrackerError(
-            f"{what}: {text}",
-            tracker=self.name,
-            retryable=retryable,
-            retry_after=retry_after_seconds(headers.get("Retry-After")),
-            status=status,
-        )
+        return http_error(what, status, headers, data, tracker=self.name, detail=text, hint=hint)
 
     # Text: Markdown → wiki markup (v2) or ADF (v3), within Jira's limits.

@@ -17,6 +17,7 @@ from adapters.base import (
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
+    Adapter,
     AdapterSettings,
     EventDoc,
     IssueDoc,
@@ -53,13 +54,13 @@ from adapters.notion.settings import NotionSettings
 from syncer import markers, markup
 from syncer.config import Config
 from syncer.model import Status
-from syncer.retry import pacer_for
+from syncer.retry import Limits, pacer_for
 from syncer.secrets import from_env
 
 FOUND_FRESH = 10.0  # seconds a page from a lookup stands in for reading it again
 
 
-class NotionAdapter:
+class NotionAdapter(Adapter):
     """Incidents as pages of a Notion database (see the module docstring for the layout)."""
 
     type: ClassVar[str] = "notion"
@@ -68,6 +69,8 @@ class NotionAdapter:
         {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
     )
     events_per_write: ClassVar[int] = MAX_CHILDREN
+    # Notion allows an average of three requests a second, with short bursts.
+    default_limits: ClassVar[Limits] = Limits(requests_per_second=3.0, burst=3)
 
     def __init__(self, name: str, settings: NotionSettings, config: Config) -> None:
         self.name = name
@@ -76,7 +79,7 @@ class NotionAdapter:
         self.props = settings.properties
         self.pm_props = settings.postmortem_properties
         token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
-        self.pacer = pacer_for(name, settings)
+        self.pacer = pacer_for(name, settings, self.default_limits)
         self.api = NotionApi(name, settings, token, self.pacer)
         self._lock = threading.Lock()
         self._layouts: dict[str, Layout] = {}

@@ -14,9 +14,9 @@ from notion_client.client import ClientOptions
 from notion_client.errors import HTTPResponseError, NotionClientErrorBase, RequestTimeoutError
 from pydantic import SecretStr
 
-from adapters.base import TrackerError
 from adapters.notion.settings import NotionSettings
-from syncer.retry import Pacer, retry_after_seconds
+from syncer.errors import TrackerError, http_error, retryable
+from syncer.retry import Pacer
 from syncer.secrets import redact
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -90,49 +90,40 @@ class NotionApi:
         except HTTPResponseError as exc:
             raise self.error(what, exc) from exc
         except RequestTimeoutError as exc:
-            raise TrackerError(
-                f"{what}: Notion did not answer within {self.settings.timeout:g}s",
+            raise http_error(
+                what,
+                None,
                 tracker=self.name,
-                retryable=True,
+                detail=f"Notion did not answer within {self.settings.timeout:g}s",
             ) from exc
         except NotionClientErrorBase as exc:
             raise TrackerError(f"{what}: {redact(str(exc))}", tracker=self.name) from exc
         except httpx.HTTPError as exc:
-            raise TrackerError(
-                f"{what}: cannot reach Notion at {self.settings.base_url}: "
-                f"{redact(str(exc)) or type(exc).__name__}",
+            raise http_error(
+                what,
+                None,
                 tracker=self.name,
-                retryable=True,
+                detail=f"cannot reach Notion at {self.settings.base_url}: "
+                f"{redact(str(exc)) or type(exc).__name__}",
             ) from exc
 
     def error(self, what: str, exc: HTTPResponseError) -> TrackerError:
+        """A failed answer as a :class:`TrackerError`, saying what to check where it can."""
         status = exc.status
         code = getattr(exc.code, "value", exc.code)
         message = redact(str(exc))
-        retry_after = retry_after_seconds(exc.headers.get("retry-after"))
-        retryable = status == 429 or status >= 500 or code == "conflict_error"
-        if status == 401:
-            message = (
-                f"Notion refused the token in ${self.settings.token_env} ({code}): "
-                "check the integration's secret"
-            )
-        elif status == 403:
-            message = (
-                f"the integration may not do this ({code}: {message}); "
-                "check its capabilities and that the database is shared with it"
-            )
-        elif status == 404:
-            message = f"not found, or not shared with the integration ({message})"
-        elif status == 429:
-            message = f"rate limited ({message})"
-        elif not retryable:
-            message = f"Notion rejected the request ({code}: {message})"
-        return TrackerError(
-            f"{what}: {message}",
-            tracker=self.name,
-            retryable=retryable,
-            retry_after=retry_after,
-            status=status,
+        body = {"code": code, "message": message}
+        hint = {
+            401: f"Notion refused the token in ${self.settings.token_env} ({code}): "
+            "check the integration's secret",
+            403: f"the integration may not do this ({code}: {message}); "
+            "check its capabilities and that the database is shared with it",
+            404: f"not found, or not shared with the integration ({message})",
+        }.get(status, "")
+        if not hint and not retryable(status, exc.headers, body):
+            hint = f"Notion rejected the request ({code}: {message})"
+        return http_error(
+            what, status, exc.headers, body, tracker=self.name, detail=message, hint=hint
         )
 
     def target(self, database_id: str, data_source_id: str | None = None) -> Target:

@@ -8,7 +8,6 @@ not crash. The memory adapter itself passes every test (``test_memory.py``).
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from adapters.base import IssueRef, Remote
 from adapters.memory import PAGE, MemoryAdapter
 from syncer.errors import TrackerError
+from tests.conftest import install_plugin
 from tests.contract import suite
 from tests.contract.test_memory import MemoryHarness
 
@@ -77,22 +77,6 @@ BROKEN = [
 ]
 
 
-def install(monkeypatch: pytest.MonkeyPatch, type_name: str, target: str) -> None:
-    """Make ``target`` the adapter of ``type_name``, as an installed package's entry point does."""
-    from syncer import registry
-
-    group = "incident_syncer.adapters"
-    installed = registry.entry_points
-
-    def entry_points(**selection: Any) -> list[EntryPoint]:
-        found = list(installed(**selection))
-        if selection.get("group") == group:
-            found.append(EntryPoint(type_name, target, group))
-        return found
-
-    monkeypatch.setattr(registry, "entry_points", entry_points)
-
-
 def run_rule(
     adapter: type[MemoryAdapter], rule: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,7 +84,7 @@ def run_rule(
     from syncer import registry
 
     type_name = f"plugin-{adapter.__name__.lower()}"
-    install(monkeypatch, type_name, f"{adapter.__module__}:{adapter.__name__}")
+    install_plugin(monkeypatch, "incident_syncer.adapters", type_name, adapter)
     assert registry.adapter_class(type_name) is adapter
     harness = MemoryHarness()
     harness.table = {**harness.table, "type": type_name}
