@@ -112,7 +112,7 @@ class MemoryAdapter(Adapter):
             self.path = config.path.parent / self.path
         self.store = store(str(self.path) if self.path else settings.store)
         # Unpaced unless the table sets a rate (tests and benchmarks of pacing do).
-        self.pacer = pacer_for(name, settings)
+        self.pacer = pacer_for(name, settings, self.default_limits)
         with self._locked():  # loads the file
             pass
 
