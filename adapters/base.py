@@ -127,6 +127,12 @@ class Remote:
     * ``postmortem`` / ``postmortem_digest``: the published postmortem, if any.
     * ``action_items``: item id → where it lives.
     * ``snapshot``: the incident data the tool stored (for the imperative commands).
+    * ``duplicate_parts``: postmortems and action items of this incident found more than
+      once (two runs that raced, each with its own issue), as (duplicate, the one kept:
+      ``postmortem`` or the item's entry in ``action_items``), oldest kept. The engine closes
+      each duplicate with :meth:`Adapter.close_duplicate`. An adapter that finds them through
+      the incident's own issue (links, child pages) leaves this empty: the engine also reads
+      the duplicate issues' postmortems and items before closing those issues.
     """
 
     ref: IssueRef
@@ -140,6 +146,7 @@ class Remote:
     postmortem_digest: str | None = None
     action_items: dict[str, IssueRef] = field(default_factory=dict)
     snapshot: dict[str, Any] | None = None
+    duplicate_parts: list[tuple[IssueRef, IssueRef]] = field(default_factory=list)
 
 
 @dataclass
@@ -309,9 +316,14 @@ class Adapter(Protocol):
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
         """Close ``duplicate`` as a duplicate of ``keep``, saying so with a link.
 
+        Both are the incident's issues, or both its postmortems, or both one action item
+        (from :attr:`Remote.postmortem`, :attr:`Remote.action_items` or
+        :attr:`Remote.duplicate_parts`): whatever the tool created, it heals alike.
+
         Afterwards :meth:`find` no longer returns ``duplicate`` (remove the label or mark the
-        property it is found by) and :meth:`fetch` refuses it. Safe to repeat after a failure
-        half-way (say it once: look for the note before adding it).
+        property it is found by), :meth:`fetch` refuses it or no longer lists it as a
+        postmortem or an item. Safe to repeat after a failure half-way (say it once: look for
+        the note before adding it).
         """
         ...
 

@@ -214,19 +214,19 @@ class MemoryAdapter(Adapter):
                 else:
                     unmarked.append(comment)
             grade_labels = {v: k for k, v in issue.get("grade_labels", {}).items()}
-            pm = next(
-                (
-                    i
-                    for i in self.store.issues.values()
-                    if i["kind"] == "postmortem" and i["incident"] == incident_id
-                ),
-                None,
+            parts = sorted(
+                (i for i in self.store.issues.values() if i["incident"] == incident_id),
+                key=lambda i: int(i["number"]),
             )
-            items = {
-                i["item"]: self._ref(i["number"])
-                for i in self.store.issues.values()
-                if i["kind"] == "action_item" and i["incident"] == incident_id
-            }
+            pms = [i for i in parts if i["kind"] == "postmortem"]
+            pm = pms[0] if pms else None
+            items: dict[str, IssueRef] = {}
+            duplicates = [(self._ref(i["number"]), self._ref(pms[0]["number"])) for i in pms[1:]]
+            for i in parts:
+                if i["kind"] == "action_item":
+                    kept = items.setdefault(i["item"], self._ref(i["number"]))
+                    if kept.native != str(i["number"]):
+                        duplicates.append((self._ref(i["number"]), kept))
             return Remote(
                 ref=ref,
                 digest=begin.get("digest"),
@@ -241,6 +241,7 @@ class MemoryAdapter(Adapter):
                 else None,
                 action_items=items,
                 snapshot=markers.find_snapshot(issue["body"]),
+                duplicate_parts=duplicates,
             )
 
     def _comments(self, issue: dict[str, Any]) -> list[str]:

@@ -6,6 +6,12 @@ notifications (a few groups, each repeated, as repeat_interval and HA pairs do) 
 concurrent keep-alive connections. The answer is given once the delivery is journaled, so
 its time must not depend on how slowly the tracker answers; the tracker work happens after.
 
+The same burst then goes to one and to two replicas sharing a PostgreSQL state (the senders
+alternate between them), beside the SQLite rows: accepting costs one committed insert either
+way; the replicas also claim and apply each other's deliveries meanwhile. The server comes from
+INCIDENT_SYNCER_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test); a schema of the
+run's own is dropped afterwards. Without a server the PostgreSQL rows are left out.
+
 Run: python benchmarks/bench_serve.py [--deliveries 400] [--groups 10] [--concurrency 16]
 """
 
@@ -21,7 +27,10 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -84,7 +93,33 @@ def fake_github(latency: float, conn: Connection) -> None:
     app.stop()
 
 
-def run(latency: float, args: argparse.Namespace) -> dict[str, Any]:
+@contextmanager
+def pg_schema() -> Iterator[dict[str, str] | None]:
+    """``[syncer]`` keys for a fresh schema on the test server (dropped after), or None."""
+    from tests import pg
+
+    dsn = pg.dsn()
+    try:
+        import psycopg
+
+        psycopg.connect(dsn, connect_timeout=3).close()
+    except Exception as exc:
+        print(f"(no PostgreSQL at {dsn}: {str(exc).strip().splitlines()[0]}; rows left out)\n")
+        yield None
+        return
+    here = pg.PG(dsn, f"bench_{uuid.uuid4().hex[:10]}")
+    try:
+        yield here.syncer_keys()
+    finally:
+        pg.drop(here)
+
+
+def run(
+    latency: float,
+    args: argparse.Namespace,
+    state: dict[str, str] | None = None,
+    replicas: int = 1,
+) -> dict[str, Any]:
     ours, theirs = multiprocessing.Pipe()
     tracker = multiprocessing.Process(target=fake_github, args=(latency, theirs), daemon=True)
     tracker.start()
@@ -103,26 +138,30 @@ def run(latency: float, args: argparse.Namespace) -> dict[str, Any]:
                 }
             },
             extra=f"\n[serve]\nworkers = {args.workers}\nshutdown_timeout = 0\n",
+            **(state or {}),
         )
         env = {
             **os.environ,
             "INCIDENT_SYNCER_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "GITHUB_TOKEN": TOKEN,
         }
-        proc, url = start_serve(config, folder / "serve.log", env)
+        servers = [start_serve(config, folder / f"serve-{n}.log", env) for n in range(replicas)]
+        urls = [url for _, url in servers]
         try:
-            # The floor: the same senders on GET /healthz, which does no work at all.
-            floor = burst(url, [None] * args.deliveries, args.concurrency)
-            burst(url, payloads(args.concurrency * 2, args.groups), args.concurrency)  # warm up
+            # The floor: the same senders on GET /healthz, which does little work.
+            floor = burst(urls, [None] * args.deliveries, args.concurrency)
+            burst(urls, payloads(args.concurrency * 2, args.groups), args.concurrency)  # warm up
             began = time.perf_counter()
-            results = burst(url, payloads(args.deliveries, args.groups), args.concurrency)
+            results = burst(urls, payloads(args.deliveries, args.groups), args.concurrency)
             wall = time.perf_counter() - began
-            pending = httpx.get(url + "/healthz", timeout=5).json()["pending"]
+            pending = httpx.get(urls[0] + "/healthz", timeout=5).json()["pending"]
             ours.send("done")
             tracker_calls = ours.recv()
         finally:
-            proc.send_signal(signal.SIGTERM)  # shutdown_timeout = 0: what is queued stays queued
-            proc.wait()
+            for proc, _ in servers:  # shutdown_timeout = 0: what is queued stays queued
+                proc.send_signal(signal.SIGTERM)
+            for proc, _ in servers:
+                proc.wait()
             tracker.join(10)
     assert {s for _, s in results} == {202}
     times = sorted(t for t, _ in results)
@@ -140,15 +179,19 @@ def run(latency: float, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def burst(url: str, bodies: list[bytes | None], concurrency: int) -> list[tuple[float, int]]:
-    """Each body POSTed to /alertmanager (None: GET /healthz), from keep-alive connections."""
+def burst(urls: list[str], bodies: list[bytes | None], concurrency: int) -> list[tuple[float, int]]:
+    """Each body POSTed to /alertmanager (None: GET /healthz), from keep-alive connections;
+    with several replicas, each sender sticks to one (as a load balancer's connections do)."""
     headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
     local = threading.local()
+    turn = iter(range(1 << 30))
 
     def send(raw: bytes | None) -> tuple[float, int]:
         client = getattr(local, "client", None)
         if client is None:
             client = local.client = httpx.Client(timeout=30)
+            local.url = urls[next(turn) % len(urls)]
+        url = local.url
         started = time.perf_counter()
         if raw is None:
             status = client.get(url + "/healthz").status_code
@@ -173,23 +216,29 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{args.deliveries} deliveries per run ({args.groups} groups, each repeated), "
-        f"{args.workers} workers, {os.cpu_count()} CPUs shared by senders, server and fake tracker\n"
+        f"{args.workers} workers, {os.cpu_count()} CPUs shared by senders, servers and fake tracker\n"
     )
     print(
-        "| senders | tracker latency | accepted/s | p50 answer (ms) | p99 answer (ms) | max (ms) "
-        "| GET /healthz p50 / p99 (ms) | queued after the burst | tracker calls during it |"
+        "| state | replicas | senders | tracker latency | accepted/s | p50 answer (ms) "
+        "| p99 answer (ms) | max (ms) | GET /healthz p50 / p99 (ms) | queued after the burst "
+        "| tracker calls during it |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    with pg_schema() as probe:
+        setups = [("SQLite", 1)] + ([("PostgreSQL", 1), ("PostgreSQL", 2)] if probe else [])
     for concurrency in args.concurrency:
         for latency in (0.0, 0.2):
-            r = run(latency, argparse.Namespace(**{**vars(args), "concurrency": concurrency}))
-            print(
-                f"| {concurrency} | {r['latency_ms']:.0f} ms | {r['accepted_per_s']:.0f} "
-                f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} "
-                f"| {r['floor_p50_ms']:.1f} / {r['floor_p99_ms']:.1f} | {r['pending']} "
-                f"| {r['tracker_calls']} |",
-                flush=True,
-            )
+            for name, replicas in setups:
+                options = argparse.Namespace(**{**vars(args), "concurrency": concurrency})
+                with pg_schema() if name == "PostgreSQL" else nullcontext() as state:
+                    r = run(latency, options, state, replicas)  # a fresh state every run
+                print(
+                    f"| {name} | {replicas} | {concurrency} | {r['latency_ms']:.0f} ms "
+                    f"| {r['accepted_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+                    f"| {r['max_ms']:.1f} | {r['floor_p50_ms']:.1f} / {r['floor_p99_ms']:.1f} "
+                    f"| {r['pending']} | {r['tracker_calls']} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

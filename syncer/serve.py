@@ -363,7 +363,8 @@ class Receiver:
         httpguard.authenticated(request.scope)
         body = await self._body(request)
         self.auth.check_body(source, request.headers, body)
-        if len(body) > INLINE_BODY:
+        # A shared state is a network round trip away: never block the event loop on it.
+        if len(body) > INLINE_BODY or self.state.shared:
             delivery_id, group = await run_in_threadpool(self._journal, source, body)
         else:  # under a millisecond: cheaper than two thread hand-offs with busy workers
             delivery_id, group = self._journal(source, body)
@@ -443,9 +444,9 @@ class Receiver:
         return delivery_id, base
 
     async def _healthz(self, request: Request) -> Response:
-        return JSONResponse(
-            {"status": "ok", "pending": self.deliveries.count(), "idle": self.worker.idle()}
-        )
+        count = self.deliveries.count
+        pending = await run_in_threadpool(count) if self.state.shared else count()
+        return JSONResponse({"status": "ok", "pending": pending, "idle": self.worker.idle()})
 
     async def _metrics(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)

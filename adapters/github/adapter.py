@@ -133,14 +133,15 @@ class GitHubAdapter(Adapter):
 
     def _classify(
         self, items: list[_Issue], incident_id: str
-    ) -> tuple[list[_Issue], _Issue | None, dict[str, _Issue]]:
-        """Split one listing into the incident issues (oldest first), the postmortem, the items.
+    ) -> tuple[list[_Issue], list[_Issue], dict[str, list[_Issue]]]:
+        """Split one listing into the incident issues, the postmortems and the items, each
+        oldest first (more than one of a kind: duplicates of a race, to heal).
 
         A duplicate closed by :meth:`close_duplicate` has lost the id label, so it is not listed.
         """
         incidents: list[_Issue] = []
-        postmortem: _Issue | None = None
-        actions: dict[str, _Issue] = {}
+        postmortems: list[_Issue] = []
+        actions: dict[str, list[_Issue]] = {}
         for item in sorted(items, key=_age):
             begin = markers.find(item.body, markers.BEGIN)
             if begin is not None and begin.get("id") == incident_id:
@@ -148,12 +149,12 @@ class GitHubAdapter(Adapter):
                 continue
             pm = markers.find(item.body, "postmortem")
             if pm is not None and pm.get("id") == incident_id:
-                postmortem = postmortem or item
+                postmortems.append(item)
                 continue
             action = markers.find(item.body, "action")
             if action is not None and action.get("id") == incident_id and action.get("item"):
-                actions.setdefault(action["item"], item)
-        return incidents, postmortem, actions
+                actions.setdefault(action["item"], []).append(item)
+        return incidents, postmortems, actions
 
     def _comments(self, number: int) -> list[str]:
         listing = self.client.repo().get_issue(number).get_comments()
@@ -208,7 +209,7 @@ class GitHubAdapter(Adapter):
         items = self._take_listing(incident_id)
         if items is None:
             items = self._list(incident_id)
-        incidents, pm, actions = self._classify(items, incident_id)
+        incidents, postmortems, actions = self._classify(items, incident_id)
         item = next((i for i in incidents if str(i.number) == ref.native), None)
         if item is None:
             raise TrackerError(
@@ -224,11 +225,17 @@ class GitHubAdapter(Adapter):
                 events.append(mark["id"])
             else:
                 unmarked.append(text)
+        pm = postmortems[0] if postmortems else None
         if self.settings.postmortem == "file":
             pm_ref, pm_digest = self._postmortem_file(incident_id)
         else:
             pm_ref = self._ref(pm) if pm else None
             pm_digest = (markers.find(pm.body, "postmortem") or {}).get("digest") if pm else None
+        duplicates = [
+            (self._ref(copy), self._ref(copies[0]))
+            for copies in [postmortems, *actions.values()]
+            for copy in copies[1:]
+        ]
         return Remote(
             ref=ref,
             digest=(markers.find(item.body, markers.BEGIN) or {}).get("digest"),
@@ -239,8 +246,9 @@ class GitHubAdapter(Adapter):
             unmarked=unmarked,
             postmortem=pm_ref,
             postmortem_digest=pm_digest,
-            action_items={key: self._ref(value) for key, value in actions.items()},
+            action_items={key: self._ref(copies[0]) for key, copies in actions.items()},
             snapshot=markers.find_snapshot(item.body),
+            duplicate_parts=duplicates,
         )
 
     def create(self, doc: IssueDoc) -> IssueRef:

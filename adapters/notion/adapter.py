@@ -311,7 +311,8 @@ class NotionAdapter(Adapter):
                 digest = notice_digest
         snapshot = markers.decode_snapshot(str(data["snapshot"])) if data.get("snapshot") else None
         grade = choice(page, self.props.grade)
-        pm = self._find_postmortem(page, layout, incident_id)
+        postmortems = self._find_postmortems(layout, incident_id)
+        pm = postmortems[0] if postmortems else None
         return Remote(
             ref=ref,
             digest=digest,
@@ -329,6 +330,11 @@ class NotionAdapter(Adapter):
             if pm
             else {},
             snapshot=snapshot,
+            duplicate_parts=[
+                (self._ref(other.page), self._ref(p.page))
+                for p in postmortems[:1]
+                for other in postmortems[1:]
+            ],
         )
 
     def create(self, doc: IssueDoc) -> IssueRef:
@@ -425,21 +431,21 @@ class NotionAdapter(Adapter):
             return None
         return self.api.target(self.settings.postmortem_database_id)
 
-    def _find_postmortem(
-        self, page: dict[str, Any], layout: Layout, incident_id: str
-    ) -> PostmortemLayout | None:
+    def _find_postmortems(self, layout: Layout, incident_id: str) -> list[PostmortemLayout]:
+        """The incident's postmortems, oldest first (more than one: duplicates of a race)."""
         target = self._pm_target()
         if target is not None:
             candidates = self._query(target, self.pm_props.incident_id, incident_id)
         else:
             candidates = [{"id": c} for c in layout.child_pages]
+        found = []
         for candidate in candidates:
             pm = self._read_postmortem(candidate, incident_id)
             if pm is not None:
                 with self._lock:
                     self._postmortems[str(candidate["id"])] = pm
-                return pm
-        return None
+                found.append(pm)
+        return found
 
     def _read_postmortem(self, page: dict[str, Any], incident_id: str) -> PostmortemLayout | None:
         blocks = self._children(str(page["id"]), "read the postmortem")
@@ -561,15 +567,27 @@ class NotionAdapter(Adapter):
         }
         self.append(duplicate.native, [callout])
         page = self.api.call("read the page", lambda: self.client.pages.retrieve(duplicate.native))
-        incident_id = prop_text(page, self.props.incident_id)
-        properties = {
-            self.props.incident_id: {
-                "rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")
-            },
-            self.props.status: {
-                self.settings.status_type: {"name": self.status_key(Status.closed)}
-            },
-        }
+        present = page.get("properties") or {}
+        properties: dict[str, Any] = {}
+        if self.props.status in present:  # an incident page
+            incident_id = prop_text(page, self.props.incident_id)
+            properties = {
+                self.props.incident_id: {
+                    "rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")
+                },
+                self.props.status: {
+                    self.settings.status_type: {"name": self.status_key(Status.closed)}
+                },
+            }
+        elif self.pm_props.incident_id in present:  # a postmortem in the postmortem database
+            incident_id = prop_text(page, self.pm_props.incident_id)
+            properties = {
+                self.pm_props.incident_id: {
+                    "rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")
+                }
+            }
+        if not properties:  # a child page: the callout says it, its incident page goes too
+            return
         self.api.call(
             "close the duplicate",
             lambda: self.client.pages.update(duplicate.native, properties=properties),
