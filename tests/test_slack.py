@@ -107,7 +107,7 @@ def test_open_posts_the_notice_opens_the_room_and_threads_the_timeline(slack: Fa
         "update the notice: content",
     ]
     notice = slack.incidents.messages[0]
-    assert result.key == notice["ts"]
+    assert result.key == slack.incidents.id
     assert (
         result.url
         == f"https://acme-fake.slack.com/archives/{slack.incidents.id}/p{notice['ts'].replace('.', '')}"
@@ -175,11 +175,12 @@ def test_a_resync_makes_no_write_with_or_without_the_local_hint(slack: FakeSlack
     assert again.operations == [] and not again.created and slack.writes() == 0
     # The notice's ts was remembered: one exact read, then its thread.
     assert slack.methods() == ["conversations.history", "conversations.replies"]
-    assert slack.requests[-2][1]["latest"] == slack.requests[-2][1]["oldest"] == again.key
+    assert slack.requests[-2][1]["latest"] == slack.requests[-2][1]["oldest"]
+    assert again.url.endswith("/p" + slack.requests[-2][1]["latest"].replace(".", ""))
     slack.reset_log()
     fresh = tell(teller(config), inc)  # a new process with no state: the search finds it
     assert fresh.operations == [] and slack.writes() == 0
-    assert fresh.key == again.key
+    assert fresh.url == again.url
     assert slack.methods() == ["conversations.history", "auth.test", "conversations.replies"]
 
 
@@ -210,7 +211,7 @@ def test_only_the_tools_own_messages_count(slack: FakeSlack) -> None:
     result = tell(teller(config), inc)
     assert result.created
     ours = [m for m in slack.incidents.messages if m.get("bot_id") == "B0INCIDENTS1"]
-    assert len(ours) == 1 and result.key == ours[0]["ts"]
+    assert len(ours) == 1 and result.url.endswith(ours[0]["ts"].replace(".", ""))
     assert [r["text"] for r in slack.incidents.replies[ours[0]["ts"]]] == [
         "`10:00` *인지* 장애 인지: Alertmanager"
     ]

@@ -155,7 +155,11 @@ class SlackChannel:
             )
         status = payload.get("status")
         return Told(
-            notice=NoticeRef(key=ts, url=self.api.permalink(channel, ts), native=f"{channel}/{ts}"),
+            notice=NoticeRef(
+                key=self.settings.channel,
+                url=self.api.permalink(channel, ts),
+                native=f"{channel}/{ts}",
+            ),
             digest=payload.get("digest") or None,
             grade=payload.get("grade") or None,
             status=Status(str(status)) if status in Status.__members__ else None,

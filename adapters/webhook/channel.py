@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from functools import cache
 from pathlib import Path
@@ -119,12 +120,16 @@ class WebhookChannel:
             return Told(memo=dict(memo))
         status = memo.get("status")
         return Told(
-            notice=NoticeRef(key="sent", url=None, native=self.name),
+            notice=self._ref(),
             grade=memo.get("grade"),
             status=Status(str(status)) if status in Status.__members__ else None,
             entries=set(memo.get("entries", [])),
             memo=dict(memo),
         )
+
+    def _ref(self) -> NoticeRef:
+        # The receiver's host: its URL may hold a key, its host is what people recognise.
+        return NoticeRef(key=urllib.parse.urlsplit(self._url).hostname or "", url=None, native="")
 
     # Writing.
 
@@ -133,7 +138,7 @@ class WebhookChannel:
         writes = self._send("open", notice, "") if "open" in self.hears else 0
         # The first notification stands for the timeline so far (see CAP_THREAD).
         told = Told(
-            notice=NoticeRef(key="sent", url=None, native=self.name),
+            notice=self._ref(),
             grade=incident.grade,
             status=incident.status,
             entries={e.event_id for e in incident.timeline},
