@@ -116,9 +116,9 @@ class ChatTexts:
         return self._text("entry", self._renderer._event_view(event))
 
     def status_text(self) -> str:
-        """The status in the template's language (its ``STATUS`` table, else the status name)."""
-        value = self._context["incident"].status.value
-        return str(getattr(self._mod, "STATUS", {}).get(value, value))
+        """The status in the template's language (``texts.j2``'s ``status``)."""
+        words = self._call(lambda: self._module.environment.get_template("texts.j2").module)
+        return plain(_requote(str(words.status(self._context["incident"].status.value)))).strip()
 
     def label(self, key: str) -> str:
         labels = getattr(self._mod, "labels", {})
