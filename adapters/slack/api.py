@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from syncer import errors
 from syncer.errors import TrackerError
 from syncer.retry import Pacer, Policy, pacer_for, retry_after_seconds
 
@@ -168,7 +169,7 @@ class SlackApi:
         error = str(data.get("error") or f"HTTP {status}")
         headers = {str(k).lower(): v for k, v in (getattr(response, "headers", {}) or {}).items()}
         retry_after = retry_after_seconds(_first(headers.get("retry-after")))
-        retryable = status == 429 or status >= 500 or error in RETRYABLE_ERRORS
+        retryable = errors.retryable(status, headers, data) or error in RETRYABLE_ERRORS
         hint = HINTS.get(error, "").format(token_env=self.settings.token_env)
         if error == "missing_scope":
             hint = (

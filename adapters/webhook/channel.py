@@ -17,10 +17,10 @@ from pydantic import Field, field_validator, model_validator
 from adapters.channels import KINDS, ChannelSettings, Notice, NoticeRef, RoomRef, Told
 from syncer.chattext import ChatTexts
 from syncer.config import Config
-from syncer.errors import ConfigError, TrackerError
+from syncer.errors import ConfigError, TrackerError, http_error
 from syncer.model import Incident, Status, TimelineEvent
 from syncer.render import Extra, Renderer, builtin_templates
-from syncer.retry import pacer_for, retry_after_seconds
+from syncer.retry import pacer_for
 from syncer.secrets import from_env, redact
 
 EXAMPLES = ("pagerduty", "teams", "kakao-alimtalk", "sms")
@@ -248,21 +248,18 @@ class WebhookChannel:
             answer_headers = dict(exc.headers.items()) if exc.headers else {}
             self.pacer.observe(exc.code, answer_headers)
             text = exc.read(ANSWER_SHOWN * 4).decode("utf-8", "replace")
-            shown = redact(" ".join(text.split()))[:ANSWER_SHOWN]
-            retryable = exc.code in (408, 425, 429) or exc.code >= 500
-            raise TrackerError(
-                f"{event} notification refused: {shown or exc.reason}",
+            shown = redact(" ".join(text.split()))[:ANSWER_SHOWN] or str(exc.reason)
+            error = http_error(
+                f"{event} notification refused",
+                exc.code,
+                answer_headers,
                 tracker=self.name,
-                retryable=retryable,
-                retry_after=retry_after_seconds(answer_headers.get("Retry-After")),
-                status=exc.code,
-            ) from None
+                detail=shown,
+            )
+            raise error from None
         except (OSError, TimeoutError) as exc:  # URLError, reset connection, timeout
-            raise TrackerError(
-                f"{event} notification: no answer ({redact(str(exc))})",
-                tracker=self.name,
-                retryable=True,
-            ) from None
+            what = f"{event} notification: no answer"
+            raise http_error(what, None, tracker=self.name, detail=redact(str(exc))) from None
 
     def doctor(self) -> list[str]:
         """Every event's body renders (from a sample incident); nothing is sent."""
