@@ -61,6 +61,9 @@ class SyncerSection(_Section):
     )
     templates: str | None = Field(None, description="folder of template overrides")
     concurrency: int = Field(4, ge=1, le=64, description="incidents synced in parallel")
+    max_file_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="the largest incident file read (bytes)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -444,9 +447,9 @@ def parse(data: dict[str, Any], path: Path | None) -> Config:
 
 
 def _pydantic_message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    return str(err["msg"]).removeprefix("Value error, ")
+    from syncer import wording
+
+    return wording.explain(err, unknown="unknown key")
 
 
 def _toml_message(exc: tomllib.TOMLDecodeError) -> tuple[str, int | None]:

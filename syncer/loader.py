@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from syncer import wording, yamlsafe
 from syncer.config import Config
 from syncer.errors import InputError, InputErrors
 from syncer.model import Incident
@@ -60,7 +60,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_file(path: Path, config: Config) -> Loaded:
-    """Read, parse and validate one incident file."""
+    """Read, parse and validate one incident file (at most ``[syncer] max_file_bytes``)."""
     name = str(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
@@ -68,12 +68,22 @@ def load_file(path: Path, config: Config) -> Loaded:
             f"unknown file type {path.suffix or '(none)'!r}: expected .yaml, .yml, .toml or .json",
             file=name,
         )
+    limit = config.syncer.max_file_bytes
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=name) from exc
+        with path.open("rb") as handle:  # read at most the limit: a FIFO or a device never ends
+            raw = handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=name) from exc
+    if len(raw) > limit:
+        raise InputError(
+            f"larger than {limit:,} bytes, the most an incident file may be "
+            "([syncer] max_file_bytes)",
+            file=name,
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=name) from exc
     return load_text(text, kind, name, config)
 
 
@@ -83,26 +93,25 @@ def load_text(text: str, kind: str, name: str, config: Config) -> Loaded:
 
 
 def parse_text(text: str, kind: str, name: str) -> tuple[Any, dict[Path_, int]]:
+    """The document and the lines of its keys: any nesting, alias or key twice refused here."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
     if kind == "yaml":
-        data, lines = _parse_yaml(text, name)
-    elif kind == "toml":
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            message = str(exc)
-            match = re.search(r"\(at line (\d+), column \d+\)", message)
-            raise InputError(
-                "TOML syntax error: " + re.sub(r"\s*\(at line \d+, column \d+\)", "", message),
-                file=name,
-                line=int(match.group(1)) if match else None,
-            ) from None
+            data, lines = yamlsafe.load(text)
+        except yamlsafe.Problem as exc:
+            raise InputError(exc.message, file=name, line=exc.line, field=exc.field) from None
+    elif kind == "toml":
+        data = _parse_toml(text, name)
         lines = _toml_lines(text)
     elif kind == "json":
+        data = _parse_json(text, name)
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"JSON syntax error: {exc.msg}", file=name, line=exc.lineno) from None
-        lines = _yaml_lines(text)  # JSON is YAML enough to find the lines of keys
+            lines = yamlsafe.lines_of(text)  # JSON is YAML enough to find the lines of keys
+        except yamlsafe.TooDeep as exc:
+            nested = _too_deep(data) or ()
+            raise InputError(
+                exc.message, file=name, line=exc.line, field=_field(nested[:-1]) or None
+            ) from None
     else:
         raise InputError(f"unknown format {kind!r}", file=name)
     if not isinstance(data, dict):
@@ -110,6 +119,14 @@ def parse_text(text: str, kind: str, name: str) -> tuple[Any, dict[Path_, int]]:
             f"expected a mapping of incident fields at the top, found {_kind_name(data)}",
             file=name,
             line=1,
+        )
+    deep = _too_deep(data)
+    if deep is not None:
+        raise InputError(
+            f"nested more than {yamlsafe.MAX_DEPTH} levels deep",
+            file=name,
+            line=_nearest_line(lines, deep),
+            field=_field(deep[:-1]) or None,
         )
     return data, lines
 
@@ -127,7 +144,7 @@ def validate(data: dict[str, Any], name: str, lines: dict[Path_, int], config: C
                 loc = _loc_from_message(str(err["msg"]))
             errors.append(
                 InputError(
-                    _message(err),
+                    wording.explain(err),
                     file=name,
                     line=_nearest_line(lines, loc) if loc else None,
                     field=_field(loc) or None,
@@ -143,22 +160,6 @@ def iter_load(paths: Iterable[Path], config: Config) -> Iterator[Loaded | InputE
             yield load_file(path, config)
         except InputError as exc:
             yield exc
-
-
-def _message(err: Any) -> str:
-    kind = err["type"]
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "string_pattern_mismatch" and err["loc"] and err["loc"][-1] == "id":
-        return f"{err.get('input')!r} is not a valid id: use letters, digits, '.', '_' and '-'"
-    if kind.startswith("datetime") or kind.startswith("date_"):
-        return f"{err.get('input')!r} is not a valid time; expected ISO 8601 like 2024-02-12T00:10:00+09:00"
-    if kind == "enum":
-        return message.replace("Input should be", "expected")
-    return message
 
 
 _MSG_FIELD = re.compile(r"^(?:Value error, )?(?:status is '\w+' but )?([a-z_]+)(?:\[(\d+)\])?")
@@ -187,42 +188,62 @@ def _kind_name(data: Any) -> str:
     )
 
 
-def _parse_yaml(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
+def _parse_toml(text: str, name: str) -> Any:
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "syntax error"
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column \d+\)", message)
         raise InputError(
-            f"YAML syntax error: {problem}", file=name, line=mark.line + 1 if mark else None
+            "TOML syntax error: " + re.sub(r"\s*\(at line \d+, column \d+\)", "", message),
+            file=name,
+            line=int(match.group(1)) if match else None,
         ) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"YAML error: {exc}", file=name) from None
-    return data, _yaml_lines(text)
+    except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
+        raise InputError(f"nested more than {yamlsafe.MAX_DEPTH} levels deep", file=name) from None
 
 
-def _yaml_lines(text: str) -> dict[Path_, int]:
-    lines: dict[Path_, int] = {}
+def _parse_json(text: str, name: str) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise _Twice(key)
+            out[key] = value
+        return out
+
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
+        return json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"JSON syntax error: {exc.msg}", file=name, line=exc.lineno) from None
+    except _Twice as exc:
+        try:
+            yamlsafe.lines_of(text)
+        except yamlsafe.Twice as twice:
+            raise InputError(twice.message, file=name, line=twice.line, field=twice.field) from None
+        raise InputError(
+            f"{exc.args[0]!r} is written twice in one object; keep one", file=name
+        ) from None
+    except RecursionError:  # the json module reads nested arrays and objects by recursion
+        raise InputError(f"nested more than {yamlsafe.MAX_DEPTH} levels deep", file=name) from None
 
-    def walk(node: yaml.Node, path: Path_) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                child = (*path, str(key.value))
-                lines[child] = key.start_mark.line + 1
-                walk(value, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                child = (*path, index)
-                lines[child] = item.start_mark.line + 1
-                walk(item, child)
 
-    if root is not None:
-        walk(root, ())
-    return lines
+class _Twice(Exception):
+    """A JSON object names a key twice (json.loads would keep the last)."""
+
+
+def _too_deep(data: Any) -> Path_ | None:
+    """The path to a value nested deeper than allowed (TOML and JSON; YAML checks while reading)."""
+    stack: list[tuple[Any, Path_]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > yamlsafe.MAX_DEPTH:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, (*path, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+    return None
 
 
 _TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

@@ -60,6 +60,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _no_number(value: Any) -> Any:
+    """A time is written as a date and a time: a bare number (seconds? 10:25 in YAML 1.1?) is not."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f"a bare number ({value!r}) is not a time: write the date and the time, "
+            "like 2024-02-12T10:25:00+09:00"
+        )
+    return value
+
+
 def _tz(info: ValidationInfo) -> tzinfo:
     ctx = info.context or {}
     tz = ctx.get("tz")
@@ -85,6 +95,8 @@ class TimelineEvent(_Strict):
     kind: EventKind = EventKind.note
     author: str | None = None
     id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+    _number = field_validator("at", mode="before")(_no_number)
 
     @field_validator("at", mode="after")
     @classmethod
@@ -118,6 +130,8 @@ class ActionItem(_Strict):
     due: date | None = None
     id: str | None = Field(default=None, pattern=ID_PATTERN)
 
+    _number = field_validator("due", mode="before")(_no_number)
+
     @property
     def item_id(self) -> str:
         if self.id:
@@ -128,6 +142,8 @@ class ActionItem(_Strict):
 class Review(_Strict):
     date: datetime | None = None
     attendees: list[str] = Field(default_factory=list)
+
+    _number = field_validator("date", mode="before")(_no_number)
 
     @field_validator("date", mode="after")
     @classmethod
@@ -178,6 +194,8 @@ class Incident(_Strict):
     links: list[Link] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     postmortem: Postmortem | None = None
+
+    _number = field_validator(*_STAGES, mode="before")(_no_number)
 
     @field_validator(*_STAGES, mode="after")
     @classmethod

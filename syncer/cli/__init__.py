@@ -86,7 +86,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     \b
     Exit codes: 0 done; 1 a tracker operation failed (the rest done, the failed
     part journaled, `incident-syncer retry` finishes it); 2 bad input or
-    configuration (nothing written).
+    configuration (nothing written); 141 the output was cut off (`... | head`).
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     obj["config_path"] = config_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,6 +51,11 @@ def handle_errors(fn: F) -> F:
         except SyncerError as exc:
             emit_error(str(exc), exc)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # Whoever read the output has gone (`... | head`): nothing more to say, nor anyone to
+            # say it to. Quiet, and the code a shell gives a process ended by SIGPIPE.
+            _silence_stdout()
+            ctx.exit(EXIT_PIPE_CLOSED)
         except KeyboardInterrupt:
             click.echo(
                 "Interrupted: what was in flight has finished; `incident-syncer retry` resumes.",
@@ -68,6 +74,18 @@ def handle_errors(fn: F) -> F:
             ctx.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test runner's stream): nothing to do
+        pass
 
 
 def emit_error(message: str, exc: BaseException | None = None) -> None:

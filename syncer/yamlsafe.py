@@ -1,0 +1,220 @@
+"""YAML incident files read safely: bounded nesting and alias expansion, no duplicate keys,
+times and numbers as YAML 1.2 reads them.
+
+PyYAML's safe loader follows YAML 1.1: ``10:25`` is the base-60 number 625 and
+``2024-13-01`` an exception raised while loading. Here a time is a string (the
+incident model reads and checks it, with the same messages as in JSON), there
+are no base-60 numbers, a mapping may not name a key twice, nesting stops at
+:data:`MAX_DEPTH` and aliases may add at most :data:`MAX_ALIASED` values: a
+few hundred bytes of nested aliases cannot take seconds or gigabytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+MAX_DEPTH = 32  # an incident file needs 5 levels; this leaves room and stays far from recursion
+MAX_ALIASED = 10_000  # values that aliases may add beyond those written out
+
+Path_ = tuple[str | int, ...]
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_DIGITS = list("-+0123456789")
+
+
+@dataclass
+class Problem(Exception):
+    """What is wrong with a YAML document, and where (1-based line)."""
+
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+
+class Twice(Problem):
+    """A mapping names a key twice (PyYAML, like json.loads, would keep the last)."""
+
+
+class TooDeep(Problem):
+    """Nested deeper than :data:`MAX_DEPTH`."""
+
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+
+
+class _Loader(_Base):
+    """The safe loader with YAML 1.2's plain scalars: no timestamps, no base-60 numbers."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_TIMESTAMP, _INT, _FLOAT)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_Loader.add_implicit_resolver(
+    _INT,
+    re.compile(
+        r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0[0-7_]+
+        |[-+]?(?:0|[1-9][0-9_]*)
+        |[-+]?0x[0-9a-fA-F_]+)$""",
+        re.X,
+    ),
+    _DIGITS,
+)
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+        |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    [*_DIGITS, "."],
+)
+
+
+# An explicit !!timestamp is text too: the model reads times, with its messages.
+_Loader.add_constructor(_TIMESTAMP, yaml.SafeLoader.construct_yaml_str)
+
+
+def _check_events(text: str) -> None:
+    """Depth and alias expansion from the event stream, before any tree is built (the
+    composer recurses, and a tree of aliases is small until something walks it)."""
+    open_: list[tuple[str | None, int]] = []  # collections being read: (anchor, values so far)
+    sizes: dict[str, int] = {}
+    added = 0
+    with _reading(text, "YAML syntax error: ") as loader:
+        while (event := loader.get_event()) is not None:
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(open_) >= MAX_DEPTH:
+                    raise TooDeep(f"nested more than {MAX_DEPTH} levels deep", line)
+                open_.append((event.anchor, 1))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, size = open_.pop()
+                if anchor is not None:
+                    sizes[anchor] = size
+                if open_:
+                    open_[-1] = (open_[-1][0], open_[-1][1] + size)
+            elif isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+                if open_:
+                    open_[-1] = (open_[-1][0], open_[-1][1] + 1)
+            elif isinstance(event, yaml.AliasEvent):
+                if any(anchor == event.anchor for anchor, _ in open_):
+                    raise Problem("an alias refers to the value it is part of", line)
+                size = sizes.get(event.anchor or "", 1)  # an unknown one: the composer's error
+                added += size - 1
+                if added > MAX_ALIASED:
+                    raise Problem(
+                        f"aliases expand to more than {MAX_ALIASED} values; write the values out",
+                        line,
+                    )
+                if open_:
+                    open_[-1] = (open_[-1][0], open_[-1][1] + size)
+
+
+@contextmanager
+def _reading(text: str, prefix: str) -> Iterator[Any]:
+    """A loader over ``text``; PyYAML's errors become :class:`Problem` with their line."""
+    loader = _Loader(text)
+    try:
+        yield loader
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax(exc, prefix) from None
+    except yaml.YAMLError as exc:
+        raise Problem(f"YAML error: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _syntax(exc: yaml.MarkedYAMLError, prefix: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    if exc.problem == "exceeded maximum nesting depth":  # libyaml's own limit, met first
+        return TooDeep(f"nested more than {MAX_DEPTH} levels deep", line)
+    return Problem(prefix + (exc.problem or "syntax error"), line)
+
+
+def load(text: str) -> tuple[Any, dict[Path_, int]]:
+    """The document and the line of every key and item; :class:`Problem` if it is refused."""
+    _check_events(text)
+    with _reading(text, "YAML error: ") as loader:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines = _lines(node)
+        try:
+            return loader.construct_document(node), lines
+        except (ValueError, TypeError, OverflowError):  # an explicit tag's value
+            raise Problem(
+                "YAML error: a value with an explicit tag (like !!int) does not fit its tag"
+            ) from None
+
+
+def lines_of(text: str) -> dict[Path_, int]:
+    """Only the lines (JSON is YAML enough for that); empty if the text is not readable YAML.
+    A key written twice is still :class:`Twice`, nesting too deep :class:`TooDeep`."""
+    try:
+        _check_events(text)
+        with _reading(text, "YAML error: ") as loader:
+            node = loader.get_single_node()
+        return _lines(node) if node is not None else {}
+    except (Twice, TooDeep):
+        raise
+    except Problem:
+        return {}
+
+
+def _lines(root: yaml.Node) -> dict[Path_, int]:
+    """Lines of keys and items, each node visited once (an alias is not followed again);
+    a key written twice in one mapping is a :class:`Problem`."""
+    lines: dict[Path_, int] = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Path_]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    ident = (key.tag, key.value)
+                    if ident in first:
+                        raise Twice(
+                            f"{key.value!r} is written twice in this mapping "
+                            f"(first at line {first[ident]}); keep one",
+                            line,
+                            _field((*path, str(key.value))),
+                        )
+                    first[ident] = line
+                child = (*path, str(key.value))
+                lines.setdefault(child, line)
+                stack.append((value, child))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*path, index)
+                lines.setdefault(child, item.start_mark.line + 1)
+                stack.append((item, child))
+    return lines
+
+
+def _field(loc: Path_) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
