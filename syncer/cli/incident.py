@@ -158,7 +158,13 @@ def open_(
 @click.argument("incident_id", metavar="ID")
 @click.argument("text")
 @click.option("--at", "at", metavar="TIME", help="When it happened, ISO 8601 (default: now).")
-@click.option("--kind", type=click.Choice(KINDS), default="note", show_default=True)
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    default="note",
+    show_default=True,
+    help="What the entry is (how the timeline shows it).",
+)
 @click.option("--author", help="Who did or said it.")
 @_common
 @handle_errors

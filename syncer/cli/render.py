@@ -12,7 +12,11 @@ from syncer.cli.common import config_option, handle_errors, load_config
 @click.command()
 @click.argument("path", metavar="PATH")
 @click.option(
-    "--doc", type=click.Choice(["notice", "postmortem"]), default="notice", show_default=True
+    "--doc",
+    type=click.Choice(["notice", "postmortem"]),
+    default="notice",
+    show_default=True,
+    help="Which document to render.",
 )
 @click.option(
     "--format",
