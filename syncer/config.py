@@ -433,7 +433,7 @@ def parse(data: dict[str, Any], path: Path | None) -> Config:
                 ConfigError(
                     _pydantic_message(err),
                     file=str(path) if path else None,
-                    line=_toml_line(path, err["loc"]) if path else None,
+                    line=toml_line(path, err["loc"]) if path else None,
                     field=".".join(str(p) for p in err["loc"]),
                 )
                 for err in exc.errors()
@@ -459,7 +459,7 @@ def _toml_message(exc: tomllib.TOMLDecodeError) -> tuple[str, int | None]:
     return re.sub(r"\s*\(at line \d+, column \d+\)", "", text), line
 
 
-def _toml_line(path: Path, loc: tuple[Any, ...]) -> int | None:
+def toml_line(path: Path, loc: tuple[Any, ...]) -> int | None:
     """Best-effort line of a key path in a TOML file (tomllib keeps no positions)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from syncer.errors import ConfigError, InputErrors
+from syncer.errors import ConfigError, InputError, InputErrors
 
 if TYPE_CHECKING:
     from adapters.base import Adapter
@@ -178,22 +178,26 @@ def build_plugin(
 
 
 def settings_of(cls: Any, table: dict[str, Any], where: str, config: Config) -> Any:
-    """``cls.Settings`` validated from ``table``; every problem named by its key, with the file."""
+    """``cls.Settings`` validated from ``table``; every problem named by its file, line and key."""
+    from syncer.config import toml_line
+
     try:
         return cls.Settings.model_validate(table)
     except ValidationError as exc:
-        raise InputErrors(
-            [
+        problems: list[InputError] = []
+        for err in exc.errors():
+            loc = (*where.split("."), *(str(p) for p in err["loc"]))
+            problems.append(
                 ConfigError(
                     "unknown key"
                     if err["type"] == "extra_forbidden"
                     else str(err["msg"]).removeprefix("Value error, "),
                     file=str(config.path) if config.path else None,
-                    field=".".join([where, *(str(p) for p in err["loc"])]),
+                    line=toml_line(config.path, loc) if config.path else None,
+                    field=".".join(loc),
                 )
-                for err in exc.errors()
-            ]
-        ) from None
+            )
+        raise InputErrors(problems) from None
 
 
 def build_all(config: Config, only: list[str] | None = None) -> dict[str, Adapter]:

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "incidents"
 BANNER = EXAMPLES / "INC-2024-0212-banner.yaml"
 CHECKOUT = EXAMPLES / "INC-2024-0305-checkout.yaml"
+GOLDEN = ROOT / "tests" / "golden"
 
 
 @pytest.fixture(autouse=True)
@@ -101,3 +102,16 @@ def install_plugin(monkeypatch: pytest.MonkeyPatch, group: str, name: str, cls: 
         return [extra, *found] if selection.get("group") == group else found
 
     monkeypatch.setattr(registry, "entry_points", entry_points)
+
+
+def golden(name: str, actual: str) -> str:
+    """The text kept in ``tests/golden/NAME``: a whole document exactly as a person reads it.
+
+    To accept a change on purpose, run the tests with ``INCIDENT_SYNCER_UPDATE_GOLDEN=1``
+    (the files are rewritten from what the tool printed) and review ``git diff tests/golden``.
+    """
+    path = GOLDEN / name
+    if os.environ.get("INCIDENT_SYNCER_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    return path.read_text(encoding="utf-8")

@@ -35,7 +35,7 @@ def test_the_table_is_validated_like_the_trackers(fake_github: FakeGitHub, tmp_p
         chatops.github_api(cfg, fake_github.full_name)
     assert (
         str(failure.value)
-        == f"{tmp_path / 'incident-syncer.toml'}: trackers.gh.colour: unknown key"
+        == f"{tmp_path / 'incident-syncer.toml'}:14: trackers.gh.colour: unknown key"
     )
 
 

@@ -65,19 +65,18 @@ def test_bad_files_are_named_with_line_and_field(name: str, tmp_path: Path) -> N
     (tmp_path / name).write_text(text, encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", name])
     assert result.exit_code == 2
-    assert expected in result.stderr.splitlines()
-    assert "Traceback" not in result.output
-    assert result.stdout.strip().endswith("0 valid, 1 invalid")
+    assert result.stderr == expected + "\n"
+    assert result.stdout == "0 valid, 1 invalid\n"
 
 
 def test_valid_examples_and_a_summary() -> None:
     result = CliRunner().invoke(main, ["validate", str(EXAMPLES)])
     assert result.exit_code == 0, result.output
-    assert f"ok {BANNER}: INC-2024-0212-banner [SEV3] resolved, 6 timeline entries" in result.stdout
-    assert (
-        f"ok {CHECKOUT}: INC-2024-0305-checkout [SEV1] closed, 6 timeline entries" in result.stdout
+    assert result.stdout == (
+        f"ok {BANNER}: INC-2024-0212-banner [SEV3] resolved, 6 timeline entries\n"
+        f"ok {CHECKOUT}: INC-2024-0305-checkout [SEV1] closed, 6 timeline entries\n"
+        "2 valid, 0 invalid\n"
     )
-    assert result.stdout.strip().endswith("2 valid, 0 invalid")
 
 
 def test_same_schema_in_yaml_toml_and_json(tmp_path: Path) -> None:
@@ -95,7 +94,11 @@ def test_same_schema_in_yaml_toml_and_json(tmp_path: Path) -> None:
     (tmp_path / "b.toml").write_text(toml, encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", "a.json", "b.toml"])
     assert result.exit_code == 0, result.output
-    assert "2 valid, 0 invalid" in result.stdout
+    assert result.stdout == (
+        "ok a.json: INC-2024-0212-banner [SEV3] resolved, 6 timeline entries\n"
+        "ok b.toml: INC-T [SEV2] mitigated, 1 timeline entry\n"
+        "2 valid, 0 invalid\n"
+    )
 
 
 def test_toml_field_errors_point_at_the_array_of_tables(tmp_path: Path) -> None:
@@ -103,7 +106,8 @@ def test_toml_field_errors_point_at_the_array_of_tables(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(toml, encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", "c.toml"])
     assert result.exit_code == 2
-    assert "Error: c.toml:9: timeline[1].at: required field is missing" in result.stderr
+    assert result.stderr == "Error: c.toml:9: timeline[1].at: required field is missing\n"
+    assert result.stdout == "0 valid, 1 invalid\n"
 
 
 def test_duplicate_ids_across_files_are_refused_by_sync(tmp_path: Path, config_file: Path) -> None:
@@ -111,10 +115,10 @@ def test_duplicate_ids_across_files_are_refused_by_sync(tmp_path: Path, config_f
         (tmp_path / name).write_text("id: INC-1\ntitle: x\ngrade: SEV1\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["--config", str(config_file), "sync", "a.yaml", "b.yaml"])
     assert result.exit_code == 2
-    assert "Error: b.yaml: id: incident id INC-1 is also used by a.yaml" in result.stderr
+    assert result.output == "Error: b.yaml: id: incident id INC-1 is also used by a.yaml\n"
 
 
 def test_missing_path() -> None:
     result = CliRunner().invoke(main, ["validate", "nope.yaml"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == "Error: nope.yaml: no such file or folder"
+    assert result.output == "Error: nope.yaml: no such file or folder\n"

@@ -38,9 +38,8 @@ def validate(paths: tuple[str, ...]) -> None:
                 emit_error(str(err), err)
         else:
             i = item.incident
-            click.echo(
-                f"ok {item.file}: {i.id} [{i.grade}] {i.status.value}, {len(i.timeline)} timeline entries"
-            )
+            entries = f"{len(i.timeline)} timeline {'entry' if len(i.timeline) == 1 else 'entries'}"
+            click.echo(f"ok {item.file}: {i.id} [{i.grade}] {i.status.value}, {entries}")
     good = len(files) - bad
     click.echo(f"{good} valid, {bad} invalid")
     if bad:
