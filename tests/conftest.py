@@ -14,6 +14,9 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.github import fake_github  # noqa: F401  (a fixture for every test module)
 from tests.pg import pg  # noqa: F401  (the PostgreSQL fixture, for every test module)
 
+# The shared suites are helpers, not test modules: their failures should still explain.
+pytest.register_assert_rewrite("tests.contract.suite", "tests.contract.state_suite")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "incidents"
 BANNER = EXAMPLES / "INC-2024-0212-banner.yaml"
@@ -115,3 +118,11 @@ def golden(name: str, actual: str) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual, encoding="utf-8")
     return path.read_text(encoding="utf-8")
+
+
+def screen(text: str, **volatile: object) -> str:
+    """``text`` as compared exactly: each ``volatile`` value (a temporary folder, a fake
+    server's address) replaced by ``<name>``, longest first."""
+    for name, value in sorted(volatile.items(), key=lambda kv: -len(str(kv[1]))):
+        text = text.replace(str(value), f"<{name}>")
+    return text

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from syncer import markers
 from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, write_config
+from tests.conftest import BANNER, CHECKOUT, screen, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
@@ -44,6 +44,10 @@ class GH:
 
     def run(self, *args: str) -> Result:
         return CliRunner().invoke(main, ["--config", str(self.config), *args])
+
+    def screen(self, text: str) -> str:
+        """What the CLI printed, the fake's address and the temporary folder named."""
+        return screen(text, gh=self.app.url, tmp=self.tmp)
 
     def sync(self, *paths: Path | str, expect: int = 0) -> Result:
         result = self.run("sync", *(str(p) for p in paths))
@@ -111,7 +115,17 @@ R = "/repos/acme/incidents"
 
 def test_full_sync_one_issue_comments_in_order_labels_closed_postmortem(gh: GH) -> None:
     result = gh.sync(CHECKOUT)
-    assert f"{CHECKOUT_ID} → gh #1" in result.output
+    assert gh.screen(result.output) == (
+        f"✓ {CHECKOUT_ID} → gh #1 <gh>/acme/incidents/issues/1: created\n"
+        "    - create issue '[SEV1] Checkout returns HTTP 500 after the payments deploy' "
+        "with label grade:SEV1\n"
+        "    - add 6 timeline comment(s): e-2ced840e625c, e-3b1b89e2f7cc, e-474219dc5bfe, "
+        "e-e7d7bb0ee1a3, e-1b4cf5546b14, e-0e8ccf01ca94\n"
+        "    - publish postmortem\n"
+        "    - create action item 'Add consumer contract tests between checkout and payments'\n"
+        "    - create action item 'Canary payments deploys at 5% for 10 minutes'\n"
+        "    - update issue body; set status → closed\n"
+    )
     data = load_yaml(CHECKOUT)
     issue = gh.incident(CHECKOUT_ID)
     assert issue["number"] == 1 and issue["title"] == f"[SEV1] {data['title']}"
@@ -161,7 +175,12 @@ def test_resync_writes_nothing_with_or_without_local_state(gh: GH) -> None:
     gh.sync(CHECKOUT)
     gh.app.reset_log()
     result = gh.run("sync", str(CHECKOUT), "--json")
-    assert result.exit_code == 0 and '"operations": []' in result.output
+    assert result.exit_code == 0
+    assert gh.screen(result.output) == (
+        f'{{"incident": "{CHECKOUT_ID}", "tracker": "gh", "key": "#1", '
+        '"url": "<gh>/acme/incidents/issues/1", "created": false, "operations": [], '
+        '"error": null}\n'
+    )
     assert gh.app.writes() == 0
     # A no-op resync is two reads: the listing by the incident's label and its comments.
     assert [(e.method, e.path) for e in gh.app.log] == [
@@ -352,14 +371,12 @@ def test_a_bad_token_is_a_clear_error_and_never_shown(
     monkeypatch.setenv("GITHUB_TOKEN", secret)
     result = gh.run("-vv", "sync", str(CHECKOUT))
     assert result.exit_code == 1
-    line = next(x for x in result.output.splitlines() if x.startswith("✗"))
-    assert line.startswith(f"✗ {CHECKOUT_ID} → gh: ")
-    assert line.endswith(
-        f"cannot tell whether {CHECKOUT_ID} exists: list issues labelled "
+    assert result.stdout == (
+        f"✗ {CHECKOUT_ID} → gh: cannot tell whether {CHECKOUT_ID} exists: list issues labelled "
         f"incident-id:{CHECKOUT_ID}: GitHub rejected the token in $GITHUB_TOKEN "
-        "(Bad credentials) (HTTP 401)"
+        "(Bad credentials) (HTTP 401)\n"
     )
-    assert secret not in result.output
+    assert secret not in result.output  # -vv's debug logs included
     assert gh.app.writes() == 0 and gh.app.issues == {}
     assert {e.status for e in gh.app.log} == {401}
 
@@ -465,7 +482,11 @@ def test_duplicates_heal_keeping_the_older(gh: GH) -> None:
     gh.forget()
     gh.app.reset_log()
     result = gh.sync(CHECKOUT)
-    assert "close duplicate #5" in result.output
+    assert gh.screen(result.output) == (
+        f"✓ {CHECKOUT_ID} → gh #1 <gh>/acme/incidents/issues/1: updated\n"
+        "    - add 1 timeline comment(s): e-0e8ccf01ca94\n"
+        "    - close duplicate #5 (keeping the older one)\n"
+    )
     assert gh.events(CHECKOUT_ID) == event_ids(data)  # the older one has every event
     younger = gh.app.issues[dup]
     assert (younger["state"], younger["state_reason"]) == ("closed", "not_planned")
@@ -605,16 +626,26 @@ def test_unreachable_github_is_a_retryable_error(gh: GH) -> None:
     gh.app.stop()
     result = gh.run("sync", str(BANNER), "--json")
     assert result.exit_code == 1
-    assert "cannot reach" in result.output and "ConnectionError" in result.output
-    assert "Traceback" not in result.output
+    error = (
+        "cannot tell whether INC-2024-0212-banner exists: list issues labelled "
+        "incident-id:INC-2024-0212-banner: cannot reach <gh>: ConnectionError"
+    )
+    assert gh.screen(result.stdout) == (
+        '{"incident": "INC-2024-0212-banner", "tracker": "gh", "key": null, "url": null, '
+        f'"created": false, "operations": [], "error": "{error}"}}\n'
+    )
+    assert gh.screen(result.stderr) == f"WARNING syncer.engine: gh: {error}\n"
 
 
 def test_settings_are_checked_by_name(gh: GH) -> None:
     gh.configure(postmortem="wiki", colour="red")
     result = gh.run("sync", str(BANNER))
     assert result.exit_code == 2
-    assert "trackers.gh.colour: unknown key" in result.output
-    assert "trackers.gh.postmortem: Input should be 'issue' or 'file'" in result.output
+    assert gh.screen(result.output) == (
+        "Error: <tmp>/incident-syncer.toml:14: trackers.gh.postmortem: "
+        "Input should be 'issue' or 'file'\n"
+        "Error: <tmp>/incident-syncer.toml:15: trackers.gh.colour: unknown key\n"
+    )
     assert gh.app.calls() == 0
 
 
@@ -631,11 +662,17 @@ def test_a_long_title_is_cut_to_githubs_limit(gh: GH) -> None:
 def test_a_token_that_cannot_label_is_a_clear_error(gh: GH) -> None:
     gh.app.push_access = False
     result = gh.sync(gh.write(ongoing()), expect=1)
-    assert (
+    error = (
         "#1 was created without the labels ['grade:sev3', 'incident', "
         f"'incident-id:{CHECKOUT_ID.lower()}']: the token in $GITHUB_TOKEN needs write access "
-        "to acme/incidents's issues"
-    ) in result.output
+        "to acme/incidents's issues (HTTP 403)"
+    )
+    assert result.stdout == f"✗ {CHECKOUT_ID} → gh: {error}\n"
+    assert result.stderr == (
+        "WARNING adapters.github: gh: cannot create label grade:SEV3: gh: create label "
+        "grade:SEV3: Must have push access to repository (HTTP 403)\n"
+        f"WARNING syncer.engine: gh: {error}\n"
+    )
     assert len(gh.app.issues) == 1 and gh.app.comments == {}
 
 
@@ -659,7 +696,13 @@ def test_a_cached_issue_that_is_gone_is_looked_up_again(gh: GH) -> None:
         del gh.app.issues[1]  # deleted by an admin; the local state still says #1
     gh.app.reset_log()
     result = gh.sync(path)
-    assert f"{CHECKOUT_ID} → gh #2" in result.output
+    assert gh.screen(result.output) == (
+        f"✓ {CHECKOUT_ID} → gh #2 <gh>/acme/incidents/issues/2: created\n"
+        "    - create issue '[SEV3] Checkout returns HTTP 500 after the payments deploy' "
+        "with label grade:SEV3\n"
+        "    - add 4 timeline comment(s): e-2ced840e625c, e-3b1b89e2f7cc, e-474219dc5bfe, "
+        "e-e7d7bb0ee1a3\n"
+    )
     assert gh.events(CHECKOUT_ID) == event_ids(ongoing())
     # The cached #1 is checked (a listing), found gone, looked up (a listing), created anew.
     assert [(e.method, e.path) for e in gh.app.log][:2] == [("GET", R + "/issues")] * 2

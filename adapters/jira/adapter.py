@@ -166,7 +166,7 @@ class JiraAdapter(Adapter):
             )
         except TrackerError as exc:
             raise LookupFailed(
-                exc.message,
+                f"cannot tell whether {incident_id} exists: {exc.message}",
                 tracker=self.name,
                 retryable=exc.retryable,
                 retry_after=exc.retry_after,

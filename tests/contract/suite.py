@@ -10,11 +10,14 @@ and proves that the suite fails each of them.
 from __future__ import annotations
 
 import copy
+import json
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
+from unittest.mock import ANY
 
 import pytest
 import yaml
@@ -120,6 +123,30 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def rows(result: Result) -> list[dict[str, Any]]:
+    """The ``--json`` output: one result per incident and tracker."""
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def unchanged(harness: Harness, incident_id: str) -> dict[str, Any]:
+    """The ``--json`` row of an incident a sync found as it should be (its only issue)."""
+    (key,) = harness.issues(incident_id)
+    return {
+        "incident": incident_id,
+        "tracker": harness.name,
+        "key": key,
+        "url": ANY,  # each tracker's own
+        "created": False,
+        "operations": [],
+        "error": None,
+    }
+
+
+def shown(result: Result) -> str:
+    """What the CLI printed, with each tracker's own URLs shown as ``<url>``."""
+    return re.sub(r"(?<= )[a-z]+://\S+(?=: )", "<url>", result.output)
+
+
 def event_ids(data: dict[str, Any]) -> list[str]:
     from syncer import config, loader
 
@@ -203,7 +230,10 @@ class TrackerContract:
         result = self.run(env, "sync", str(BANNER), str(CHECKOUT), "--json")
         assert result.exit_code == 0, result.output
         assert harness.writes() == 0
-        assert '"operations": []' in result.output
+        assert rows(result) == [
+            unchanged(harness, load_yaml(BANNER)["id"]),
+            unchanged(harness, load_yaml(CHECKOUT)["id"]),
+        ]
 
     def test_resync_without_local_state_makes_zero_writes(
         self, harness: Harness, env: dict[str, Any]
@@ -268,9 +298,19 @@ class TrackerContract:
         harness.faults(1.0)
         result = self.run(env, "sync", str(BANNER), "--json")
         assert result.exit_code == 1
-        assert '"error": ' in result.output and '"error": null' not in result.output
-        harness.faults(0.0)
         incident_id = load_yaml(BANNER)["id"]
+        (row,) = rows(result)
+        assert row == {
+            "incident": incident_id,
+            "tracker": harness.name,
+            "key": None,
+            "url": None,
+            "created": False,
+            "operations": [],
+            "error": ANY,
+        }
+        assert row["error"].startswith(f"cannot tell whether {incident_id} ")
+        harness.faults(0.0)
         assert harness.issues(incident_id) == []
         assert self.run(env, "retry").exit_code == 0
         assert len(harness.issues(incident_id)) == 1
@@ -279,11 +319,14 @@ class TrackerContract:
         assert self.run(env, "sync", str(BANNER)).exit_code == 0
         incident_id = load_yaml(BANNER)["id"]
         harness.duplicate(incident_id)
-        assert len(harness.issues(incident_id)) == 2
+        kept, duplicate = harness.issues(incident_id)
         shutil.rmtree(env["state"])
         result = self.run(env, "sync", str(BANNER))
         assert result.exit_code == 0, result.output
-        assert "duplicate" in result.output
+        assert shown(result) == (
+            f"✓ {incident_id} → {harness.name} {kept} <url>: updated\n"
+            f"    - close duplicate {duplicate} (keeping the older one)\n"
+        )
         assert len(harness.issues(incident_id)) == 1
         assert harness.events(incident_id) == event_ids(load_yaml(BANNER))
 
@@ -291,7 +334,20 @@ class TrackerContract:
         harness.reset_log()
         result = self.run(env, "sync", str(BANNER), "--dry-run")
         assert result.exit_code == 0, result.output
-        assert "create issue" in result.output
+        from syncer import config, registry
+        from syncer.model import Status
+
+        adapter = registry.build(harness.name, config.load(str(env["config"])))
+        assert shown(result) == (
+            f"~ INC-2024-0212-banner → {harness.name} (new): would do 6 operation(s)\n"
+            "    - create issue '[SEV3] 메인 배너가 홈에 노출되지 않음' with label grade:SEV3\n"
+            "    - add 6 timeline comment(s): e-7ff079002298, e-0e5438c03889, e-f185e669d5d7, "
+            "e-5a4a8e7158bc, e-aee803cad998, e-482501e9c69a\n"
+            "    - publish postmortem\n"
+            "    - create action item '배너 노출 대상이 0건이면 알림 보내기'\n"
+            "    - create action item '배너 만료 7일 전 담당자에게 알림'\n"
+            f"    - set status → {adapter.status_key(Status(load_yaml(BANNER)['status']))}\n"
+        )
         assert harness.writes() == 0
         assert harness.issues(load_yaml(BANNER)["id"]) == []
 
@@ -361,7 +417,7 @@ class TrackerContract:
         result = self.run(env, "sync", str(BANNER), "--json")
         assert result.exit_code == 0, result.output
         assert harness.writes() == 0
-        assert '"operations": []' in result.output
+        assert rows(result) == [unchanged(harness, incident_id)]
         assert len(harness.issues(incident_id)) == 1
 
     def test_a_cached_ref_to_another_incident_is_not_used(
