@@ -174,11 +174,21 @@ def build_plugin(
             f"no {section[:-1]} named {name!r}; configured: {', '.join(tables) or '(none)'}"
         )
     cls = plugins.load(str(table["type"]))
-    return cls(name, settings_of(cls, table, f"{section}.{name}", config), config)
+    settings = settings_of(cls, table, f"{section}.{name}", config)
+    try:
+        return cls(name, settings, config)
+    except ConfigError as exc:
+        # A plugin's own check of its table names the key; the line is found here.
+        if exc.field and exc.line is None and config.path and exc.file == str(config.path):
+            from syncer.config import toml_line
+
+            exc.line = toml_line(config.path, tuple(exc.field.split(".")))
+        raise
 
 
 def settings_of(cls: Any, table: dict[str, Any], where: str, config: Config) -> Any:
     """``cls.Settings`` validated from ``table``; every problem named by its file, line and key."""
+    from syncer import wording
     from syncer.config import toml_line
 
     try:
@@ -186,12 +196,11 @@ def settings_of(cls: Any, table: dict[str, Any], where: str, config: Config) -> 
     except ValidationError as exc:
         problems: list[InputError] = []
         for err in exc.errors():
-            loc = (*where.split("."), *(str(p) for p in err["loc"]))
+            # "[key]": pydantic's step for a mapping's key, which the key before it names.
+            loc = (*where.split("."), *(str(p) for p in err["loc"] if p != "[key]"))
             problems.append(
                 ConfigError(
-                    "unknown key"
-                    if err["type"] == "extra_forbidden"
-                    else str(err["msg"]).removeprefix("Value error, "),
+                    wording.explain(err, unknown="unknown key"),
                     file=str(config.path) if config.path else None,
                     line=toml_line(config.path, loc) if config.path else None,
                     field=".".join(loc),

@@ -23,7 +23,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, ROOT, write_config
+from tests.conftest import BANNER, CHECKOUT, ROOT, screen, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.fakes.clock import FakeClock
 from tests.fakes.jira import TEXT_LIMIT, FakeJira, Issue, adf_text
@@ -73,6 +73,10 @@ class Jira:
 
     def run(self, *args: str) -> Result:
         return CliRunner().invoke(main, ["--config", str(self.config), *args])
+
+    def screen(self, text: str) -> str:
+        """What the CLI printed, the fake's address and the temporary folder named."""
+        return screen(text, jira=self.fake.url, tmp=self.tmp)
 
     def sync(self, *paths: Path | str, expect: int = 0) -> Result:
         result = self.run("sync", *(str(p) for p in paths))
@@ -424,7 +428,12 @@ def test_search_pages_through_startat_and_next_page_token(
         result = setup.sync(BANNER)
         searches = [e.path for e in setup.fake.log if "/search" in e.path]
         assert searches == [f"{setup.api()}/{'search/jql' if cloud_fake else 'search'}"] * 3
-        assert result.output.count("close duplicate") == 4
+        assert setup.screen(result.stdout) == (
+            f"✓ {BANNER_ID} → jira OPS-1 <jira>/browse/OPS-1: updated\n"
+            + "".join(
+                f"    - close duplicate OPS-{n} (keeping the older one)\n" for n in range(5, 9)
+            )
+        )
         assert setup.incident(BANNER_ID).key == original.key
 
 
@@ -437,8 +446,13 @@ def _seconds(n: int) -> Any:
 def test_cloud_configured_as_data_center_gets_a_clear_410(cloud: Jira) -> None:
     cloud.configure(cloud=False, api_version=2)
     result = cloud.sync(BANNER, expect=1)
-    assert "The requested API has been removed" in result.output
-    assert "set cloud = true" in result.output
+    assert result.stdout == (
+        f"✗ {BANNER_ID} → jira: cannot tell whether {BANNER_ID} exists: search for {BANNER_ID}: "
+        "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+        "A full migration guideline is available at "
+        "https://developer.atlassian.com/changelog/#CHANGE-2046 "
+        "(this is Jira Cloud: set cloud = true) (HTTP 410)\n"
+    )
     assert cloud.fake.issues == {}
 
 
@@ -450,9 +464,12 @@ def test_a_missing_transition_fails_with_the_available_ones_and_everything_else_
 ) -> None:
     jira.configure(transitions={"resolved": "Close Issue"})
     result = jira.sync(BANNER, expect=1)
-    assert "'Start Progress' (→ In Progress)" in result.output
-    assert "no transition 'Close Issue' available" in result.output
-    assert "transitions.resolved" in result.output
+    assert result.stdout == (
+        f"✗ {BANNER_ID} → jira: cannot move OPS-1 to Done (category) for status resolved: "
+        "no transition 'Close Issue' available; available transitions: 'Start Progress' "
+        '(→ In Progress). Set [trackers.jira] transitions.resolved = ["…", "…"] to the path '
+        "to take\n"
+    )
     issue = jira.incident(BANNER_ID)
     assert jira.fake.status_name(issue) == "To Do"
     assert jira.events(BANNER_ID) == event_ids(load_yaml(BANNER))
@@ -471,8 +488,12 @@ def test_a_missing_transition_fails_with_the_available_ones_and_everything_else_
 def test_a_target_several_steps_away_without_a_path_is_a_clear_error(dc: Jira) -> None:
     dc.configure(transitions=None)  # the defaults: "Done" directly, which this workflow lacks
     result = dc.sync(BANNER, expect=1)
-    assert "cannot move OPS-1 to Done (category) for status resolved" in result.output
-    assert "available transitions: 'Start Progress' (→ In Progress)" in result.output
+    assert result.stdout == (
+        f"✗ {BANNER_ID} → jira: cannot move OPS-1 to Done (category) for status resolved: "
+        "no transition 'Done' available; available transitions: 'Start Progress' "
+        '(→ In Progress). Set [trackers.jira] transitions.resolved = ["…", "…"] to the path '
+        "to take\n"
+    )
 
 
 def test_the_path_is_followed_from_wherever_the_issue_is(dc: Jira) -> None:
@@ -527,7 +548,11 @@ def test_transition_ids_and_target_status_ids_work_whatever_the_language(dc: Jir
     data = load_yaml(BANNER)
     data["id"] = "INC-ko"
     result = dc.sync(dc.write(data), expect=1)
-    assert "'진행 시작' (→ 진행 중)" in result.output
+    assert result.stdout == (
+        "✗ INC-ko → jira: cannot move OPS-5 to Done (category) for status resolved: "
+        "no transition 'Start Progress' available; available transitions: '진행 시작' (→ 진행 중). "
+        'Set [trackers.jira] transitions.resolved = ["…", "…"] to the path to take\n'
+    )
 
 
 # Required fields, errors, secrets.
@@ -540,8 +565,12 @@ def test_a_required_custom_field_is_named_and_the_fields_table_fills_it(
         tmp_path, monkeypatch, cloud=False, required_fields={"customfield_10010": "Incident ID"}
     ):
         result = setup.sync(BANNER, expect=1)
-        assert "customfield_10010: Incident ID is required." in result.output
-        assert "fields = { customfield_10010 = " in result.output
+        assert result.stdout == (
+            f"✗ {BANNER_ID} → jira: create the issue for {BANNER_ID}: customfield_10010: "
+            "Incident ID is required. (Jira refused the new issue in OPS of type 'Incident'; "
+            "fields the project requires go in [trackers.jira] fields, e.g. "
+            'fields = { customfield_10010 = "{id}" }) (HTTP 400)\n'
+        )
         assert len(setup.fake.requests_to("POST", r"/issue$")) == 1  # a 400 is not retried
         setup.configure(
             fields={"customfield_10010": "{id} ({grade})"},
@@ -556,21 +585,47 @@ def test_a_required_custom_field_is_named_and_the_fields_table_fills_it(
 def test_field_templates_are_checked_and_never_evaluated(dc: Jira) -> None:
     dc.configure(fields={"customfield_10010": "{id.__class__}"})
     result = dc.sync(BANNER, expect=2)
-    assert "trackers.jira.fields" in result.output
-    assert "unknown placeholder {id.__class__}" in result.output
+    assert dc.screen(result.output) == (
+        "Error: <tmp>/incident-syncer.toml:17: trackers.jira.fields: customfield_10010: "
+        "unknown placeholder {id.__class__}; use one of {cause}, {closed_at}, {commander}, "
+        "{customer_impact}, {date}, {detected_at}, {detection}, {grade}, {id}, {mitigated_at}, "
+        "{resolution}, {resolved_at}, {services}, {started_at}, {status}, {symptoms}, {title}\n"
+    )
     assert dc.fake.log == []
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"cloud": False, "api_version": 3}, "api_version = 3 needs Jira Cloud"),
-        ({"priority": {"P0": "Highest"}}, "unknown grade 'P0'"),
-        ({"labels": ["needs triage"]}, "cannot be empty or contain spaces"),
-        ({"url": "acme.atlassian.net"}, "must be an http(s) URL"),
-        ({"auth": "basic", "email_env": None}, "auth = basic needs email_env"),
-        ({"transitions": {"fixed": "Done"}}, "trackers.jira.transitions.fixed"),
-        ({"colour": "red"}, "trackers.jira.colour: unknown key"),
+        (
+            {"cloud": False, "api_version": 3},
+            "17: trackers.jira.api_version: api_version = 3 needs Jira Cloud (Data Center has "
+            "only API v2); set cloud = true if this is Cloud",
+        ),
+        (
+            {"priority": {"P0": "Highest"}},
+            "14: trackers.jira.priority: unknown grade 'P0'; grades are SEV1, SEV2, SEV3, SEV4",
+        ),
+        (
+            {"labels": ["needs triage"]},
+            "17: trackers.jira.labels: Jira labels cannot be empty or contain spaces: "
+            "'needs triage'",
+        ),
+        (
+            {"url": "acme.atlassian.net"},
+            "8: trackers.jira.url: must be an http(s) URL, e.g. https://acme.atlassian.net",
+        ),
+        (
+            {"auth": "basic", "email_env": None},
+            "6: trackers.jira.email_env: auth = basic needs email_env (the variable holding "
+            "the account e-mail)",
+        ),
+        (
+            {"transitions": {"fixed": "Done"}},
+            "13: trackers.jira.transitions.fixed: expected one of 'detected', 'investigating', "
+            "'mitigated', 'resolved' or 'closed', found 'fixed'",
+        ),
+        ({"colour": "red"}, "17: trackers.jira.colour: unknown key"),
     ],
 )
 def test_bad_configuration_is_exit_2_naming_the_key(
@@ -578,7 +633,7 @@ def test_bad_configuration_is_exit_2_naming_the_key(
 ) -> None:
     dc.configure(**overrides)
     result = dc.sync(BANNER, expect=2)
-    assert message in result.output
+    assert dc.screen(result.output) == f"Error: <tmp>/incident-syncer.toml:{message}\n"
     assert dc.fake.log == []
 
 
@@ -598,8 +653,11 @@ def test_a_bad_token_is_a_clear_error_and_no_secret_is_ever_shown(
     monkeypatch.setenv("JIRA_API_TOKEN", "wrong-token-value")
     bad = dc.run("-vv", "sync", str(BANNER))
     assert bad.exit_code == 1
-    assert "You are not authenticated" in bad.output
-    assert "(check JIRA_EMAIL and JIRA_API_TOKEN)" in bad.output
+    assert bad.stdout == (
+        f"✗ {BANNER_ID} → jira: cannot tell whether {BANNER_ID} exists: search for {BANNER_ID}: "
+        "You are not authenticated. Authentication required to perform this operation. "
+        "(check JIRA_EMAIL and JIRA_API_TOKEN) (HTTP 401)\n"
+    )
     for text in (result.output, bad.output):
         assert token not in text and basic not in text and "wrong-token-value" not in text
 
@@ -609,7 +667,10 @@ def test_doctor_checks_credentials_project_types_links_and_priorities(
 ) -> None:
     good = dc.run("doctor")
     assert good.exit_code == 0, good.output
-    assert "✓ jira (jira): ok" in good.output
+    configuration = "configuration: <tmp>/incident-syncer.toml: 1 tracker(s), 4 grade(s)\n"
+    assert dc.screen(good.output) == (
+        f"{configuration}✓ templates and state: ok\n✓ jira (jira): ok\n"
+    )
     dc.configure(
         cloud=True,
         api_version=2,
@@ -619,16 +680,25 @@ def test_doctor_checks_credentials_project_types_links_and_priorities(
     )
     bad = dc.run("doctor")
     assert bad.exit_code == 1
-    assert "this Jira is Data Center/Server, but the configuration says cloud = true" in bad.output
-    assert "postmortem_issue_type = 'Postmortem': project OPS has no such issue type" in bad.output
-    assert "link_type = 'Relates to': no such issue link type" in bad.output
-    assert "priority.SEV1 = 'P1': no such priority" in bad.output
+    assert dc.screen(bad.output) == (
+        f"{configuration}✓ templates and state: ok\n✗ jira (jira):\n"
+        "    - this Jira is Data Center/Server, but the configuration says cloud = true\n"
+        "    - postmortem_issue_type = 'Postmortem': project OPS has no such issue type "
+        "(it has Bug, Incident, Post-incident review, Task)\n"
+        "    - link_type = 'Relates to': no such issue link type "
+        "(there are Blocks, Cloners, Duplicate, Relates)\n"
+        "    - priority.SEV1 = 'P1': no such priority "
+        "(there are High, Highest, Low, Lowest, Medium)\n"
+    )
     assert dc.writes() == []
     monkeypatch.setenv("JIRA_API_TOKEN", "not-the-token")
     denied = dc.run("doctor")
     assert denied.exit_code == 1
-    assert "check the credentials: You are not authenticated" in denied.output
-    assert "not-the-token" not in denied.output
+    assert dc.screen(denied.output) == (
+        f"{configuration}✓ templates and state: ok\n✗ jira (jira):\n"
+        "    - check the credentials: You are not authenticated. Authentication required to "
+        "perform this operation. (check JIRA_EMAIL and JIRA_API_TOKEN) (HTTP 401)\n"
+    )
 
 
 def test_data_center_personal_access_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -645,8 +715,20 @@ def test_an_unreachable_jira_is_retryable_and_creates_nothing(dc: Jira) -> None:
     dc.configure(url="http://127.0.0.1:9")  # nothing listens on the discard port
     result = dc.run("sync", str(BANNER), "--json")
     assert result.exit_code == 1
-    line = json.loads(result.output.splitlines()[-1])
-    assert "cannot reach Jira (ConnectionError)" in line["error"]
+    error = (
+        f"cannot tell whether {BANNER_ID} exists: search for {BANNER_ID}: "
+        "cannot reach Jira (ConnectionError)"
+    )
+    assert json.loads(result.stdout) == {
+        "incident": BANNER_ID,
+        "tracker": "jira",
+        "key": None,
+        "url": None,
+        "created": False,
+        "operations": [],
+        "error": error,
+    }
+    assert result.stderr == f"WARNING syncer.engine: jira: {error}\n"
 
 
 def test_an_answer_that_is_not_json_is_a_clear_error(dc: Jira) -> None:
@@ -655,7 +737,11 @@ def test_an_answer_that_is_not_json_is_a_clear_error(dc: Jira) -> None:
     login = Response(200, raw=b"<html><body>Log in with SSO</body></html>")
     dc.fake.routes.insert(0, ("GET", re.compile(r"^/rest/api/2/search$"), lambda _r: login))
     result = dc.sync(BANNER, expect=1)
-    assert "Jira's answer is not JSON (is url the Jira base URL" in result.output
+    assert result.stdout == (
+        f"✗ {BANNER_ID} → jira: cannot tell whether {BANNER_ID} exists: search for {BANNER_ID}: "
+        "Jira's answer is not JSON (is url the Jira base URL, and does a proxy or single "
+        "sign-on page stand in front of it?)\n"
+    )
     assert dc.fake.issues == {}
 
 
@@ -716,7 +802,10 @@ def test_a_duplicate_is_relabelled_linked_commented_and_closed(jira: Jira) -> No
     jira.fake.issues[dup.key] = dup
     jira.forget()
     result = jira.sync(BANNER)
-    assert f"close duplicate {dup.key}" in result.output
+    assert jira.screen(result.output) == (
+        f"✓ {BANNER_ID} → jira {kept.key} <jira>/browse/{kept.key}: updated\n"
+        f"    - close duplicate {dup.key} (keeping the older one)\n"
+    )
     assert jira.incident(BANNER_ID).key == kept.key
     assert f"incident-duplicate-{BANNER_ID}" in dup.labels
     assert f"incident-id-{BANNER_ID}" not in dup.labels
@@ -740,7 +829,10 @@ def test_a_lagging_search_index_makes_a_duplicate_that_the_next_sync_heals(dc: J
     dc.fake.wait_for_index()
     dc.forget()
     result = dc.sync(BANNER)
-    assert "close duplicate" in result.output
+    assert dc.screen(result.output) == (
+        f"✓ {BANNER_ID} → jira {first.key} <jira>/browse/{first.key}: updated\n"
+        "    - close duplicate OPS-5 (keeping the older one)\n"
+    )
     assert dc.incident(BANNER_ID).key == first.key
     assert dc.events(BANNER_ID) == event_ids(load_yaml(BANNER))
 

@@ -23,6 +23,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from adapters.notion import NotionAdapter, page_url, plan_requests
+from adapters.notion.blocks import short
 from syncer import config as config_mod
 from syncer import markers, registry, retry
 from syncer.cli import main
@@ -476,7 +477,12 @@ def test_republishing_the_postmortem_replaces_it_in_place(
     app.reset_log()
     result = run(cfg, "sync", str(path))
     assert result.exit_code == 0, result.output
-    assert "update postmortem" in result.output
+    (page,) = app.incident_pages(BANNER_ID)
+    assert result.output == (
+        f"✓ {BANNER_ID} → notion {short(page['id'])} {page_url(page['id'])}: updated\n"
+        f"    - update postmortem {short(pm['id'])}\n"
+        "    - update issue body\n"
+    )
     (again,) = app.incident_pages(BANNER_ID, app.pm_db_id)
     assert again["id"] == pm["id"]
     assert app.writes_to(r"^/v1/pages$") == 0
@@ -527,7 +533,11 @@ def test_doctor_names_each_missing_or_mistyped_property(app: FakeNotion, setup: 
     cfg = setup(postmortem_database_id=app.pm_db_id)
     ok = run(cfg, "doctor")
     assert ok.exit_code == 0, ok.output
-    assert "✓ notion (notion): ok" in ok.output
+    assert ok.output == (
+        f"configuration: {cfg}: 1 tracker(s), 4 grade(s)\n"
+        "✓ templates and state: ok\n"
+        "✓ notion (notion): ok\n"
+    )
 
     schema = app.schema(app.db_id)
     del schema["Grade"]
@@ -566,19 +576,30 @@ def test_doctor_exit_codes_for_credentials_and_configuration(
 ) -> None:
     cfg = setup()
     monkeypatch.setenv("NOTION_TOKEN", "ntn_not_the_right_one_123")
+    head = f"configuration: {cfg}: 1 tracker(s), 4 grade(s)\n✓ templates and state: ok\n"
     refused = run(cfg, "doctor")
     assert refused.exit_code == 1
-    assert "Notion refused the token in $NOTION_TOKEN" in refused.output
-    assert "ntn_not_the_right_one_123" not in refused.output
+    assert refused.output == (
+        f"{head}✗ notion (notion):\n"
+        f"    - incidents database {app.db_id}: read the database: Notion refused the token "
+        "in $NOTION_TOKEN (unauthorized): check the integration's secret\n"
+    )
     monkeypatch.delenv("NOTION_TOKEN")
     missing = run(cfg, "doctor")
     assert missing.exit_code == 2
-    assert "environment variable NOTION_TOKEN is not set" in missing.output
+    assert missing.output == (
+        f"{head}✗ notion (notion):\n"
+        "    - environment variable NOTION_TOKEN is not set (named by trackers.notion.token_env); "
+        "secrets are read only from the environment\n"
+    )
     monkeypatch.setenv("NOTION_TOKEN", TOKEN)
     cfg = setup(properties={"Incident Key": "x"})
     unknown = run(cfg, "doctor")
     assert unknown.exit_code == 2
-    assert "trackers.notion.properties.Incident Key: unknown key" in unknown.output
+    assert unknown.output == (
+        f"{head}✗ notion (notion):\n"
+        f"    - {cfg}:13: trackers.notion.properties.Incident Key: unknown key\n"
+    )
 
 
 # API modes.
@@ -708,7 +729,10 @@ def test_the_token_never_shows(app: FakeNotion, setup: Any, tmp_path: Path) -> N
     app.fail_next(400, body=echo)
     failed = run(cfg, "-vv", "sync", str(BANNER), "--json")
     assert failed.exit_code == 1
-    assert "<secret>" in failed.output
+    assert json.loads(failed.stdout)["error"] == (
+        f"cannot tell whether {BANNER_ID} has a page: read the database: Notion rejected the "
+        "request (validation_error: Invalid request for Authorization: Bearer <secret>) (HTTP 400)"
+    )
     app.faults(0.3, seed=3)
     again = run(cfg, "-vv", "sync", str(BANNER))
     journal = run(cfg, "journal")
@@ -772,7 +796,10 @@ def test_a_duplicate_page_is_closed_with_a_link_to_the_kept_one(
     (tmp_path / "state" / "state.db").unlink()
     result = run(cfg, "sync", str(BANNER))
     assert result.exit_code == 0, result.output
-    assert f"close duplicate {copy_id.replace('-', '')[:8]}" in result.output
+    assert result.output == (
+        f"✓ {BANNER_ID} → notion {short(kept['id'])} {page_url(kept['id'])}: updated\n"
+        f"    - close duplicate {short(copy_id)} (keeping the older one)\n"
+    )
     assert [p["id"] for p in app.incident_pages(BANNER_ID)] == [kept["id"]]
     dup = app.pages[copy_id]
     assert app.choice(dup, "Status") == "Closed"
