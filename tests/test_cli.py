@@ -26,7 +26,7 @@ Usage: incident-syncer [OPTIONS] COMMAND [ARGS]...
 
   Exit codes: 0 done; 1 a tracker operation failed (the rest done, the failed
   part journaled, `incident-syncer retry` finishes it); 2 bad input or
-  configuration (nothing written).
+  configuration (nothing written); 141 the output was cut off (`... | head`).
 
 Options:
   --config PATH  Configuration file (default: $INCIDENT_SYNCER_CONFIG, else
@@ -111,7 +111,8 @@ def test_installed_console_script_and_module_entry_point(tmp_path: Path) -> None
     )
     assert failed.returncode == 2
     assert failed.stderr == (
-        f"Error: {bad}:1: id: 'x y' is not a valid id: use letters, digits, '.', '_' and '-'\n"
+        f"Error: {bad}:1: id: 'x y' is not a valid id: use letters, digits, '.', '_' and '-', "
+        "starting with a letter or digit, at most 128 characters\n"
     )
     assert failed.stdout == "0 valid, 1 invalid\n"
 

@@ -643,7 +643,7 @@ def test_settings_are_checked_by_name(gh: GH) -> None:
     assert result.exit_code == 2
     assert gh.screen(result.output) == (
         "Error: <tmp>/incident-syncer.toml:14: trackers.gh.postmortem: "
-        "Input should be 'issue' or 'file'\n"
+        "expected one of 'issue' or 'file', found 'wiki'\n"
         "Error: <tmp>/incident-syncer.toml:15: trackers.gh.colour: unknown key\n"
     )
     assert gh.app.calls() == 0

@@ -236,7 +236,8 @@ def test_settings_are_checked_by_name(receiver: FakeReceiver, tmp_path: Path) ->
             )
         )
     assert [str(e) for e in caught.value.errors] == [
-        "channels.hook.events.0: Input should be 'open', 'grade', 'status' or 'entry'",
+        "channels.hook.events.0: expected one of 'open', 'grade', 'status' or 'entry', "
+        "found 'opened'",
         "channels.hook.colour: unknown key",
     ]
     with pytest.raises(InputErrors) as both:
