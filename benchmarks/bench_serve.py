@@ -3,16 +3,23 @@
 A real `incident-syncer serve` process (uvicorn on 127.0.0.1) in front of the fake GitHub
 server, which answers every call after 0 ms, then after 200 ms. Senders post Alertmanager
 notifications (a few groups, each repeated, as repeat_interval and HA pairs do) from
-concurrent keep-alive connections. The answer is given once the delivery is journaled, so
-its time must not depend on how slowly the tracker answers; the tracker work happens after.
+concurrent keep-alive connections (raw sockets: a sender costs little next to the server).
+The answer is given once the delivery is journaled, so its time must not depend on how
+slowly the tracker answers; the tracker work happens after.
 
-The same burst then goes to one and to two replicas sharing a PostgreSQL state (the senders
-alternate between them), beside the SQLite rows: accepting costs one committed insert either
-way; the replicas also claim and apply each other's deliveries meanwhile. The server comes from
-INCIDENT_SYNCER_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test); a schema of the
-run's own is dropped afterwards. Without a server the PostgreSQL rows are left out.
+Beside it, in the same run, the same senders against a bare Starlette app on uvicorn (same
+event loop and HTTP parser) that answers 202 with no work at all: the ceiling of the stack
+on this machine. The goal: with 8 senders, accepted/s at least 60 % of the bare app's, and
+p99 at most 20 ms with 200 ms trackers.
 
-Run: python benchmarks/bench_serve.py [--deliveries 400] [--groups 10] [--concurrency 16]
+The same bursts then go to one and to two replicas sharing a PostgreSQL state (the senders
+alternate between them), beside the SQLite rows; the replicas also claim and apply each
+other's deliveries meanwhile. The server comes from INCIDENT_SYNCER_TEST_PG (default
+postgresql://postgres@127.0.0.1:5432/test); a schema of the run's own is dropped afterwards.
+Without a server the PostgreSQL rows are left out.
+
+Run: python benchmarks/bench_serve.py [--deliveries 2000] [--groups 10] [--concurrency 1 8]
+     [--postgresql]
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -93,6 +101,28 @@ def fake_github(latency: float, conn: Connection) -> None:
     app.stop()
 
 
+def bare_app(conn: Connection) -> None:
+    """Starlette on uvicorn, as `serve` runs it (same loop and parser), answering 202 at once."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from syncer.httpguard import http_protocol
+
+    async def accept(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"status": "accepted"}, status_code=202)
+
+    app = Starlette(routes=[Route("/alertmanager", accept, methods=["POST"])])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    conn.send(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    config = uvicorn.Config(app, http=http_protocol(), log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 @contextmanager
 def pg_schema() -> Iterator[dict[str, str] | None]:
     """``[syncer]`` keys for a fresh schema on the test server (dropped after), or None."""
@@ -148,13 +178,14 @@ def run(
         servers = [start_serve(config, folder / f"serve-{n}.log", env) for n in range(replicas)]
         urls = [url for _, url in servers]
         try:
-            # The floor: the same senders on GET /healthz, which does little work.
-            floor = burst(urls, [None] * args.deliveries, args.concurrency)
-            burst(urls, payloads(args.concurrency * 2, args.groups), args.concurrency)  # warm up
+            burst(urls, payloads(args.concurrency * 4, args.groups), args.concurrency)  # warm up
+            cpu = sum(cpu_seconds(proc.pid) for proc, _ in servers)
             began = time.perf_counter()
             results = burst(urls, payloads(args.deliveries, args.groups), args.concurrency)
             wall = time.perf_counter() - began
+            cpu = sum(cpu_seconds(proc.pid) for proc, _ in servers) - cpu
             pending = httpx.get(urls[0] + "/healthz", timeout=5).json()["pending"]
+            metrics = [httpx.get(url + "/metrics", timeout=5).text for url in urls]
             ours.send("done")
             tracker_calls = ours.recv()
         finally:
@@ -163,44 +194,115 @@ def run(
             for proc, _ in servers:
                 proc.wait()
             tracker.join(10)
-    assert {s for _, s in results} == {202}
-    times = sorted(t for t, _ in results)
-    floor_times = sorted(t for t, _ in floor)
-    return {
-        "latency_ms": latency * 1000,
-        "accepted_per_s": len(results) / wall,
-        "p50_ms": percentile(times, 0.50),
-        "p99_ms": percentile(times, 0.99),
-        "max_ms": times[-1] * 1000,
-        "floor_p50_ms": percentile(floor_times, 0.50),
-        "floor_p99_ms": percentile(floor_times, 0.99),
+    return summary(results, wall, cpu) | {
         "pending": pending,
         "tracker_calls": tracker_calls,
+        "per_commit": per_commit(metrics),
     }
 
 
-def burst(urls: list[str], bodies: list[bytes | None], concurrency: int) -> list[tuple[float, int]]:
-    """Each body POSTed to /alertmanager (None: GET /healthz), from keep-alive connections;
-    with several replicas, each sender sticks to one (as a load balancer's connections do)."""
-    headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+def run_bare(args: argparse.Namespace) -> dict[str, Any]:
+    ours, theirs = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=bare_app, args=(theirs,), daemon=True)
+    server.start()
+    url = ours.recv()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                burst([url], payloads(args.concurrency * 4, args.groups), args.concurrency)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert server.pid is not None
+        cpu = cpu_seconds(server.pid)
+        began = time.perf_counter()
+        results = burst([url], payloads(args.deliveries, args.groups), args.concurrency)
+        wall = time.perf_counter() - began
+        return summary(results, wall, cpu_seconds(server.pid) - cpu)
+    finally:
+        server.terminate()
+        server.join(10)
+
+
+def summary(results: list[tuple[float, int]], wall: float, cpu: float) -> dict[str, Any]:
+    statuses = {s for _, s in results}
+    if statuses != {202}:
+        raise SystemExit(f"answers other than 202: {sorted(statuses)}")
+    times = sorted(t for t, _ in results)
+    return {
+        "accepted_per_s": len(results) / wall,
+        "cpu_us": cpu / len(results) * 1e6,
+        "p50_ms": percentile(times, 0.50),
+        "p99_ms": percentile(times, 0.99),
+        "max_ms": times[-1] * 1000,
+    }
+
+
+def per_commit(metrics: list[str]) -> float:
+    """Deliveries per journal commit, from each server's own histogram."""
+    total = count = 0.0
+    for text in metrics:
+        found = re.search(r"^incident_syncer_journal_commit_deliveries_sum (\S+)", text, re.M)
+        times = re.search(r"^incident_syncer_journal_commit_deliveries_count (\S+)", text, re.M)
+        if found and times:
+            total, count = total + float(found.group(1)), count + float(times.group(1))
+    return total / count if count else 0.0
+
+
+def burst(urls: list[str], bodies: list[bytes], concurrency: int) -> list[tuple[float, int]]:
+    """Each body POSTed to /alertmanager from ``concurrency`` keep-alive connections; with
+    several replicas, each sender sticks to one (as a load balancer's connections do)."""
     local = threading.local()
     turn = iter(range(1 << 30))
 
-    def send(raw: bytes | None) -> tuple[float, int]:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(timeout=30)
-            local.url = urls[next(turn) % len(urls)]
-        url = local.url
+    def send(raw: bytes) -> tuple[float, int]:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            host, port = urls[next(turn) % len(urls)].removeprefix("http://").split(":")
+            conn = local.conn = socket.create_connection((host, int(port)), timeout=30)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            local.buffer = b""
+        request = (
+            "POST /alertmanager HTTP/1.1\r\nHost: incident-syncer\r\n"
+            f"Authorization: Bearer {WEBHOOK_TOKEN}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(raw)}\r\n\r\n"
+        ).encode() + raw
         started = time.perf_counter()
-        if raw is None:
-            status = client.get(url + "/healthz").status_code
-        else:
-            status = client.post(url + "/alertmanager", content=raw, headers=headers).status_code
+        conn.sendall(request)
+        status = read_answer(conn, local)
         return time.perf_counter() - started, status
 
     with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(send, bodies))
+        try:
+            return list(pool.map(send, bodies))
+        finally:
+            pool.shutdown()
+
+
+def read_answer(conn: socket.socket, local: threading.local) -> int:
+    """One HTTP/1.1 answer with a Content-Length, read off a keep-alive connection."""
+    data: bytes = local.buffer
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    length = int(match.group(1)) if match else 0
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    local.buffer = rest[length:]
+    return int(head.split(b" ", 2)[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(sorted_times: list[float], q: float) -> float:
@@ -208,35 +310,52 @@ def percentile(sorted_times: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--deliveries", type=int, default=400)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--workers", type=int, default=2, help="[serve].workers (default 2)")
     args = parser.parse_args()
+    from syncer.httpguard import http_protocol
+
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
     print(
         f"{args.deliveries} deliveries per run ({args.groups} groups, each repeated), "
-        f"{args.workers} workers, {os.cpu_count()} CPUs shared by senders, servers and fake tracker\n"
+        f"{args.workers} workers, {os.cpu_count()} CPUs shared by senders, server and fake "
+        f"tracker; event loop {loop}, parser {http_protocol().__name__}\n"
     )
     print(
-        "| state | replicas | senders | tracker latency | accepted/s | p50 answer (ms) "
-        "| p99 answer (ms) | max (ms) | GET /healthz p50 / p99 (ms) | queued after the burst "
-        "| tracker calls during it |"
+        "| server | state | replicas | senders | tracker latency | accepted/s | × bare app "
+        "| server CPU per delivery (µs) | p50 answer (ms) | p99 answer (ms) | max (ms) "
+        "| deliveries per commit | queued after the burst | tracker calls during it |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with pg_schema() as probe:
         setups = [("SQLite", 1)] + ([("PostgreSQL", 1), ("PostgreSQL", 2)] if probe else [])
     for concurrency in args.concurrency:
-        for latency in (0.0, 0.2):
-            for name, replicas in setups:
-                options = argparse.Namespace(**{**vars(args), "concurrency": concurrency})
+        one = argparse.Namespace(**{**vars(args), "concurrency": concurrency})
+        bare = run_bare(one)
+        print(
+            f"| bare Starlette app | - | 1 | {concurrency} | - | {bare['accepted_per_s']:.0f} "
+            f"| 1.00 | {bare['cpu_us']:.0f} | {bare['p50_ms']:.1f} | {bare['p99_ms']:.1f} "
+            f"| {bare['max_ms']:.1f} | - | - | - |",
+            flush=True,
+        )
+        for name, replicas in setups:
+            for latency in (0.0, 0.2):
                 with pg_schema() if name == "PostgreSQL" else nullcontext() as state:
-                    r = run(latency, options, state, replicas)  # a fresh state every run
+                    r = run(latency, one, state, replicas)  # a fresh state every run
                 print(
-                    f"| {name} | {replicas} | {concurrency} | {r['latency_ms']:.0f} ms "
-                    f"| {r['accepted_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
-                    f"| {r['max_ms']:.1f} | {r['floor_p50_ms']:.1f} / {r['floor_p99_ms']:.1f} "
-                    f"| {r['pending']} | {r['tracker_calls']} |",
+                    f"| serve | {name} | {replicas} | {concurrency} | {latency * 1000:.0f} ms "
+                    f"| {r['accepted_per_s']:.0f} "
+                    f"| {r['accepted_per_s'] / bare['accepted_per_s']:.2f} | {r['cpu_us']:.0f} "
+                    f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} "
+                    f"| {r['per_commit']:.1f} | {r['pending']} | {r['tracker_calls']} |",
                     flush=True,
                 )
 

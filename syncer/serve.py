@@ -7,7 +7,8 @@ secret is set), size-limited (413, on Content-Length and on the bytes
 actually streamed, after reading and discarding up to ``max_discard_bytes``
 so the sender reads the answer), read within ``body_timeout`` (408), parsed
 and validated (400 with the reason), written to
-the delivery journal, and only then answered 202. Workers process the
+the delivery journal (one commit for the deliveries that arrived together:
+:mod:`syncer.ingest.groupcommit`), and only then answered 202. Workers process the
 journal (:mod:`syncer.ingest.worker`): one group's deliveries strictly in
 arrival order, different groups in parallel, each retried with backoff while
 trackers fail. Whatever is still pending (a crash, a SIGKILL) is processed
@@ -43,6 +44,7 @@ from syncer import httpguard, secrets
 from syncer.config import Config
 from syncer.errors import ConfigError, InputError, SyncerError, TrackerError
 from syncer.ingest import signature
+from syncer.ingest.groupcommit import GroupCommit
 from syncer.ingest.machine import Ingestor, Outcome
 from syncer.ingest.mapping import Mapping
 from syncer.ingest.payloads import PayloadError, parse
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("syncer.serve")
 
-INLINE_BODY = 64 * 1024  # bodies up to this size are parsed and journaled on the event loop
+INLINE_BODY = 64 * 1024  # bodies up to this size are parsed on the event loop
 UNAUTHENTICATED_DISCARD = 64 * 1024  # what is read of a refused sender's body before the 401
 DONE_RETENTION = 7 * 86400  # applied deliveries are kept a week (bodies included), then pruned
 PRUNE_EVERY = 1000  # ...at start-up and every this many deliveries
@@ -237,6 +239,12 @@ class Metrics:
             "Deliveries journaled and not yet applied.",
             registry=self.registry,
         )
+        self.commits = Histogram(
+            "incident_syncer_journal_commit_deliveries",
+            "Deliveries journaled per commit (those that arrived together share one).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.tracker_failures = Counter(
             "incident_syncer_tracker_failures",
             "Tracker operations that failed after the engine's retries, by tracker.",
@@ -272,6 +280,7 @@ class Receiver:
         self.state = self.engine.state if self.engine.state is not None else open_state(config)
         self.deliveries = self.state.deliveries
         self.metrics = Metrics()
+        self.commits = GroupCommit(self.deliveries, on_commit=self.metrics.commits.observe)
         self.policy = policy or Policy.from_env()
         self.max_body = config.serve.max_body_bytes
         # Who holds a claim, in the journal and in the logs: this process on this machine.
@@ -310,6 +319,7 @@ class Receiver:
 
     def stop(self) -> int:
         """Finish queued work (up to shutdown_timeout); returns how many deliveries stay pending."""
+        self.commits.stop()
         self.worker.stop(self.config.serve.shutdown_timeout)
         left = self.deliveries.count()
         self.state.release_serve()
@@ -363,11 +373,15 @@ class Receiver:
         httpguard.authenticated(request.scope)
         body = await self._body(request)
         self.auth.check_body(source, request.headers, body)
-        # A shared state is a network round trip away: never block the event loop on it.
-        if len(body) > INLINE_BODY or self.state.shared:
-            delivery_id, group = await run_in_threadpool(self._journal, source, body)
+        if len(body) > INLINE_BODY:
+            group = await run_in_threadpool(self._group_of, source, body)
         else:  # under a millisecond: cheaper than two thread hand-offs with busy workers
-            delivery_id, group = self._journal(source, body)
+            group = self._group_of(source, body)
+        try:
+            delivery_id = await self.commits.add(source, group, body)
+        except Exception as exc:  # the journal is the promise: without it, ask the sender to retry
+            log.error("cannot journal a %s delivery: %s", source, exc)
+            raise Refused(503, "cannot journal the delivery; retry later") from None
         self.worker.wake()
         return JSONResponse(
             {"status": "accepted", "delivery": delivery_id, "group": group}, status_code=202
@@ -428,20 +442,14 @@ class Receiver:
     def _slow_body(self) -> str:
         return f"the body did not arrive within {self.config.serve.body_timeout:g} s"
 
-    def _journal(self, source: str, body: bytes) -> tuple[int, str]:
-        """Parse and validate (400 if bad), then journal; nothing is written for a bad body."""
+    def _group_of(self, source: str, body: bytes) -> str:
+        """Parse and validate (400 if bad): the alert group the delivery belongs to."""
         try:
             group = parse(source, body, self.config.tz)
             self.mapping.grade(group)
-            base = self.mapping.group_id(group)
+            return self.mapping.group_id(group)
         except PayloadError as exc:
             raise Refused(400, str(exc)) from None
-        try:
-            delivery_id = self.deliveries.add(source, base, body)
-        except Exception as exc:  # the journal is the promise: without it, ask the sender to retry
-            log.error("cannot journal a %s delivery: %s", source, exc)
-            raise Refused(503, "cannot journal the delivery; retry later") from None
-        return delivery_id, base
 
     async def _healthz(self, request: Request) -> Response:
         count = self.deliveries.count

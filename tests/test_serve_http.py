@@ -227,6 +227,44 @@ def test_a_body_sent_too_slowly_gets_408(tmp_path: Path) -> None:
     assert data == {"error": "the body did not arrive within 0.2 s"}
 
 
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_headers_past_the_bound_get_400_and_a_close_with_either_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str
+) -> None:
+    if parser == "h11":
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        monkeypatch.setattr(httpguard, "http_protocol", lambda: H11Protocol)
+    filler = "X-Filler: {}\r\n"
+    with live(tmp_path) as server:
+        with server.connect() as conn:  # headers still coming, past the bound
+            conn.sendall(request(0).removesuffix(b"\r\n") + b"X-Filler: " + b"a" * 20_000)
+            head = read_all(conn).split(b"\r\n", 1)[0]
+        assert head == b"HTTP/1.1 400 Bad Request"
+        with server.connect() as conn:  # just under the bound: accepted
+            big = filler.format("a" * (httpguard.MAX_HEADER_BYTES - 400))
+            conn.sendall(request(AM_EXAMPLE.read_bytes(), headers=big + "Connection: close\r\n"))
+            assert answer(read_all(conn))[0] == 202
+
+
+def test_httptools_bounds_headers_that_arrive_whole_too(tmp_path: Path) -> None:
+    assert httpguard.http_protocol().__name__ == "HttpToolsProtocol"  # a dependency
+    raw = request(AM_EXAMPLE.read_bytes(), headers=f"X-Filler: {'a' * 20_000}\r\n")
+    with live(tmp_path) as server, server.connect() as conn:
+        conn.sendall(raw)  # headers and body in one write: h11 would take these
+        assert read_all(conn).split(b"\r\n", 1)[0] == b"HTTP/1.1 400 Bad Request"
+
+
+def test_pipelined_requests_with_big_bodies_are_not_taken_for_big_headers(
+    tmp_path: Path,
+) -> None:
+    padded = AM_EXAMPLE.read_bytes() + b" " * 40_000  # trailing whitespace: still JSON
+    two = request(padded) + request(padded, headers="Connection: close\r\n")
+    with live(tmp_path) as server, server.connect() as conn:
+        conn.sendall(two)  # the second's headers arrive with the end of the first's body
+        assert read_all(conn).count(b"HTTP/1.1 202 Accepted\r\n") == 2
+
+
 def test_unauthenticated_connections_are_capped_oldest_first(tmp_path: Path) -> None:
     with live(tmp_path, max_unauthenticated=5) as server:
         idle = [server.connect() for _ in range(8)]
