@@ -40,6 +40,11 @@ class Database(ABC):
     def insert(self, sql: str, args: Sequence[Any]) -> int:
         """Run one INSERT into a table with an ``id`` key; the new id."""
 
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Run one INSERT per row (in one transaction); the new ids in order."""
+        with self.transaction() as tx:
+            return [tx.insert(sql, row) for row in rows]
+
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Database]:
         """A transaction (writers serialised where the backend needs it); commits on success."""
@@ -324,15 +329,10 @@ class SQLDeliveries:
 
     def add_many(self, items: Sequence[tuple[str, str, bytes]]) -> list[int]:
         now = self._clock()
-        with self._db.transaction() as tx:
-            return [
-                tx.insert(
-                    "INSERT INTO deliveries (source, grp, body, received, updated) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (source, group, body, now, now),
-                )
-                for source, group, body in items
-            ]
+        return self._db.insert_many(
+            "INSERT INTO deliveries (source, grp, body, received, updated) VALUES (?, ?, ?, ?, ?)",
+            [(source, group, body, now, now) for source, group, body in items],
+        )
 
     def get(self, delivery_id: int) -> Delivery | None:
         rows = self._db.query(

@@ -195,6 +195,12 @@ class StateContract:
             0,
         )
         assert state.deliveries.get(more[-1] + 1000) is None
+        # One transaction for several (serve's group commit): each id is its own delivery's.
+        assert [(d.source, d.body) for d in map(state.deliveries.get, more) if d] == [
+            ("grafana", b"{}"),
+            ("generic", b"[]"),
+        ]
+        assert state.deliveries.add_many([]) == []
         assert state.deliveries.count() == 3
         assert [d.id for d in state.deliveries.pending()] == [first, *more]
 
