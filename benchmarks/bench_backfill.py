@@ -10,7 +10,8 @@ write a second included (→ 10); Jira publishes no fixed rate and only adds lat
 
 Reported: writes per incident per tracker (HTTP requests that reached the fakes, and the
 engine's count), total wall time, the lower bound the rate limits set (the slowest tracker's
-requests at its budget), and their ratio (goal: 1.2 or less); then, on a few incidents,
+requests at its budget), and their ratio (goal: 1.2 or less, paced at 100 % of the limits),
+and how many rate-limit answers the fakes sent (goal: none); then, on a few incidents,
 what the same backfill costs with one comment per event (--no-historical).
 
 Run: .venv/bin/python benchmarks/bench_backfill.py [--incidents 500] [--events 20]
@@ -165,6 +166,8 @@ def main() -> None:
         f"{scale:g}/s, Notion {bounds['notion']:.1f} s for {notion_requests} requests at "
         f"{3 * scale:g}/s); ratio {wall / bound:.2f}"
     )
+    answers = sum(rl for *_, rl in rows)
+    print(f"rate-limit answers (403/429) the fakes sent: {answers} (goal: 0)")
 
     # The same incidents with one comment per event, on a few of them (unpaced: counts only).
     if args.compare:

@@ -95,14 +95,16 @@ def fake_github(latency: float, conn: Connection) -> None:
     """The fake GitHub in a process of its own, so that its work does not slow the senders."""
     app = FakeGitHub().start()
     app.latency = latency
+    app.rate_limit = app.rate_remaining = 10**9  # thousands of deliveries: not GitHub's hour
     conn.send(app.url)
     conn.recv()  # until the burst is over
     conn.send(len(app.log))
     app.stop()
 
 
-def bare_app(conn: Connection) -> None:
-    """Starlette on uvicorn, as `serve` runs it (same loop and parser), answering 202 at once."""
+def bare_app(conn: Connection, loop: str = "auto", http: str = "serve") -> None:
+    """Starlette on uvicorn, as `serve` runs it (same loop and parser unless given), answering
+    202 at once."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -119,7 +121,8 @@ def bare_app(conn: Connection) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     conn.send(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    config = uvicorn.Config(app, http=http_protocol(), log_config=None, access_log=False)
+    protocol: Any = http_protocol() if http == "serve" else http
+    config = uvicorn.Config(app, loop=loop, http=protocol, log_config=None, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -201,9 +204,9 @@ def run(
     }
 
 
-def run_bare(args: argparse.Namespace) -> dict[str, Any]:
+def run_bare(args: argparse.Namespace, loop: str = "auto", http: str = "serve") -> dict[str, Any]:
     ours, theirs = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=bare_app, args=(theirs,), daemon=True)
+    server = multiprocessing.Process(target=bare_app, args=(theirs, loop, http), daemon=True)
     server.start()
     url = ours.recv()
     try:
@@ -309,6 +312,25 @@ def percentile(sorted_times: list[float], q: float) -> float:
     return sorted_times[min(len(sorted_times) - 1, int(len(sorted_times) * q))] * 1000
 
 
+def stack_table(args: argparse.Namespace) -> None:
+    """What uvloop and httptools bring: the bare app on each event loop and parser."""
+    one = argparse.Namespace(**{**vars(args), "concurrency": max(args.concurrency)})
+    print(f"The bare app on each event loop and HTTP parser ({one.concurrency} senders):\n")
+    print("| event loop | HTTP parser | accepted/s | × asyncio + h11 | CPU per request (µs) |")
+    print("|---|---|---:|---:|---:|")
+    base = None
+    for loop, http in (("asyncio", "h11"), ("uvloop", "h11"), ("asyncio", "httptools"),
+                       ("uvloop", "httptools")):  # fmt: skip
+        r = run_bare(one, loop, http)
+        base = base or r["accepted_per_s"]
+        print(
+            f"| {loop} | {http} | {r['accepted_per_s']:.0f} | {r['accepted_per_s'] / base:.2f} "
+            f"| {r['cpu_us']:.0f} |",
+            flush=True,
+        )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=2000)
@@ -329,6 +351,7 @@ def main() -> None:
         f"{args.workers} workers, {os.cpu_count()} CPUs shared by senders, server and fake "
         f"tracker; event loop {loop}, parser {http_protocol().__name__}\n"
     )
+    stack_table(args)
     print(
         "| server | state | replicas | senders | tracker latency | accepted/s | × bare app "
         "| server CPU per delivery (µs) | p50 answer (ms) | p99 answer (ms) | max (ms) "

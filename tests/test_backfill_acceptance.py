@@ -31,6 +31,8 @@ from tests.fakes.jira import FakeJira
 from tests.fakes.notion import FakeNotion, notion_tracker
 from tests.test_backfill_cli import configure, make_folder
 
+pytestmark = pytest.mark.slow  # 200 incidents through subprocesses, several times
+
 COUNT = 200
 EVENTS = 4
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import BANNER, write_config
 from tests.procs import run_together
 
 
+@pytest.mark.slow  # eight processes
 def test_eight_processes_writing_one_tracker_file_lose_nothing(tmp_path: Path) -> None:
     store = tmp_path / "tracker.json"
     base = yaml.safe_load(BANNER.read_text(encoding="utf-8"))

@@ -28,6 +28,8 @@ from tests.procs import run_together
 from tests.test_ingest_helpers import am_alert, am_group
 from tests.test_serve_process import ServeProcess, Trackers, each, incident_id
 
+pytestmark = pytest.mark.slow  # several serve processes and syncs on one PostgreSQL state
+
 GROUPS = 4
 
 

@@ -35,6 +35,8 @@ from tests.fakes.jira import FakeJira
 from tests.fakes.notion import FakeNotion
 from tests.test_ingest_helpers import am_alert, am_group, body
 
+pytestmark = pytest.mark.slow  # real serve processes, killed and restarted
+
 WEBHOOK_TOKEN = "serve-process-token-0123456789"
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
 
