@@ -219,8 +219,8 @@ class TrackerTally:
             self.reasons.setdefault(_reason(result.error, result.incident), []).append(
                 result.incident
             )
-        elif result.created:
-            self.created += 1
+        elif result.created or (result.dry_run and result.key is None and result.operations):
+            self.created += 1  # a dry run's new issue counts as "to create"
         elif result.operations:
             self.updated += 1
         else:

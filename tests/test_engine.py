@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -218,14 +219,24 @@ def test_sync_json_output_says_which_tracker_failed(tmp_path: Path) -> None:
     memory.store("d").fail_rate = 1.0
     result = CliRunner().invoke(main, ["--config", str(cfg), "sync", str(BANNER), "--json"])
     assert result.exit_code == 1
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(x["tracker"], x["created"], x["error"] is None) for x in lines] == [
-        ("ok", True, True),
-        ("down", False, False),
-    ]
-    assert set(lines[0]) == {"incident", "tracker", "key", "url", "created", "operations", "error"}
+    error = "cannot tell whether INC-2024-0212-banner exists: injected failure in find (HTTP 503)"
+    ok, down = (json.loads(line) for line in result.stdout.splitlines())
+    assert (ok["tracker"], ok["created"], ok["error"]) == ("ok", True, None)
+    assert down == {
+        "incident": "INC-2024-0212-banner",
+        "tracker": "down",
+        "key": None,
+        "url": None,
+        "created": False,
+        "operations": [],
+        "error": error,
+    }
+    assert result.stderr == f"WARNING syncer.engine: down: {error}\n"
     journal = CliRunner().invoke(main, ["--config", str(cfg), "journal"])
-    assert "INC-2024-0212-banner → down (sync, 1 attempt(s)" in journal.stdout
+    since = re.sub(r"since \d{4}-\d\d-\d\d \d\d:\d\d", "since <when>", journal.stdout)
+    assert since == (
+        f"1 pending:\n  INC-2024-0212-banner → down (sync, 1 attempt(s) since <when>): {error}\n"
+    )
 
 
 def test_historical_mode_keeps_the_timeline_in_the_body_for_good(tmp_path: Path) -> None:
