@@ -49,7 +49,11 @@ class Harness(Protocol):
         ...
 
     def reset_log(self) -> None:
-        """Forget the requests so far: :meth:`writes` counts from here."""
+        """Forget the requests so far: :meth:`writes` and :meth:`requests` count from here."""
+        ...
+
+    def requests(self) -> int:
+        """Requests of any kind the tracker received since :meth:`reset_log`."""
         ...
 
     def issues(self, incident_id: str) -> list[str]:
@@ -385,6 +389,17 @@ class TrackerContract:
         harness.reset_log()
         assert self.run(env, "resolve", "INC-cli").exit_code == 0
         assert harness.writes() == 0
+
+    def test_every_request_goes_through_the_pacer(
+        self, harness: Harness, env: dict[str, Any]
+    ) -> None:
+        """The pacer sees every request the tracker receives (its budget is the tracker's)."""
+        from syncer import retry
+
+        harness.reset_log()
+        assert self.run(env, "sync", str(BANNER), str(CHECKOUT)).exit_code == 0
+        _, pacer = retry._PACERS[harness.name]
+        assert pacer.requests == harness.requests() > 0
 
     # A lookup that cannot answer, healed duplicates, a stale cache, long issues, people.
 

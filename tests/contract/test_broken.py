@@ -16,6 +16,7 @@ import pytest
 from adapters.base import IssueRef, Remote
 from adapters.memory import PAGE, MemoryAdapter
 from syncer.errors import TrackerError
+from syncer.retry import Pacer
 from tests.conftest import install_plugin
 from tests.contract import suite
 from tests.contract.test_memory import MemoryHarness
@@ -68,12 +69,26 @@ class ReadsOnePage(MemoryAdapter):
         return list(issue["comments"][:PAGE])
 
 
+class PacesOnlyWrites(MemoryAdapter):
+    """Reads skip the pacer (so its budget is not the tracker's)."""
+
+    def _call(self, kind: str, what: str) -> None:
+        if kind == "write":
+            return super()._call(kind, what)
+        pacer, self.pacer = self.pacer, Pacer()  # an unlimited pacer nobody reads
+        try:
+            super()._call(kind, what)
+        finally:
+            self.pacer = pacer
+
+
 BROKEN = [
     (SwallowsLookupErrors, "test_a_reads_only_outage_creates_nothing"),
     (FindsClosedDuplicates, "test_healed_duplicates_stay_healed"),
     (FetchesAnyIssue, "test_a_cached_ref_to_another_incident_is_not_used"),
     (IgnoresPeople, "test_what_people_wrote_is_not_posted_again"),
     (ReadsOnePage, "test_every_page_of_comments_is_read"),
+    (PacesOnlyWrites, "test_every_request_goes_through_the_pacer"),
 ]
 
 

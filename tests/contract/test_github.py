@@ -38,6 +38,9 @@ class GitHubHarness:
     def writes(self) -> int:
         return self.app.writes()
 
+    def requests(self) -> int:
+        return self.app.calls()
+
     def reset_log(self) -> None:
         self.app.reset_log()
 

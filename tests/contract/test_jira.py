@@ -58,6 +58,9 @@ class JiraHarness:
     def writes(self) -> int:
         return self.fake.writes()
 
+    def requests(self) -> int:
+        return self.fake.calls()
+
     def reset_log(self) -> None:
         self.fake.reset_log()
 

@@ -28,6 +28,9 @@ class MemoryHarness:
     def writes(self) -> int:
         return self.store.writes()
 
+    def requests(self) -> int:
+        return len(self.store.calls)
+
     def reset_log(self) -> None:
         self.store.calls.clear()
 
