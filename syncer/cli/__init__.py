@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "retry": ("syncer.cli.journal", "retry", "Finish what earlier commands left pending."),
     "journal": ("syncer.cli.journal", "journal", "Show what is pending in the journal."),
     "doctor": ("syncer.cli.doctor", "doctor", "Check config, credentials and permissions."),
-    "gha": ("syncer.cli.actions", "gha", "Handle the GitHub Actions event that started the job."),
+    "gha": ("syncer.cli.gha", "gha", "Handle the GitHub Actions event that started the job."),
 }
 
 

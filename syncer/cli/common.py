@@ -92,9 +92,9 @@ def emit_error(message: str, exc: BaseException | None = None) -> None:
     text = secrets.redact(message)
     for line in text.splitlines() or [text]:
         click.echo(f"Error: {line}", err=True)
-    from syncer import actions
+    from syncer import gha
 
-    actions.annotate_error(exc, text)
+    gha.annotate_error(exc, text)
 
 
 def setup_logging(verbose: int) -> None:
@@ -117,13 +117,11 @@ def load_config(required: bool = False) -> Config:
 
     obj = click.get_current_context().find_root().obj or {}
     setup_logging(obj.get("verbose", 0))
-    from syncer import actions
+    from syncer import gha
 
     # Inside GitHub Actions the repository's own issues are a working default: no file needed.
-    loaded = config_mod.load(
-        obj.get("config_path"), required=required and not actions.can_default()
-    )
-    actions.apply_defaults(loaded)
+    loaded = config_mod.load(obj.get("config_path"), required=required and not gha.can_default())
+    gha.apply_defaults(loaded)
     return loaded
 
 
@@ -172,7 +170,7 @@ def engine_for(config: Config, trackers: list[str] | None = None, *, state: bool
 
 def print_results(results: list[Result], *, as_json: bool, dry_run: bool = False) -> None:
     """Human lines, or one JSON object per incident and tracker."""
-    from syncer import actions
+    from syncer import gha
 
     if as_json:
         for result in results:
@@ -198,7 +196,7 @@ def print_results(results: list[Result], *, as_json: bool, dry_run: bool = False
             click.echo(f"✓ {result.incident} → {result.tracker} {where}: {verb}")
             for op in result.operations:
                 click.echo(f"    - {op}")
-    actions.report(results)
+    gha.report(results)
 
 
 def exit_code(results: list[Result]) -> int:

@@ -20,13 +20,13 @@ from syncer.cli.common import (
 def _run(
     paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool, postmortem: str
 ) -> None:
-    from syncer import actions
+    from syncer import gha
     from syncer.engine import Options
 
     config = load_config(required=True)
     loaded = load_incidents(paths, config)
     engine = engine_for(config, list(trackers))
-    actions.remember_files({item.incident.id: (item.file, item.line_of("id")) for item in loaded})
+    gha.remember_files({item.incident.id: (item.file, item.line_of("id")) for item in loaded})
     options = Options(
         dry_run=dry_run,
         postmortem=postmortem,

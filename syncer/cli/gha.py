@@ -93,10 +93,11 @@ def gha(
     Example (a workflow step):
       incident-syncer gha incidents/
     """
-    from syncer import actions, chatops
+    from syncer import chatops
+    from syncer import gha as job
     from syncer.errors import SyncerError
 
-    actions.defer_outputs()
+    job.defer_outputs()
     event = chatops.load_event(event_name, event_path)
     folders = paths or ((DEFAULT_FOLDER,) if Path(DEFAULT_FOLDER).is_dir() else ())
     ctx = click.get_current_context()
@@ -117,7 +118,7 @@ def gha(
         try:
             code = handler()
         except SyncerError:
-            actions.write_outputs(outcome="error")
+            job.write_outputs(outcome="error")
             raise
     raise click.exceptions.Exit(code)
 
@@ -142,12 +143,12 @@ class _Run:
     # Shared steps.
 
     def finish(self, outcome: str, message: str | None = None, **outputs: Any) -> int:
-        from syncer import actions
+        from syncer import gha as job
 
         if message:
             click.echo(message, err=True)
-            actions.notice(message)
-        actions.write_outputs(outcome=outcome, **outputs)
+            job.notice(message)
+        job.write_outputs(outcome=outcome, **outputs)
         return 0
 
     def invoke(self, command: click.Command, **params: Any) -> int:
@@ -236,7 +237,8 @@ class _Run:
     # pull_request: validate and preview.
 
     def pull_request(self) -> int:
-        from syncer import actions, chatops, loader
+        from syncer import chatops, loader
+        from syncer import gha as job
         from syncer.cli.common import emit_error
         from syncer.errors import InputError, InputErrors
         from syncer.render import Renderer
@@ -289,9 +291,9 @@ class _Run:
                 if not isinstance(exc, SyncerError):
                     raise
                 # A fork's pull request gets a read-only token: the check still counts.
-                actions.warning(f"could not post the preview comment: {exc}")
+                job.warning(f"could not post the preview comment: {exc}")
                 click.echo(f"could not post the preview comment: {exc}", err=True)
-        actions.add_summary(
+        job.add_summary(
             f"### incident-syncer: validate\n\n{len(loaded)} valid, {len(errors)} invalid"
             + "".join(
                 f"\n- `{e.file or f}`" + (f" line {e.line}" if e.line else "") + f": {e.message}"
@@ -299,7 +301,7 @@ class _Run:
                 for e in errs
             )
         )
-        actions.write_outputs(
+        job.write_outputs(
             outcome="invalid" if errors else "valid",
             valid=str(len(loaded)),
             invalid=str(len(errors)),
@@ -310,7 +312,8 @@ class _Run:
     # workflow_dispatch: a form.
 
     def workflow_dispatch(self) -> int:
-        from syncer import actions, chatops, loader
+        from syncer import chatops, loader
+        from syncer import gha as job
         from syncer.errors import InputError, NotFound
 
         inputs = chatops.dispatch_inputs(self.event)
@@ -367,7 +370,7 @@ class _Run:
             state = "applied"
         else:
             new, state = self._changed(incident, change, config)
-        actions.add_summary(
+        job.add_summary(
             f"### incident-syncer: {action} {incident_id}\n\n"
             + {"applied": "Applied.", "already": "Already applied (a re-run): nothing new."}.get(
                 state, "Nothing to change."
@@ -424,7 +427,8 @@ class _Run:
     # issue_comment: ChatOps.
 
     def issue_comment(self, min_permission: str) -> int:
-        from syncer import actions, chatops
+        from syncer import chatops
+        from syncer import gha as job
         from syncer.errors import InputError
 
         comment = chatops.comment_of(self.event)
@@ -450,8 +454,8 @@ class _Run:
                 f"this repository (you have {has}). Nothing was changed."
             )
             self._reply(api, comment, text)
-            actions.warning(f"refused /incident {command.action} from @{comment.author}: {has}")
-            actions.add_summary(
+            job.warning(f"refused /incident {command.action} from @{comment.author}: {has}")
+            job.add_summary(
                 f"### incident-syncer: ChatOps\n\nRefused `/incident {command.action}` "
                 f"from @{comment.author} ({has}; needs {min_permission})."
             )
@@ -464,7 +468,7 @@ class _Run:
             ) + chatops.USAGE
             self._reply(api, comment, text)
             if command.error:
-                actions.warning(command.error)
+                job.warning(command.error)
             return self.finish("rejected" if command.error else "help", command.error)
 
         incident_id = chatops.incident_id_of(comment.issue)
@@ -493,7 +497,7 @@ class _Run:
         except InputError as exc:
             self._reply(api, comment, f"@{comment.author}: {exc.message}. {chatops.USAGE}")
             raise
-        actions.add_summary(
+        job.add_summary(
             f"### incident-syncer: ChatOps\n\n`/incident {command.action}` from "
             f"@{comment.author} on #{comment.issue_number} → {incident_id}: "
             + {"applied": "applied", "already": "already applied (a re-run)"}.get(
@@ -506,7 +510,7 @@ class _Run:
 
     def _reply(self, api: GitHubAPI, comment: Comment, text: str) -> None:
         """One reply per command comment (found again by its marker on a re-run)."""
-        from syncer import actions
+        from syncer import gha as job
         from syncer.errors import TrackerError
 
         if self.dry_run:
@@ -515,7 +519,7 @@ class _Run:
         try:
             api.upsert_comment(comment.issue_number, "chatops-reply", str(comment.id), text)
         except TrackerError as exc:
-            actions.warning(f"could not reply on #{comment.issue_number}: {exc}")
+            job.warning(f"could not reply on #{comment.issue_number}: {exc}")
 
 
 def _outcome(code: int, done: str) -> str:

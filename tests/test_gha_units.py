@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from syncer import actions, chatops, config
+from syncer import chatops, config, gha
 from syncer.engine import Result
 from syncer.errors import InputError
 
@@ -45,13 +45,13 @@ def runner_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
         path.write_text("", encoding="utf-8")
     monkeypatch.setenv("GITHUB_OUTPUT", str(files["output"]))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(files["summary"]))
-    monkeypatch.setattr(actions, "_fallback", actions._Run())
+    monkeypatch.setattr(gha, "_fallback", gha._Run())
     return files
 
 
 def test_outputs_use_a_delimiter_that_is_not_in_the_value(runner_files: dict[str, Path]) -> None:
     tricky = "line one\nghadelimiter_\nEOF\nlast"
-    actions.set_outputs(note=tricky, plain="x=1", issues={"INC-1": {"gh": {"key": "#1"}}})
+    gha.set_outputs(note=tricky, plain="x=1", issues={"INC-1": {"gh": {"key": "#1"}}})
     text = runner_files["output"].read_text(encoding="utf-8")
     assert text.startswith("note<<ghadelimiter_")
     assert "plain=x=1\n" in text
@@ -66,17 +66,17 @@ def test_outputs_and_summary_are_untouched_outside_actions(
     runner_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS")
-    actions.set_outputs(created="1")
-    actions.add_summary("hello")
-    actions.report([Result(incident="INC-1", tracker="gh", error="boom")])
+    gha.set_outputs(created="1")
+    gha.add_summary("hello")
+    gha.report([Result(incident="INC-1", tracker="gh", error="boom")])
     assert runner_files["output"].read_text() == runner_files["summary"].read_text() == ""
 
 
 def test_report_writes_the_table_escapes_cells_and_annotates_failures(
     runner_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    actions.remember_files({"INC-1": ("incidents/inc-1.yaml", 2)})
-    actions.report(
+    gha.remember_files({"INC-1": ("incidents/inc-1.yaml", 2)})
+    gha.report(
         [
             Result(
                 incident="INC-1",
@@ -115,7 +115,7 @@ def test_report_writes_the_table_escapes_cells_and_annotates_failures(
 def test_annotation_properties_and_messages_are_escaped(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    actions.command("warning", "50% done\nnext line", file="a,b:c.yaml", line=3)
+    gha.command("warning", "50% done\nnext line", file="a,b:c.yaml", line=3)
     assert (
         capsys.readouterr().out == "::warning file=a%2Cb%3Ac.yaml,line=3::50%25 done%0Anext line\n"
     )
@@ -126,9 +126,9 @@ def test_the_summary_stays_under_githubs_limit(
 ) -> None:
     row = "| INC | github | [#1](https://x) | " + "x" * 1000 + " |\n"
     for _ in range(3):
-        actions.add_summary(row * 400)  # about 420 kB each
+        gha.add_summary(row * 400)  # about 420 kB each
     size = runner_files["summary"].stat().st_size
-    assert size < actions.SUMMARY_LIMIT
+    assert size < gha.SUMMARY_LIMIT
     text = runner_files["summary"].read_text(encoding="utf-8")
     assert text.endswith(
         "_… the rest is left out: GitHub shows at most 1 MiB of summary per step._\n"
@@ -143,7 +143,7 @@ def test_defaults_point_github_trackers_at_this_repository(
     monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example.com/api/v3")
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_abcdefgh12345678")
     empty = config.parse({}, None)
-    actions.apply_defaults(empty)
+    gha.apply_defaults(empty)
     assert empty.trackers == {
         "github": {
             "type": "github",
@@ -157,7 +157,7 @@ def test_defaults_point_github_trackers_at_this_repository(
         {"trackers": {"gh": {"type": "github", "repo": "acme/incidents"}, "m": {"type": "memory"}}},
         None,
     )
-    actions.apply_defaults(other)
+    gha.apply_defaults(other)
     assert other.trackers["gh"]["repo"] == "acme/incidents"
     assert other.trackers["gh"]["base_url"] == "https://ghe.example.com/api/v3"
     assert other.trackers["m"] == {"type": "memory"}

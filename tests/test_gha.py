@@ -29,7 +29,7 @@ from tests.contract.test_jira import TRANSITIONS
 from tests.fakes.base import HTTPError, Request, Response
 from tests.fakes.github import TOKEN, FakeGitHub, github_tracker
 from tests.fakes.jira import FakeJira, Issue
-from tests.test_actions_units import parse_outputs
+from tests.test_gha_units import parse_outputs
 
 REPO = "acme/incidents"
 RUN_ID = "8123456789"

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # GitHub's limits (workflow-commands docs): 1 MiB of summary per step, 1 MB per output.
 SUMMARY_LIMIT = 1024 * 1024
 OUTPUT_LIMIT = 1_000_000
-_META_KEY = "incident_syncer.actions"
+_META_KEY = "incident_syncer.gha"
 TITLE = "incident-syncer"
 
 
