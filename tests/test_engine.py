@@ -16,6 +16,7 @@ from syncer import config as config_mod
 from syncer import loader, markers, registry
 from syncer.cli import main
 from syncer.engine import Engine, Options
+from syncer.engine.plan import plan
 from syncer.model import Incident
 from syncer.state.sqlite import SQLiteState
 from tests.conftest import BANNER, CHECKOUT, write_config
@@ -70,7 +71,7 @@ def test_plans_for_a_new_issue(
 ) -> None:
     eng = engine(tmp_path)
     inc = incident(**changes)
-    ops = eng.plan(eng.adapters["mem"], inc, None, Options(), [])
+    ops = plan(eng.documents, eng.adapters["mem"], inc, None, Options(), [])
     assert [op.kind for op in ops] == kinds, case
 
 

@@ -1,0 +1,238 @@
+"""Reconciling one tracker: look, plan, apply; after a retryable failure, look again first."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from adapters.base import Adapter, IssueDoc, IssueRef, Remote
+from syncer.engine.documents import Documents
+from syncer.engine.options import Options, Result
+from syncer.engine.plan import (
+    AddEvents,
+    CloseDuplicate,
+    Create,
+    CreateActionItem,
+    Op,
+    PublishPostmortem,
+    Update,
+    changes_of,
+    plan,
+)
+from syncer.errors import LookupFailed, TrackerError
+from syncer.model import Incident, Status
+from syncer.render import TrackerLink
+from syncer.retry import Policy, call, delay
+from syncer.secrets import redact
+from syncer.state import State
+
+log = logging.getLogger("syncer.engine")
+
+
+@dataclass
+class Tracker:
+    """One incident on one tracker, for the length of one reconcile."""
+
+    name: str
+    adapter: Adapter
+    incident: Incident
+    options: Options
+    links: list[TrackerLink]  # the other trackers' issues, linked from this one
+    result: Result
+    found: list[IssueRef] | TrackerError  # the lookup: oldest issue first, or why it failed
+    remote: Remote | None = None  # what the kept issue holds, once read
+    create_only: bool = False  # phase 1 while a sibling lacks the issue: only create
+
+
+class Reconciler:
+    """The reconcile loop and the calls to one tracker, with the engine's retry policy."""
+
+    def __init__(self, documents: Documents, state: State | None, policy: Policy) -> None:
+        self.documents = documents
+        self.state = state
+        self.policy = policy
+
+    def reconcile(self, t: Tracker) -> Result:
+        result, options, incident = t.result, t.options, t.incident
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._reconcile_once(t)
+                # A deferred tracker stays journaled until phase 2 has done the rest.
+                if self.state is not None and not options.dry_run and not result.deferred:
+                    self.state.journal_done(t.name, incident.id)
+                return result
+            except TrackerError as exc:
+                # A write whose answer was lost may have happened: never repeat it blindly.
+                # Look again (a fresh lookup and read) and plan only what is still missing.
+                if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
+                    wait = delay(self.policy, attempt, exc)
+                    log.info("%s: %s; reading again and re-planning in %.2fs", t.name, exc, wait)
+                    self.policy.clock.sleep(wait)
+                    t.found, t.remote = self._fresh_lookup(t.name, t.adapter, incident.id), None
+                    continue
+                # The tracker is named beside the error already: don't say it twice.
+                code = f" (HTTP {exc.status})" if exc.status else ""
+                result.error = redact(exc.message + code)
+                result.retryable = exc.retryable or isinstance(exc, LookupFailed)
+                log.warning("%s: %s", t.name, result.error)
+                if self.state is not None and not options.dry_run:
+                    self.state.journal_put(
+                        t.name,
+                        incident.id,
+                        options.command,
+                        incident.to_data(),
+                        {"postmortem": options.postmortem, "historical": options.historical},
+                        error=result.error,
+                    )
+                return result
+
+    def _fresh_lookup(
+        self, name: str, adapter: Adapter, incident_id: str
+    ) -> list[IssueRef] | TrackerError:
+        try:
+            return self.find(name, adapter, incident_id)
+        except TrackerError as exc:
+            return exc
+
+    def _reconcile_once(self, t: Tracker) -> None:
+        found, result = t.found, t.result
+        if isinstance(found, TrackerError):
+            raise found
+        keep = found[0] if found else None
+        if keep is not None and (t.remote is None or t.remote.ref != keep):
+            t.remote = self.with_retry(lambda: t.adapter.fetch(keep, t.incident.id), t.name, "read")
+        if keep is not None:
+            result.key, result.url, result.ref = keep.key, keep.url, keep
+        ops = plan(self.documents, t.adapter, t.incident, t.remote, t.options, t.links, found[1:])
+        if t.options.dry_run:
+            result.operations = [op.describe() for op in ops]
+            return
+        if t.create_only:
+            # Only the creation now (if it is still missing: a lost answer may have made it).
+            ops = [op for op in ops if isinstance(op, Create)]
+        self._apply(t, ops)
+
+    def _apply(self, t: Tracker, ops: list[Op]) -> None:
+        name, adapter, result = t.name, t.adapter, t.result
+        ref = t.remote.ref if t.remote else None
+        pm_ref = t.remote.postmortem if t.remote else None
+        for op in ops:
+            if isinstance(op, Create):
+                created = self._create(adapter, op.doc)
+                ref, result.created = created, True
+                t.remote = Remote(
+                    ref=created,
+                    digest=op.doc.digest,
+                    grades=[op.doc.grade],
+                    status_key=adapter.status_key(Status.detected),
+                    snapshot=op.doc.snapshot,
+                )
+                if self.state is not None:
+                    self.state.put_ref(
+                        name, t.incident.id, created.key, created.url, created.native
+                    )
+                result.writes += 1
+            elif ref is None or t.remote is None:
+                raise AssertionError("an operation on an issue that does not exist")  # plan bug
+            elif isinstance(op, AddEvents):
+                self._write(partial(adapter.add_events, ref, op.events), result)
+                # One write per event, or per batch where the adapter batches (Notion: 100 blocks).
+                per_write = max(1, int(getattr(adapter, "events_per_write", 1)))
+                result.writes += -(-len(op.events) // per_write) - 1
+            elif isinstance(op, PublishPostmortem):
+                pm_doc = self.documents.postmortem_doc(t.incident, ref.url, t.links)
+                pm_ref = self._write(
+                    partial(adapter.publish_postmortem, ref, pm_doc, pm_ref), result
+                )
+            elif isinstance(op, CreateActionItem):
+                self._write(partial(adapter.create_action_item, ref, pm_ref, op.item), result)
+            elif isinstance(op, Update):
+                self._update(t, ref, pm_ref)
+            elif isinstance(op, CloseDuplicate):
+                self._write(partial(adapter.close_duplicate, op.duplicate, ref), result)
+            if not isinstance(op, Update):
+                result.operations.append(op.describe())
+        if t.create_only:
+            result.deferred, result.remote = True, t.remote
+        # A postmortem published just now is linked from the issue body; so are other trackers.
+        elif (
+            ref is not None
+            and t.remote is not None
+            and not any(isinstance(op, Update) for op in ops)
+        ):
+            self._update(t, ref, pm_ref)
+        if ref is not None:
+            result.key, result.url, result.ref = ref.key, ref.url, ref
+
+    def _update(self, t: Tracker, ref: IssueRef, pm_ref: IssueRef | None) -> None:
+        remote = t.remote
+        assert remote is not None  # _apply updates only an issue that exists
+        # Rendered now, not at planning: the postmortem's link may have appeared since.
+        embedded = self.documents.embedded_events(t.incident, remote, t.options)
+        pm_url = pm_ref.url if pm_ref else None
+        doc = self.documents.issue_doc(t.incident, t.options, t.links, pm_url, embedded)
+        changes = changes_of(t.adapter, doc, remote)
+        if changes:
+            self._write(partial(t.adapter.update, ref, doc, remote, changes), t.result)
+            t.result.operations.append(Update.of(changes, remote, doc, t.adapter).describe())
+
+    # Calls with the engine's retry policy.
+
+    def with_retry(self, fn: Callable[[], Any], name: str, what: str) -> Any:
+        return call(fn, self.policy, what=f"{name}: {what}")
+
+    def _write(self, fn: Callable[[], Any], result: Result) -> Any:
+        """One write, never retried here: the reconcile loop re-reads and re-plans instead."""
+        value = fn()
+        result.writes += 1
+        return value
+
+    def find(self, name: str, adapter: Adapter, incident_id: str) -> list[IssueRef]:
+        try:
+            return list(self.with_retry(lambda: adapter.find(incident_id), name, "lookup"))
+        except LookupFailed:
+            raise
+        except TrackerError as exc:
+            raise LookupFailed(
+                f"cannot tell whether {incident_id} exists: {exc.message}",
+                tracker=exc.tracker or name,
+                retryable=True,
+                status=exc.status,
+            ) from exc
+
+    def locate(
+        self,
+        name: str,
+        adapter: Adapter,
+        incident_id: str,
+        prefetched: dict[str, Remote] | None = None,
+    ) -> list[IssueRef]:
+        """Where the incident is: the cached ref verified by a read, else a lookup."""
+        if self.state is not None:
+            cached = self.state.get_ref(name, incident_id)
+            if cached is not None:
+                ref = IssueRef(*cached)
+                try:
+                    remote = self.with_retry(lambda: adapter.fetch(ref, incident_id), name, "read")
+                    if prefetched is not None:
+                        prefetched[name] = remote
+                    return [ref]
+                except TrackerError as exc:
+                    if exc.retryable:
+                        raise
+                self.state.drop_ref(name, incident_id)
+        refs = self.find(name, adapter, incident_id)
+        if refs and self.state is not None:
+            self.state.put_ref(name, incident_id, refs[0].key, refs[0].url, refs[0].native)
+        return refs
+
+    @staticmethod
+    def _create(adapter: Adapter, doc: IssueDoc) -> IssueRef:
+        """Create once; if the answer is lost, the reconcile loop looks the issue up again first."""
+        ref: IssueRef = adapter.create(doc)
+        return ref
