@@ -270,7 +270,7 @@ class Receiver:
         policy: Policy | None = None,
         announce: Callable[[str], None] | None = None,
     ) -> None:
-        from syncer.cli.common import engine_for
+        from syncer.app import engine_for
 
         self.config = config
         self.mapping = Mapping(config)

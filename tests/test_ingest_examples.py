@@ -11,7 +11,7 @@ import yaml
 
 from adapters import memory
 from syncer import config as config_mod
-from syncer.cli.common import engine_for
+from syncer.app import engine_for
 from syncer.ingest.machine import Ingestor
 from syncer.ingest.payloads import parse
 from tests.conftest import ROOT

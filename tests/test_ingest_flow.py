@@ -314,7 +314,7 @@ def test_a_failing_tracker_exits_1_and_the_next_delivery_heals_it(tmp_path: Path
 
 def test_concurrent_deliveries_of_one_group_make_one_incident(env: Env) -> None:
     from syncer import config as config_mod
-    from syncer.cli.common import engine_for
+    from syncer.app import engine_for
     from syncer.ingest.machine import Ingestor
     from syncer.ingest.payloads import parse
 

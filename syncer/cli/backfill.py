@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from syncer.cli.common import config_option, engine_for, handle_errors, load_config
+from syncer.app import engine_for
+from syncer.cli.common import config_option, handle_errors, load_config
 
 if TYPE_CHECKING:
     from syncer.backfill import Runner, Summary, Work

@@ -17,7 +17,7 @@ from syncer.errors import InputError, SyncerError
 
 if TYPE_CHECKING:
     from syncer.config import Config
-    from syncer.engine import Engine, Result
+    from syncer.engine import Result
     from syncer.loader import Loaded
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -157,15 +157,6 @@ def load_incidents(paths: Iterable[str], config: Config) -> list[Loaded]:
     if errors:
         raise InputErrors(errors)
     return loaded
-
-
-def engine_for(config: Config, trackers: list[str] | None = None, *, state: bool = True) -> Engine:
-    from syncer import registry
-    from syncer.engine import Engine
-    from syncer.state import open_state
-
-    adapters = registry.build_all(config, trackers or None)
-    return Engine(config, adapters, state=open_state(config) if state else None)
 
 
 def print_results(results: list[Result], *, as_json: bool, dry_run: bool = False) -> None:

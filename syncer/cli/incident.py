@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from syncer.app import engine_for
 from syncer.cli.common import (
     config_option,
-    engine_for,
     exit_code,
     handle_errors,
     load_config,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
+from syncer.app import engine_for
 from syncer.cli.common import (
     config_option,
-    engine_for,
     exit_code,
     handle_errors,
     load_config,

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from syncer.app import engine_for
 from syncer.cli.common import (
     config_option,
     echo_json,
-    engine_for,
     exit_code,
     handle_errors,
     load_config,

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
+from syncer.app import engine_for
 from syncer.cli.common import (
     config_option,
-    engine_for,
     exit_code,
     handle_errors,
     load_config,
