@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syncer import loader, markers, tabular
@@ -62,28 +61,6 @@ class Collected:
     skipped_since: int = 0
 
 
-def discover(paths: Iterable[str]) -> list[Path]:
-    """Files in ``paths``: incident files (.yaml .yml .toml .json) and exports (.csv .tsv .jsonl)."""
-    suffixes = set(loader.SUFFIXES) | set(tabular.SUFFIXES)
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InputError("no such file or folder", file=str(raw))
-    unique: dict[Path, Path] = {}
-    for p in found:
-        unique.setdefault(p.resolve(), p)
-    return list(unique.values())
-
-
 def collect(paths: Iterable[str], config: Config, since: datetime | None = None) -> Collected:
     """Every incident in ``paths``. A bad file or row is kept in ``failed``; the rest go on.
 
@@ -91,7 +68,7 @@ def collect(paths: Iterable[str], config: Config, since: datetime | None = None)
     (an encoding error, a header row that the column mapping does not fit).
     """
     paths = list(paths)
-    files = discover(paths)
+    files = loader.discover(paths, [*loader.SUFFIXES, *tabular.SUFFIXES], stdin=False)
     if not files:
         raise InputError(
             "no incident files (.yaml .yml .toml .json) or exports (.csv .tsv .jsonl) in "

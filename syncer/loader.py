@@ -34,8 +34,11 @@ class Loaded:
         return _nearest_line(self.lines, tuple(path))
 
 
-def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders into incident files, sorted, without duplicates."""
+def discover(
+    paths: Iterable[str | Path], suffixes: Iterable[str] = SUFFIXES, *, stdin: bool = True
+) -> list[Path]:
+    """Expand files and folders into files with ``suffixes`` (``-`` is stdin), sorted, once each."""
+    wanted = set(suffixes)
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -43,9 +46,9 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
             found.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+                if p.is_file() and p.suffix.lower() in wanted and not p.name.startswith(".")
             )
-        elif path.is_file() or str(raw) == "-":
+        elif path.is_file() or (stdin and str(raw) == "-"):
             found.append(path)
         else:
             raise InputError("no such file or folder", file=str(raw))

@@ -9,7 +9,6 @@ is accepted and naive times are read as UTC.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
@@ -26,7 +25,6 @@ from pydantic import (
 from syncer.timeutil import aware
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-_ID_RE = re.compile(ID_PATTERN)
 
 
 class Status(StrEnum):
@@ -271,7 +269,3 @@ def _between(a: datetime | None, b: datetime | None) -> timedelta | None:
     if a is None or b is None:
         return None
     return b - a
-
-
-def valid_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))

@@ -170,7 +170,7 @@ def test_resuming_after_a_crash_between_create_and_close_costs_one_update(
     options = Options(historical=True, command="backfill")
     # The crashed run: the GitHub issue was created, nothing else happened.
     embedded = eng.documents.embedded_events(inc, None, options)
-    eng.adapters["gh"].create(eng.documents.issue_doc(inc, options, [], None, embedded))
+    eng.adapters["gh"].create(eng.documents.issue_doc(inc, [], None, embedded))
     memory.store("gh").calls.clear()
     results = {r.tracker: r for r in eng.sync(inc, options)}
     assert results["gh"].writes == memory.store("gh").writes() == 1  # close, with the links

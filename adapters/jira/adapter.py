@@ -310,16 +310,13 @@ class JiraAdapter(Adapter):
                 and pm_prop.get("id") == incident_id
             ):
                 pm_fields = raw.get("fields") or {}
-                items = self._items(
-                    key, incident_id, pm_props, issue_links(pm_fields), {ref.native}
-                )
+                items = self._items(incident_id, pm_props, issue_links(pm_fields), {ref.native})
                 return self._ref(key, pm_fields.get("created")), pm_prop.get("digest"), items
         # No postmortem: action items (if any) hang off the incident itself.
-        return None, None, self._items(ref.native, incident_id, props, links, set(candidates))
+        return None, None, self._items(incident_id, props, links, set(candidates))
 
     def _items(
         self,
-        parent: str,
         incident_id: str,
         props: dict[str, Any],
         links: list[tuple[str, str, str]],

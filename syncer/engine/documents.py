@@ -43,7 +43,6 @@ class Documents:
     def issue_doc(
         self,
         incident: Incident,
-        options: Options,
         links: list[TrackerLink],
         postmortem_url: str | None = None,
         embedded: list[str] | None = None,

@@ -133,7 +133,7 @@ def plan(
     ops: list[Op] = []
     pm_url = remote.postmortem.url if remote and remote.postmortem else None
     embedded = documents.embedded_events(incident, remote, options)
-    doc = documents.issue_doc(incident, options, links, pm_url, embedded)
+    doc = documents.issue_doc(incident, links, pm_url, embedded)
     if remote is None:
         ops.append(Create(doc))
 

@@ -175,7 +175,7 @@ class Reconciler:
         # Rendered now, not at planning: the postmortem's link may have appeared since.
         embedded = self.documents.embedded_events(t.incident, remote, t.options)
         pm_url = pm_ref.url if pm_ref else None
-        doc = self.documents.issue_doc(t.incident, t.options, t.links, pm_url, embedded)
+        doc = self.documents.issue_doc(t.incident, t.links, pm_url, embedded)
         changes = changes_of(t.adapter, doc, remote)
         if changes:
             self._write(partial(t.adapter.update, ref, doc, remote, changes), t.result)
