@@ -140,15 +140,19 @@ _LINK_KEYS = {
 def dispatch_payload(event: Event, source: str = "auto") -> tuple[str, dict[str, Any]]:
     """The alert in a repository_dispatch event: its format and the body ``ingest`` reads.
 
-    ``client_payload`` is either a whole webhook body (Alertmanager fits in the 10 top-level
-    properties GitHub allows), ``{"source": ..., "payload": {...}}``, or a compact summary
-    (``group_key``, ``status``, ``starts_at``, ``summary``...) read as the generic event.
+    ``client_payload`` is ``{"source": ..., "payload": {...}}`` (the way to relay a whole
+    webhook body: GitHub allows 10 top-level properties, a current Alertmanager sends 12 and
+    Grafana 14 or more), a compact summary (``group_key``, ``status``, ``starts_at``,
+    ``summary``...) read as the generic event, or an old Alertmanager body that still fits.
     """
     payload = event.payload.get("client_payload")
     if not isinstance(payload, dict) or not payload:
         raise InputError("repository_dispatch carries no client_payload", file=event.path)
     inner = payload.get("payload")
     body: dict[str, Any] = inner if isinstance(inner, dict) else payload
+    named = payload.get("source") if isinstance(inner, dict) else None
+    if source == "auto" and named in ("alertmanager", "grafana", "generic"):
+        source = named
     if source == "auto":
         if isinstance(body.get("alerts"), list):
             source = "grafana" if body.get("version") == "1" or "orgId" in body else "alertmanager"

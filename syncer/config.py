@@ -124,6 +124,9 @@ class IngestSection(_Section):
         description="annotations holding URLs to show as links",
     )
     max_alerts_listed: int = Field(10, ge=1, le=100, description="alerts listed per timeline entry")
+    test_notifications: Literal["summary", "open"] = Field(
+        "summary", description="Grafana's contact point Test button: answer a summary, or open"
+    )
 
     @field_validator("reopen_window")
     @classmethod

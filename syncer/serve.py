@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -374,9 +375,11 @@ class Receiver:
         body = await self._body(request)
         self.auth.check_body(source, request.headers, body)
         if len(body) > INLINE_BODY:
-            group = await run_in_threadpool(self._group_of, source, body)
+            group, test = await run_in_threadpool(self._group_of, source, body)
         else:  # under a millisecond: cheaper than two thread hand-offs with busy workers
-            group = self._group_of(source, body)
+            group, test = self._group_of(source, body)
+        if test is not None:  # a contact point test: answered, nothing journaled
+            return JSONResponse({"status": "test", "group": group, "message": test})
         try:
             delivery_id = await self.commits.add(source, group, body)
         except Exception as exc:  # the journal is the promise: without it, ask the sender to retry
@@ -442,14 +445,18 @@ class Receiver:
     def _slow_body(self) -> str:
         return f"the body did not arrive within {self.config.serve.body_timeout:g} s"
 
-    def _group_of(self, source: str, body: bytes) -> str:
-        """Parse and validate (400 if bad): the alert group the delivery belongs to."""
+    def _group_of(self, source: str, body: bytes) -> tuple[str, str | None]:
+        """Parse and validate (400 if bad): the alert group the delivery belongs to, and for a
+        contact point test (not journaled) what it would have opened."""
         try:
             group = parse(source, body, self.config.tz)
             self.mapping.grade(group)
-            return self.mapping.group_id(group)
+            base = self.mapping.group_id(group)
         except PayloadError as exc:
             raise Refused(400, str(exc)) from None
+        if group.test and self.config.ingest.test_notifications == "summary":
+            return base, self.ingestor.test_summary(group).reason
+        return base, None
 
     async def _healthz(self, request: Request) -> Response:
         count = self.deliveries.count
@@ -467,7 +474,8 @@ class Receiver:
         source = delivery.source
         try:
             group = parse(source, delivery.body, self.config.tz)
-            outcome = self.ingestor.process(group)
+            received = datetime.fromtimestamp(delivery.received, UTC)
+            outcome = self.ingestor.process(group, received=received)
         except (InputError, PayloadError) as exc:
             self._failed(delivery, str(exc))
             return

@@ -49,9 +49,11 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
             monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     from adapters import memory
-    from syncer import retry
+    from syncer import retry, secrets
 
     memory._STORES.clear()
+    # Secrets are remembered per process: one test's credentials must not mask the next one's words.
+    monkeypatch.setattr(secrets, "_values", set())
     # Pacers are per process in real life; one test's 429s must not slow the next one.
     monkeypatch.setattr(retry, "_PACERS", {})
     yield

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from adapters import memory
-from syncer import markers
+from syncer import clock, markers
 from syncer.cli import main
+from syncer.clock import SystemClock
 from tests.conftest import write_config
 from tests.test_ingest_helpers import (
     AM_EXAMPLE,
@@ -76,9 +79,26 @@ class Env:
         ]
 
 
+class Clock(SystemClock):
+    """The wall clock at a chosen time: when a notification is received."""
+
+    def __init__(self, at: str) -> None:
+        self.at = datetime.fromisoformat(at).timestamp()
+
+    def time(self) -> float:
+        return self.at
+
+
+RECEIVED = "2025-11-03T06:15:30+00:00"  # 38 s after the first alert of the examples began
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    return Env(tmp_path)
+def env(tmp_path: Path) -> Iterator[Env]:
+    previous = clock.use(Clock(RECEIVED))
+    try:
+        yield Env(tmp_path)
+    finally:
+        clock.use(previous)
 
 
 def firing(*pods: str, **kw: Any) -> dict[str, Any]:
@@ -99,11 +119,17 @@ def test_a_firing_group_opens_one_incident_with_where_it_came_from(env: Env) -> 
     assert "grade:SEV1" in issue["labels"] and issue["state"] == "open"
     snap = env.snapshot(incident_id)
     assert snap["status"] == "detected"
-    assert snap["detected_at"].startswith("2025-11-03T06:14:52.517")
+    assert snap["started_at"].startswith("2025-11-03T06:14:52.517")  # the first alert began
+    assert snap["detected_at"] == "2025-11-03T06:15:30Z"  # the first notification arrived
     assert snap["services"] == ["order-api"]
     assert snap["detection"] == "Alertmanager 알림 (수신자: shop-prod/order-api/incident.sync)"
     assert snap["symptoms"].startswith("order-api HTTP 5xx 비율 12.4%")
-    assert [x["title"] for x in snap["links"]] == ["런북", "알림 규칙"]
+    assert [x["title"] for x in snap["links"]] == [
+        "런북",
+        "알림 규칙",
+        "사일런스 만들기",
+        "Alertmanager 알림 목록",
+    ]
     (comment,) = issue["comments"]
     assert "알림 발생: OrderApiHigh5xxRate (1건 발생 중, 1건 해소)" in comment
     assert (
@@ -259,7 +285,7 @@ def test_grafana_and_generic_sources(env: Env) -> None:
         "알림 규칙",
         "대시보드",
         "패널",
-        "사일런스",
+        "사일런스 만들기",
     ]
     gen = env.outcome(load(GENERIC_EXAMPLE), "generic")
     assert gen["action"] == "opened" and gen["incident"] != graf["incident"]

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from syncer import clock
 from syncer.engine import Engine, Options, Result
 from syncer.errors import NotFound, TrackerError
-from syncer.ingest.mapping import Mapping, merge_links
+from syncer.ingest.mapping import SOURCE_NAMES, Mapping, merge_links
 from syncer.ingest.payloads import Alert, AlertGroup
 from syncer.model import EventKind, Incident, Status
 
@@ -54,6 +55,7 @@ RESOLVED_ACTION = "resolved"
 REOPENED = "reopened"
 UNCHANGED = "unchanged"
 IGNORED = "ignored"
+TEST = "test"
 
 
 @dataclass
@@ -140,30 +142,48 @@ class Ingestor:
             return nullcontext()
         return self.state.incident_lock(f"group-{base}")
 
-    def process(self, group: AlertGroup, *, dry_run: bool = False) -> Outcome:
+    def process(
+        self, group: AlertGroup, *, dry_run: bool = False, received: datetime | None = None
+    ) -> Outcome:
+        """Apply one notification; ``received`` (default: now) is when it first arrived, the
+        incident's detected time if it opens one."""
         base = self.mapping.group_id(group)
         if not group.alerts:
             return Outcome(group.source, base, None, IGNORED, "the notification lists no alerts")
         self.mapping.grade(group)  # an unknown explicit grade is bad input: fail before any read
+        if group.test and self.config.ingest.test_notifications == "summary":
+            return self.test_summary(group)
         with self.group_lock(base):
-            return self._process(base, group, dry_run)
+            now = datetime.fromtimestamp(clock.current().time(), UTC)
+            return self._process(base, group, dry_run, received or now)
+
+    def test_summary(self, group: AlertGroup) -> Outcome:
+        """A contact point test: what a real alert like it would open, and nothing written."""
+        base = self.mapping.group_id(group)
+        grade, title = self.mapping.grade(group), self.mapping.title(group)
+        reason = (
+            f"a {SOURCE_NAMES.get(group.source, group.source)} contact point test: a real alert "
+            f"like it would open {base} [{grade}] {title!r} in every tracker; nothing was written"
+        )
+        return Outcome(group.source, base, None, TEST, reason)
 
     # Deciding.
 
-    def _process(self, base: str, group: AlertGroup, dry_run: bool) -> Outcome:
+    def _process(self, base: str, group: AlertGroup, dry_run: bool, received: datetime) -> Outcome:
         generation, current = self._current(base, dry_run)
         src = group.source
         if current is None:
             if group.status == "resolved":
                 return Outcome(src, base, None, IGNORED, "no incident is open for this alert group")
-            return self._open(base, generation, group, dry_run)
+            return self._open(base, generation, group, dry_run, received)
 
         eid = event_id(current.id, group)
         if eid in {e.event_id for e in current.timeline}:
             outcome = Outcome(src, base, current.id, UNCHANGED, "already recorded", eid)
             outcome.results = self._sync(current, dry_run)
             return outcome
-        if current.detected_at and max(a.starts_at for a in group.alerts) < current.detected_at:
+        opened = current.started_at or current.detected_at
+        if opened and max(a.starts_at for a in group.alerts) < opened:
             return Outcome(
                 src, base, current.id, IGNORED, "older than the incident (a late redelivery)"
             )
@@ -181,7 +201,7 @@ class Ingestor:
             return self._change(current, group, eid, dry_run)
         if since is None or changed_at(group) - since <= self.config.reopen_window:
             return self._reopen(current, group, eid, dry_run)
-        return self._open(base, generation + 1, group, dry_run)
+        return self._open(base, generation + 1, group, dry_run, received)
 
     def _current(self, base: str, dry_run: bool) -> tuple[int, Incident | None]:
         """The group's newest incident and its generation (1 for the first)."""
@@ -261,22 +281,28 @@ class Ingestor:
 
     # Acting.
 
-    def _open(self, base: str, generation: int, group: AlertGroup, dry_run: bool) -> Outcome:
+    def _open(
+        self, base: str, generation: int, group: AlertGroup, dry_run: bool, received: datetime
+    ) -> Outcome:
         incident_id = Mapping.generation_id(base, generation)
         firing = group.firing or list(group.alerts)
-        detected = min(a.starts_at for a in firing)
+        # 장애 발생 시간: when the first alert began; 장애 인지 시간: when it reached us (never
+        # before it began, whatever the sender's clock says).
+        started = min(a.starts_at for a in firing)
+        detected = max(started, received)
         eid = event_id(incident_id, group)
         data: dict[str, Any] = {
             "id": incident_id,
             "title": self.mapping.title(group),
             "grade": self.mapping.grade(group),
             "status": Status.detected.value,
+            "started_at": started.isoformat(),
             "detected_at": detected.isoformat(),
             "services": self.mapping.services(group),
             "detection": self.mapping.detection(group),
             "links": self.mapping.links(group),
             "timeline": [
-                _entry(eid, detected, self.mapping.event_text("open", group), EventKind.detection)
+                _entry(eid, started, self.mapping.event_text("open", group), EventKind.detection)
             ],
         }
         symptoms = self.mapping.symptoms(group)
@@ -342,7 +368,7 @@ class Ingestor:
         if services:
             data["services"] = services
         links = merge_links(
-            [link.model_dump() for link in current.links], self.mapping.links(group)
+            [link.model_dump() for link in current.links], self.mapping.links(group, first=False)
         )
         if links:
             data["links"] = links

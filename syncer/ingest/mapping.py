@@ -17,6 +17,7 @@ from syncer.config import Config
 from syncer.errors import ConfigError
 from syncer.ingest.payloads import Alert, AlertGroup, PayloadError
 from syncer.model import ID_PATTERN
+from syncer.texts import Texts
 
 # Severity label values understood without a [ingest.grades] table: index into the configured
 # grades (most severe first), clamped to the last one.
@@ -48,45 +49,6 @@ _ID_RE = re.compile(ID_PATTERN)
 _URL = re.compile(r"^https?://\S+$")
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
-_WORDS = {
-    "ko": {
-        "rule": "알림 규칙",
-        "runbook": "런북",
-        "dashboard": "대시보드",
-        "panel": "패널",
-        "silence": "사일런스",
-        "image": "스냅샷",
-        "open": "알림 발생",
-        "change": "알림 변경",
-        "resolved": "알림 해소",
-        "reopen": "알림 재발생",
-        "firing_n": "{n}건 발생 중",
-        "resolved_n": "{n}건 해소",
-        "hidden": "표시되지 않은 알림 {n}건",
-        "more": "외 {n}건",
-        "detection": "{source} 알림",
-        "receiver": "수신자",
-    },
-    "en": {
-        "rule": "Alert rule",
-        "runbook": "Runbook",
-        "dashboard": "Dashboard",
-        "panel": "Panel",
-        "silence": "Silence",
-        "image": "Screenshot",
-        "open": "Alert firing",
-        "change": "Alerts changed",
-        "resolved": "Alerts resolved",
-        "reopen": "Alert firing again",
-        "firing_n": "{n} firing",
-        "resolved_n": "{n} resolved",
-        "hidden": "{n} more alerts not shown",
-        "more": "and {n} more",
-        "detection": "{source} alert",
-        "receiver": "receiver",
-    },
-}
-
 SOURCE_NAMES = {"alertmanager": "Alertmanager", "grafana": "Grafana", "generic": "Webhook"}
 
 
@@ -96,7 +58,7 @@ class Mapping:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.section = config.ingest
-        self.words = _WORDS[config.syncer.language]
+        self.texts = Texts(config)
         grades = config.grade_names
         if not _ID_RE.match(self.section.id_prefix + "-x"):
             raise ConfigError(
@@ -193,43 +155,57 @@ class Mapping:
         values = [a.labels.get(label, "") for a in group.alerts] + [group.labels.get(label, "")]
         return sorted({" ".join(v.split()) for v in values} - {""})
 
-    def links(self, group: AlertGroup) -> list[dict[str, str]]:
-        """Where the alert came from and what to open next: rule, runbook, dashboard, silence."""
-        w = self.words
+    def links(self, group: AlertGroup, *, first: bool = True) -> list[dict[str, str]]:
+        """Where the alert came from and what to open next: rule, runbook, dashboard, silence.
+
+        Links made from ``externalURL`` (Alertmanager's UI, a relative generatorURL) differ
+        between the peers of an HA pair: they come with the first notification only, so that
+        the other peer's copy changes nothing.
+        """
+        t = self.texts
         common_name = group.labels.get("alertname")
         out: list[dict[str, str]] = []
         for link in group.links:
             out.append({"title": link.title, "url": link.url})
         for name in self.section.link_annotations:
             if name in group.common_annotations:
-                out.append({"title": _link_title(name, w), "url": group.common_annotations[name]})
+                out.append({"title": self._link_title(name), "url": group.common_annotations[name]})
         for alert in group.alerts:
             suffix = ""
             alertname = alert.labels.get("alertname")
             if alertname and alertname != common_name:
                 suffix = f" ({alertname})"
+            rule = alert.generator_url if first or not alert.relative_generator else ""
             candidates = [
-                (w["rule"], alert.generator_url),
+                (t("link", "rule"), rule),
                 *(
-                    (_link_title(n, w), alert.annotations.get(n, ""))
+                    (self._link_title(n), alert.annotations.get(n, ""))
                     for n in self.section.link_annotations
                 ),
-                (w["dashboard"], alert.dashboard_url),
-                (w["panel"], alert.panel_url),
-                (w["silence"], alert.silence_url),
-                (w["image"], alert.image_url),
+                (t("link", "dashboard"), alert.dashboard_url),
+                (t("link", "panel"), alert.panel_url),
+                (t("link", "silence"), alert.silence_url),
+                (t("link", "image"), alert.image_url),
             ]
-            out.extend({"title": t + suffix, "url": u} for t, u in candidates if u)
-        return merge_links([], out)
+            out.extend({"title": title + suffix, "url": u} for title, u in candidates if u)
+        if first:
+            out.append({"title": t("link", "silence"), "url": group.silence_url})
+            out.append({"title": t("link", "alertmanager"), "url": group.alertmanager_url})
+        return merge_links([], [link for link in out if link["url"]])
+
+    def _link_title(self, annotation: str) -> str:
+        if annotation in ("runbook_url", "runbook", "playbook_url"):
+            return self.texts("link", "runbook")
+        if annotation.startswith("dashboard"):
+            return self.texts("link", "dashboard")
+        return annotation
 
     def detection(self, group: AlertGroup) -> str:
         source = SOURCE_NAMES.get(group.source, group.source)
         if group.source == "generic" and group.receiver:
             source = group.receiver
-        text = self.words["detection"].format(source=source)
-        if group.receiver and group.source != "generic":
-            text += f" ({self.words['receiver']}: {group.receiver})"
-        return text
+        receiver = group.receiver if group.source != "generic" else ""
+        return self.texts("detection", source, receiver)
 
     def symptoms(self, group: AlertGroup) -> str | None:
         source = group.common_annotations
@@ -244,29 +220,22 @@ class Mapping:
 
     def event_text(self, kind: str, group: AlertGroup) -> str:
         """One timeline entry for the group's state: a headline and one line per alert."""
-        w = self.words
         firing, resolved = group.firing, group.resolved
-        counts = []
-        if firing:
-            counts.append(w["firing_n"].format(n=len(firing)))
-        if resolved:
-            counts.append(w["resolved_n"].format(n=len(resolved)))
-        head = f"{w[kind]}: {self.title(group)}"
-        if counts:
-            head += f" ({', '.join(counts)})"
-        lines = [head]
+        lines = [self.texts("alert_head", kind, self.title(group), len(firing), len(resolved))]
         limit = self.section.max_alerts_listed
         shown = (firing + resolved)[:limit]
         for alert in shown:
             lines.append(f"- {'🔥' if alert.firing else '✅'} {self._alert_line(alert, group)}")
         hidden = len(firing) + len(resolved) - len(shown)
         if hidden > 0:
-            lines.append(f"- … {w['more'].format(n=hidden)}")
+            lines.append(f"- … {self.texts('alerts_more', hidden)}")
         if group.truncated:
-            lines.append(f"- ({w['hidden'].format(n=group.truncated)})")
+            lines.append(f"- ({self.texts('alerts_hidden', group.truncated)})")
         return "\n".join(lines)
 
     def _alert_line(self, alert: Alert, group: AlertGroup) -> str:
+        """What fired, where (the labels this alert does not share), and with which value: its
+        own description (where rules put ``{{ $value }}``) and Grafana's values."""
         common = group.labels
         what = alert.annotations.get("summary") or alert.labels.get("alertname") or "alert"
         distinct = [
@@ -277,6 +246,14 @@ class Mapping:
         text = " ".join(what.split())
         if distinct:
             text += f" ({', '.join(distinct)})"
+        details = []
+        description = alert.annotations.get("description", "")
+        if description and group.common_annotations.get("description") != description:
+            details.append(" ".join(description.split()))
+        if alert.value:
+            details.append(alert.value)
+        if details:
+            text += ": " + " · ".join(details)
         return _clip(text, MAX_TEXT)
 
 
@@ -320,15 +297,8 @@ def link_key(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     kept = sorted((k, v) for k, v in query if k not in VOLATILE_PARAMS)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
-
-
-def _link_title(annotation: str, words: dict[str, str]) -> str:
-    if annotation in ("runbook_url", "runbook", "playbook_url"):
-        return words["runbook"]
-    if annotation.startswith("dashboard"):
-        return words["dashboard"]
-    return annotation
+    # The fragment stays: single-page UIs (Alertmanager's #/alerts, #/silences) route by it.
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))
 
 
 def _hash(**parts: Any) -> str:

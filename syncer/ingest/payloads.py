@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, urljoin, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -97,7 +98,7 @@ class _Payload(BaseModel):
 
 
 class AMAlert(_Payload):
-    status: Status
+    status: Status | None = None  # some relays leave it out: then endsAt tells
     labels: Labels
     annotations: Labels = Field(default_factory=dict)
     starts_at: Time = Field(alias="startsAt")
@@ -197,10 +198,23 @@ class Alert:
     panel_url: str = ""
     image_url: str = ""
     values: dict[str, float | None] | None = None
+    value_string: str = ""
+    relative_generator: bool = False  # generatorURL was relative: joined to externalURL
 
     @property
     def firing(self) -> bool:
         return self.status == "firing"
+
+    @property
+    def value(self) -> str:
+        """The value that fired, as the sender gave it: Grafana's values (A=198, B=0.99), or
+        its valueString read the same way ("[ var='B' labels={...} value=17 ]" → B=17)."""
+        if self.values:
+            return ", ".join(f"{k}={_number(v)}" for k, v in sorted(self.values.items()))
+        found = _VALUE_STRING.findall(self.value_string)
+        if found:
+            return ", ".join(f"{var or metric}={value}" for var, metric, value in found)
+        return " ".join(self.value_string.split())
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,9 @@ class AlertGroup:
     title: str | None = None
     grade: str | None = None
     links: tuple[Link, ...] = ()
+    alertmanager_url: str = ""  # the group's alerts in the sending Alertmanager's UI
+    silence_url: str = ""  # a new silence for the group's common labels, in that UI
+    test: bool = False  # Grafana's contact point "Test" button, not an alert
 
     @property
     def firing(self) -> list[Alert]:
@@ -303,6 +320,7 @@ def _reasons(exc: ValidationError, limit: int = 5) -> str:
 
 
 def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
+    _not_legacy_grafana(data)
     version = data.get("version")
     if version not in (None, "4"):
         hint = " (Grafana sends version 1: post it to /grafana)" if version == "1" else ""
@@ -310,10 +328,24 @@ def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
             f"unsupported Alertmanager webhook version {version!r}; expected '4'{hint}"
         )
     msg: AMMessage = _validate(AMMessage, data, tz, "Alertmanager webhook")
-    return _group("alertmanager", msg, [_alert(a) for a in msg.alerts])
+    group = _group("alertmanager", msg, [_alert(a, msg.external_url) for a in msg.alerts])
+    base = _http_base(msg.external_url)
+    if not base:
+        return group
+    # Alertmanager's own UI: the group's alerts (as its default templates link them) and a new
+    # silence for what the group's alerts share.
+    alerts = f"{base}/#/alerts?receiver={quote(msg.receiver, safe='')}"
+    silence = ""
+    if msg.common_labels:
+        matchers = ", ".join(
+            f"{_name(k)}={_quoted(v)}" for k, v in sorted(msg.common_labels.items())
+        )
+        silence = f"{base}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
+    return replace(group, alertmanager_url=alerts, silence_url=silence)
 
 
 def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
+    _not_legacy_grafana(data)
     version = data.get("version")
     if version not in (None, "1"):
         hint = " (Alertmanager sends version 4: post it to /alertmanager)" if version == "4" else ""
@@ -322,30 +354,89 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
     alerts = [
         _alert(
             a,
+            msg.external_url,
             silence_url=a.silence_url,
             dashboard_url=a.dashboard_url,
             panel_url=a.panel_url,
             image_url=a.image_url,
             values=a.values,
+            value_string=a.value_string,
         )
         for a in msg.alerts
     ]
-    return _group("grafana", msg, alerts, title=msg.title or None)
+    group = _group("grafana", msg, alerts, title=msg.title or None)
+    return replace(group, test=bool(_GRAFANA_TEST_KEY.match(msg.group_key)))
 
 
-def _alert(a: AMAlert, **extra: Any) -> Alert:
+# Grafana's contact point test: group key "<integration>-<fingerprint>-<unix time>" (grafana/alerting
+# notify/test_receivers.go), where a real group's key is "{route}:{group labels}".
+_GRAFANA_TEST_KEY = re.compile(r"^[^{}]*-[0-9a-f]{16}-\d{9,}$")
+_LEGACY_GRAFANA = ("ruleName", "ruleId", "ruleUrl", "evalMatches")
+
+
+def _not_legacy_grafana(data: dict[str, Any]) -> None:
+    """Grafana 7's (legacy) alerting posts one rule, no alerts: say so instead of "alerts missing"."""
+    if "alerts" not in data and any(key in data for key in _LEGACY_GRAFANA):
+        raise PayloadError(
+            "legacy Grafana alerting (ruleName, evalMatches: Grafana 7 and earlier) is not "
+            "supported: use Grafana Alerting (8 and later) with a webhook contact point"
+        )
+
+
+def _alert(a: AMAlert, external_url: str, **extra: Any) -> Alert:
     if a.starts_at is None:
         raise PayloadError("not a valid payload: an alert has no startsAt (or the zero time)")
+    status: Status = a.status or ("resolved" if a.ends_at is not None else "firing")
+    generator, relative = a.generator_url, False
+    base = _http_base(external_url)
+    if generator and base and not urlsplit(generator).scheme:
+        generator, relative = urljoin(base + "/", generator), True
     return Alert(
         fingerprint=a.fingerprint or fingerprint(a.labels),
-        status=a.status,
+        status=status,
         labels=a.labels,
         annotations=a.annotations,
         starts_at=a.starts_at,
-        ends_at=a.ends_at if a.status == "resolved" else None,
-        generator_url=a.generator_url,
+        ends_at=a.ends_at if status == "resolved" else None,
+        generator_url=generator,
+        relative_generator=relative,
         **extra,
     )
+
+
+def _http_base(url: str) -> str:
+    """``url`` without a trailing slash if it is an absolute http(s) URL, else ""."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:  # "http://:9093" is seen
+        return ""
+    return url.strip().rstrip("/")
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _name(label: str) -> str:
+    """A label name in a matcher: quoted when it is not a classic one (UTF-8 names, 0.27+)."""
+    return label if _PLAIN_NAME.match(label) else _quoted(label)
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.10g}"
+
+
+# One entry of Grafana's valueString (grafana/alerting: "[ var='B' labels={...} value=17 ]";
+# older versions and the test notification name a metric instead of a var).
+_VALUE_STRING = re.compile(
+    r"\[ (?:var='([^']*)' )?(?:metric='((?:[^']|'(?! labels=))*)' )?labels=\{[^}]*\} value=([^ \]]+) \]"
+)
 
 
 def _group(
