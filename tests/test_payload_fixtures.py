@@ -18,7 +18,7 @@ from syncer.ingest.mapping import Mapping
 from syncer.ingest.payloads import parse
 from syncer.serve import Receiver
 from tests.conftest import ROOT, write_config
-from tests.test_actions import github, jira, repository_dispatch, runner, step  # noqa: F401
+from tests.test_gha import github, jira, repository_dispatch, runner, step  # noqa: F401
 from tests.test_ingest_flow import Clock
 from tests.test_serve import BEARER, Server, TestClient, make_config, secrets_env  # noqa: F401
 
