@@ -178,7 +178,9 @@ class Channel(Protocol):
     (None: never).
 
     Every writing method returns how many remote writes it made (0 when the
-    channel only recorded something locally), so that counts stay honest.
+    channel only recorded something locally), so that counts stay honest. A
+    channel that can check its set-up for ``incident-syncer doctor`` also has
+    ``doctor()``, as :class:`adapters.base.SupportsDoctor` describes.
     """
 
     type: ClassVar[str]
@@ -232,16 +234,4 @@ class Channel(Protocol):
 
     def close_room(self, told: Told, notice: Notice) -> int:
         """Close (archive) the incident's room; closing a closed room is not an error."""
-        ...
-
-
-@runtime_checkable
-class SupportsChannelDoctor(Protocol):
-    """Optional: a channel that can check its set-up for ``incident-syncer doctor``."""
-
-    def doctor(self) -> list[str]:
-        """Problems with the channel's set-up, one readable sentence each; empty when all is well.
-
-        Writes nothing. A failure to check is a problem to report, not an exception.
-        """
         ...

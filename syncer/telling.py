@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,7 @@ from syncer.secrets import redact
 from syncer.state import State
 
 log = logging.getLogger("syncer.telling")
+TELLERS = 2  # incidents told at once in the background (Slack paces per method anyway)
 
 # The incident's fields a notice shows (a change to one of them is worth an edit).
 SHOWN = set(Incident.model_fields) - {
@@ -88,6 +89,7 @@ class Teller:
         self._memos: dict[str, dict[str, Any]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def tell(
         self,
@@ -96,12 +98,30 @@ class Teller:
         postmortem_url: str | None,
         options: Options,
     ) -> list[Result]:
-        """Tell every channel about ``incident`` (one result per channel, in configuration order)."""
-        if not self.channels:
+        """Tell every channel about ``incident``: one result per channel that hears of it.
+
+        Backfills of past incidents (``options.historical``) tell nobody. Each channel is
+        journaled before it is told and cleared once done, so that a crash half-way leaves
+        it for ``retry`` rather than forgotten.
+        """
+        if not self.channels or options.historical:
             return []
         with self._incident_lock(incident.id):
             names = list(self.channels)
-            results: dict[str, Result] = {}
+            if self.state is not None and not options.dry_run:
+                self.state.journal_put_many(
+                    [
+                        (
+                            n,
+                            incident.id,
+                            options.command,
+                            incident.to_data(),
+                            self._options(options),
+                        )
+                        for n in names
+                    ]
+                )
+            results: dict[str, Result | None] = {}
 
             def one(name: str) -> None:
                 results[name] = self._tell(name, incident, links, postmortem_url, options)
@@ -112,7 +132,31 @@ class Teller:
                 with ThreadPoolExecutor(len(names), thread_name_prefix="channel") as pool:
                     for future in [pool.submit(one, n) for n in names]:
                         future.result()
-            return [results[n] for n in names]
+            return [r for n in names if (r := results[n]) is not None]
+
+    def submit(
+        self,
+        incident: Incident,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+        options: Options,
+    ) -> Future[list[Result]]:
+        """:meth:`tell` on the teller's own threads: the caller (a tracker worker) goes on at once."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(TELLERS, thread_name_prefix="tell")
+            return self._pool.submit(self.tell, incident, links, postmortem_url, options)
+
+    def close(self) -> None:
+        """Wait for what :meth:`submit` started."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    @staticmethod
+    def _options(options: Options) -> dict[str, Any]:
+        return {"postmortem": options.postmortem, "historical": options.historical}
 
     # Planning.
 
@@ -229,17 +273,17 @@ class Teller:
         links: list[TrackerLink],
         postmortem_url: str | None,
         options: Options,
-    ) -> Result:
+    ) -> Result | None:
         channel = self.channels[name]
         result = ChannelResult(incident=incident.id, tracker=name, dry_run=options.dry_run)
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._once(name, channel, incident, links, postmortem_url, options, result)
+                heard = self._once(name, channel, incident, links, postmortem_url, options, result)
                 if self.state is not None and not options.dry_run:
                     self.state.journal_done(name, incident.id)
-                return result
+                return result if heard else None
             except TrackerError as exc:
                 if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
                     wait = delay(self.policy, attempt, exc)
@@ -256,7 +300,7 @@ class Teller:
                         incident.id,
                         options.command,
                         incident.to_data(),
-                        {"postmortem": options.postmortem, "historical": options.historical},
+                        self._options(options),
                         error=result.error,
                     )
                 return result
@@ -270,43 +314,48 @@ class Teller:
         postmortem_url: str | None,
         options: Options,
         result: Result,
-    ) -> None:
+    ) -> bool:
+        """Look, plan and do, once; False when the channel does not hear of this incident."""
         memo = self._memo(name, incident.id)
         told = call(lambda: channel.lookup(incident, memo), self.policy, what=f"{name}: lookup")
-        if told.memo != memo:
-            self._save(name, incident.id, told.memo, options)
+        if not self.hears(name, incident, told):
+            return False
         notice = self.notice(channel, incident, links, postmortem_url, told)
         steps = self.plan(name, channel, notice, told)
         self._show(result, told)
         if options.dry_run:
             result.operations = [s.summary for s in steps]
-            return
-        for step in steps:
-            if step.kind == "notice":
-                told, writes = channel.post_notice(notice)
-                result.created = True
-            elif step.kind == "room":
-                told.room, writes = channel.open_room(told, notice)
-            elif step.kind == "entries":
-                writes = 0
-                for event in step.payload:
-                    if event.event_id not in told.entries:  # a notice that covers them marked them
-                        writes += channel.post_entry(told, notice, event)
-                        self._save(name, incident.id, told.memo, options)
-            elif step.kind == "close":
-                writes = channel.close_room(told, notice)
-            else:
-                continue  # the update comes last, with the room as it is now
-            result.writes += writes
-            result.operations.append(step.summary)
-            self._save(name, incident.id, told.memo, options)
-            notice = self.notice(channel, incident, links, postmortem_url, told)
-        changes = self.changes(channel, notice, told)
-        if changes and told.notice is not None:
-            result.writes += channel.update_notice(told, notice)
-            result.operations.append(changes)
-            self._save(name, incident.id, told.memo, options)
+            return True
+        try:
+            for step in steps:
+                if step.kind == "notice":
+                    told, writes = channel.post_notice(notice)
+                    result.created = True
+                elif step.kind == "room":
+                    told.room, writes = channel.open_room(told, notice)
+                elif step.kind == "entries":
+                    writes = 0
+                    for event in step.payload:
+                        if event.event_id not in told.entries:  # a first notice may cover them
+                            writes += channel.post_entry(told, notice, event)
+                            self._save(name, incident.id, told.memo, options)
+                elif step.kind == "close":
+                    writes = channel.close_room(told, notice)
+                else:
+                    continue  # the update comes last, with the room as it is by then
+                result.writes += writes
+                result.operations.append(step.summary)
+                notice = self.notice(channel, incident, links, postmortem_url, told)
+            changes = self.changes(channel, notice, told)
+            if changes and told.notice is not None:
+                result.writes += channel.update_notice(told, notice)
+                result.operations.append(changes)
+        finally:
+            # What was done is remembered even when a later step failed (a webhook's record).
+            if told.memo != memo:
+                self._save(name, incident.id, told.memo, options)
         self._show(result, told)
+        return True
 
     @staticmethod
     def _show(result: Result, told: Told) -> None:

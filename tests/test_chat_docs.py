@@ -57,3 +57,5 @@ def test_the_korean_notice_in_the_docs_is_what_slack_shows(slack: FakeSlack) -> 
     docs = (ROOT / "docs" / "chat.md").read_text(encoding="utf-8")
     assert f"```text\n{body}\n```" in docs, body
     assert f"```text\n{thread}\n```" in docs, thread
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```text\n{body}\n```" in readme

@@ -327,8 +327,8 @@ def test_grades_decide_who_hears(slack: FakeSlack) -> None:
     grades = {"SEV1": {"channels": ["slack"]}, "SEV4": {"channels": []}}
     config = configure(slack, grades=grades)
     t = teller(config)
-    quiet = tell(t, incident(config, grade="SEV4"))
-    assert quiet.operations == [] and slack.writes() == 0 and quiet.key is None
+    assert t.tell(incident(config, grade="SEV4"), LINKS, None, Options()) == []
+    assert slack.writes() == 0
     loud = tell(t, incident(config, grade="SEV1"))
     assert loud.created
     # Once told, a channel keeps hearing (a downgrade must not leave the notice stale).
@@ -503,3 +503,41 @@ def test_doctor_names_missing_scopes_and_membership(slack: FakeSlack) -> None:
         "the token lacks the scope bookmarks:write (needed to bookmark the tracker issues in the room)",
         "the token lacks the scope users:read.email (needed to turn e-mail addresses into Slack users)",
     ]
+
+
+def test_a_channel_is_journaled_before_it_is_told(slack: FakeSlack, tmp_path: Any) -> None:
+    from syncer.state import open_state
+
+    config = configure(slack, grades={"SEV2": {}})
+    config.syncer.state = str(tmp_path / "state.db")
+    state = open_state(config)
+    t = Teller(config, channel_registry.build_all(config), state=state)
+    seen: list[list[str]] = []
+    original = t.channels["slack"].post_notice
+
+    def post_notice(notice: Any) -> Any:
+        seen.append([p.tracker for p in state.journal()])  # pending while it is being told
+        return original(notice)
+
+    t.channels["slack"].post_notice = post_notice  # type: ignore[method-assign]
+    tell(t, incident(config))
+    assert seen == [["slack"]] and state.journal() == []
+    assert state.kv_get("told:slack:INC-pay")["ts"] == slack.incidents.messages[0]["ts"]
+    # Backfills of past incidents tell nobody.
+    assert t.tell(incident(config, id="INC-old"), LINKS, None, Options(historical=True)) == []
+    assert slack.writes() == 2  # the notice and its one entry, from the first call only
+    # In the background: the caller goes on, close() waits.
+    future = t.submit(incident(config, id="INC-bg"), LINKS, None, Options())
+    t.close()
+    (done,) = future.result()
+    assert done.created and state.journal() == []
+
+
+def test_of_two_notices_the_oldest_is_the_one(slack: FakeSlack) -> None:
+    config = configure(slack, grades={"SEV2": {}})
+    tell(teller(config), incident(config))
+    first = slack.incidents.messages[0]
+    # A second notice, as two racing runs on machines with no shared state would leave.
+    slack.say(slack.incidents, "again", token=TOKEN, metadata=first["metadata"])
+    result = tell(teller(config), incident(config))
+    assert result.operations == [] and result.url.endswith(first["ts"].replace(".", ""))

@@ -67,15 +67,16 @@ def _local_checks(config: Config) -> Check:
     return check
 
 
-def _tracker_check(name: str, config: Config) -> Check:
+def _tracker_check(name: str, config: Config, section: str = "trackers") -> Check:
     from adapters.base import SupportsDoctor
-    from syncer import registry
+    from syncer import channel_registry, registry
     from syncer.errors import InputError, TrackerError
 
-    kind = str(config.trackers.get(name, {}).get("type", "?"))
+    kind = str(getattr(config, section).get(name, {}).get("type", "?"))
     check = Check(name, kind)
+    build = registry.build if section == "trackers" else channel_registry.build
     try:
-        adapter = registry.build(name, config)  # validates the table, reads the secrets
+        adapter = build(name, config)  # validates the table, reads the secrets
     except InputError as exc:
         check.problems.append(str(exc))
         check.config_error = True
@@ -94,16 +95,22 @@ def _tracker_check(name: str, config: Config) -> Check:
 @click.option(
     "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
 )
+@click.option(
+    "--channel", "channels", multiple=True, metavar="NAME", help="Only these channels (repeatable)."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per check.")
 @config_option
 @handle_errors
-def doctor(trackers: tuple[str, ...], as_json: bool) -> None:
+def doctor(trackers: tuple[str, ...], channels: tuple[str, ...], as_json: bool) -> None:
     """Check the configuration, the credentials and each tracker's set-up; write nothing.
 
-    Every [trackers.NAME] table must validate and its secrets be in the
-    environment. Trackers that can check themselves are asked to: Notion, for
-    instance, reads its databases and names each property that is missing or of
-    the wrong type. Templates must render and the state store must open.
+    Every [trackers.NAME] and [channels.NAME] table must validate and its secrets
+    be in the environment. Trackers and channels that can check themselves are
+    asked to: Notion, for instance, reads its databases and names each property
+    that is missing or of the wrong type; Slack names each scope the token lacks
+    and says whether the app is in the broadcast channel; a webhook renders its
+    body for every event it sends. Templates must render and the state store
+    must open.
 
     Exit codes: 0 all good; 1 a tracker has a problem; 2 the configuration is wrong.
 
@@ -111,13 +118,15 @@ def doctor(trackers: tuple[str, ...], as_json: bool) -> None:
     Example:
       incident-syncer doctor
       incident-syncer doctor --tracker notion --json
+      incident-syncer doctor --channel slack
     """
     from syncer.errors import ConfigError
     from syncer.secrets import redact
 
     config = load_config(required=True)
-    names = list(trackers) or list(config.trackers)
-    if not names:
+    names = list(trackers) or ([] if channels else list(config.trackers))
+    channel_names = list(channels) or ([] if trackers else list(config.channels))
+    if not names and not channel_names:
         raise ConfigError(
             "no trackers configured: add a [trackers.NAME] table (see config.example.toml)",
             file=str(config.path) if config.path else None,
@@ -127,15 +136,25 @@ def doctor(trackers: tuple[str, ...], as_json: bool) -> None:
             raise ConfigError(
                 f"no tracker named {name!r}; configured: {', '.join(config.trackers)}"
             )
-    checks = [_local_checks(config), *(_tracker_check(name, config) for name in names)]
+    for name in channel_names:
+        if name not in config.channels:
+            raise ConfigError(
+                f"no channel named {name!r}; configured: {', '.join(config.channels) or '(none)'}"
+            )
+    checks = [
+        _local_checks(config),
+        *(_tracker_check(name, config) for name in names),
+        *(_tracker_check(name, config, "channels") for name in channel_names),
+    ]
     for check in checks:
         check.problems = [redact(p) for p in check.problems]
     if as_json:
         echo_json([c.to_json() for c in checks])
     else:
         where = str(config.path) if config.path else "(defaults)"
+        told = f"{len(config.channels)} channel(s), " if config.channels else ""
         click.echo(
-            f"configuration: {where}: {len(config.trackers)} tracker(s), "
+            f"configuration: {where}: {len(config.trackers)} tracker(s), {told}"
             f"{len(config.grades)} grade(s)"
         )
         for check in checks:
