@@ -393,6 +393,8 @@ class Runner:
         with self._lock:
             self.finished += 1
             for result in results:
+                if result.tracker not in self.summary.trackers:
+                    continue  # a channel's, told after the trackers: not a tracker's tally
                 self.summary.trackers[result.tracker].add(result, at)
                 if result.ok and not result.dry_run and self.state is not None:
                     self.state.put_sync_mark(

@@ -276,7 +276,8 @@ class Receiver:
         self.config = config
         self.mapping = Mapping(config)
         self.auth = Auth.from_config(config)
-        self.engine = engine or engine_for(config)
+        # Channels are told in the background: a slow Slack never holds a delivery's trackers.
+        self.engine = engine or engine_for(config, tell_in_background=True)
         self.ingestor = Ingestor(self.engine, self.mapping)
         self.state = self.engine.state if self.engine.state is not None else open_state(config)
         self.deliveries = self.state.deliveries
@@ -322,6 +323,8 @@ class Receiver:
         """Finish queued work (up to shutdown_timeout); returns how many deliveries stay pending."""
         self.commits.stop()
         self.worker.stop(self.config.serve.shutdown_timeout)
+        if self.engine.teller is not None:
+            self.engine.teller.close(cancel=True)  # what is not started stays in the journal
         left = self.deliveries.count()
         self.state.release_serve()
         later = "left to the other replicas" if self.state.shared else "resumed on the next start"

@@ -106,21 +106,24 @@ class Teller:
         """
         if not self.channels or options.historical:
             return []
+        self._pending(incident, options)
+        return self._tell_all(incident, links, postmortem_url, options)
+
+    def _pending(self, incident: Incident, options: Options) -> None:
+        if self.state is not None and not options.dry_run:
+            data, extra = incident.to_data(), self._options(options)
+            entries = [(n, incident.id, options.command, data, extra) for n in self.channels]
+            self.state.journal_put_many(entries)
+
+    def _tell_all(
+        self,
+        incident: Incident,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+        options: Options,
+    ) -> list[Result]:
         with self._incident_lock(incident.id):
             names = list(self.channels)
-            if self.state is not None and not options.dry_run:
-                self.state.journal_put_many(
-                    [
-                        (
-                            n,
-                            incident.id,
-                            options.command,
-                            incident.to_data(),
-                            self._options(options),
-                        )
-                        for n in names
-                    ]
-                )
             results: dict[str, Result | None] = {}
 
             def one(name: str) -> None:
@@ -141,18 +144,27 @@ class Teller:
         postmortem_url: str | None,
         options: Options,
     ) -> Future[list[Result]]:
-        """:meth:`tell` on the teller's own threads: the caller (a tracker worker) goes on at once."""
+        """:meth:`tell` on the teller's own threads: the caller (a tracker worker) goes on at once.
+
+        The channels are journaled now, so that work still queued when the process stops is
+        left for ``retry``, not lost.
+        """
+        done: Future[list[Result]] = Future()
+        if not self.channels or options.historical:
+            done.set_result([])
+            return done
+        self._pending(incident, options)
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(TELLERS, thread_name_prefix="tell")
-            return self._pool.submit(self.tell, incident, links, postmortem_url, options)
+            return self._pool.submit(self._tell_all, incident, links, postmortem_url, options)
 
-    def close(self) -> None:
-        """Wait for what :meth:`submit` started."""
+    def close(self, *, cancel: bool = False) -> None:
+        """Wait for what :meth:`submit` started; ``cancel`` drops what has not started (journaled)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=cancel)
 
     @staticmethod
     def _options(options: Options) -> dict[str, Any]:
@@ -354,7 +366,7 @@ class Teller:
             # What was done is remembered even when a later step failed (a webhook's record).
             if told.memo != memo:
                 self._save(name, incident.id, told.memo, options)
-        self._show(result, told)
+            self._show(result, told)
         return True
 
     @staticmethod

@@ -285,6 +285,8 @@ class SlackChannel:
         marks = [(f"{link.tracker} {link.key}", link.url) for link in notice.links]
         if notice.postmortem_url:
             marks.append((texts.label("postmortem"), notice.postmortem_url))
+        # Slack bookmarks only web links (a local tracker's memory:// link is shown, not kept).
+        marks = [(title, url) for title, url in marks if url.startswith(("https://", "http://"))]
         if marks and told.private.get("room_marks", old.get("room_marks")) != markers.digest(marks):
             writes += self.api.bookmark(room.id, marks)
             told.private["room_marks"] = markers.digest(marks)

@@ -40,6 +40,31 @@ def config_option(fn: F) -> F:
     )(fn)
 
 
+def channel_option(fn: F) -> F:
+    """``--channel NAME`` (repeatable): tell only these channels (default: every channel, unless
+    ``--tracker`` narrows the run: a notice carries every tracker's link)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+        if value:
+            ctx.ensure_object(dict)["channels"] = list(value)
+
+    return click.option(
+        "--channel",
+        "_channels",
+        multiple=True,
+        metavar="NAME",
+        expose_value=False,
+        callback=remember,
+        help="Only these channels (default: all; none with --tracker).",
+    )(fn)
+
+
+def chosen_channels() -> list[str] | None:
+    """The channels ``--channel`` named, or None for the default."""
+    chosen = (click.get_current_context().obj or {}).get("channels")
+    return list(chosen) if chosen else None
+
+
 def handle_errors(fn: F) -> F:
     """Turn the tool's errors into messages and exit codes; never a traceback for bad input."""
 
@@ -168,7 +193,7 @@ def print_results(results: list[Result], *, as_json: bool, dry_run: bool = False
             click.echo(json.dumps(result.to_json(), ensure_ascii=False))
     else:
         for result in results:
-            where = f"{result.key} {result.url}" if result.key else "(new)"
+            where = " ".join(x for x in (result.key, result.url) if x) or "(new)"
             if result.error:
                 click.echo(f"✗ {result.incident} → {result.tracker}: {result.error}")
                 continue

@@ -10,6 +10,8 @@ import click
 
 from syncer.app import engine_for
 from syncer.cli.common import (
+    channel_option,
+    chosen_channels,
     config_option,
     exit_code,
     handle_errors,
@@ -31,7 +33,7 @@ def _common(fn: Any) -> Any:
     fn = click.option(
         "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers."
     )(fn)
-    return config_option(fn)
+    return channel_option(config_option(fn))
 
 
 def _when(text: str | None, config: Config, option: str = "--at") -> datetime:
@@ -127,7 +129,7 @@ def open_(
     if not incident_id:
         digest = hashlib.sha256(title.encode()).hexdigest()[:4]
         incident_id = f"INC-{detected:%Y%m%d-%H%M%S}-{digest}"
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=chosen_channels())
     try:
         existing = engine.load(incident_id)
     except NotFound:
@@ -185,7 +187,7 @@ def note(
       incident-syncer note INC-2024-0305-checkout "Rolled back payments-api to v2.13" --kind action
     """
     config = load_config(required=True)
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=chosen_channels())
     incident = engine.load(incident_id)
     data = incident.to_data()
     _append(data, _event(text, _when(at, config), kind, author))
@@ -215,7 +217,7 @@ def grade(
       incident-syncer grade INC-2024-0305-checkout SEV1 --final
     """
     config = load_config(required=True)
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=chosen_channels())
     incident = engine.load(incident_id)
     data = incident.to_data()
     old = incident.grade
@@ -262,7 +264,7 @@ def resolve(
       incident-syncer resolve INC-2024-0305-checkout --resolution "Rolled back v2.14"
     """
     config = load_config(required=True)
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=chosen_channels())
     incident = engine.load(incident_id)
     data = incident.to_data()
     if not incident.status.is_over:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.option("--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers.")
+@click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only these channels.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @click.option(
     "--concurrency",
@@ -33,13 +34,16 @@ if TYPE_CHECKING:
 )
 @config_option
 @handle_errors
-def retry(trackers: tuple[str, ...], as_json: bool, concurrency: int | None) -> None:
-    """Finish whatever any earlier command left pending (a tracker that failed, a crash).
+def retry(
+    trackers: tuple[str, ...], channels: tuple[str, ...], as_json: bool, concurrency: int | None
+) -> None:
+    """Finish whatever any earlier command left pending (a tracker or channel that failed, a crash).
 
     Each pending incident is synced again from the copy kept in the journal,
-    on every configured tracker (so that the issues keep linking each other);
-    what is already done is found by its markers and not done twice. Requests
-    are paced as in a backfill, and Ctrl-C stops starting new ones.
+    on every configured tracker (so that the issues keep linking each other),
+    then told to the channels; what is already done is found by its markers
+    and not done twice. Requests are paced as in a backfill, and Ctrl-C stops
+    starting new ones.
 
     \b
     Example:
@@ -54,24 +58,26 @@ def retry(trackers: tuple[str, ...], as_json: bool, concurrency: int | None) -> 
 
     config = load_config(required=True)
     state = open_state(config)
-    pending = [p for p in state.journal() if not trackers or p.tracker in trackers]
+    only = set(trackers) | set(channels)
+    pending = [p for p in state.journal() if not only or p.tracker in only]
     if not pending:
         click.echo("nothing pending")
         return
-    gone = sorted({p.tracker for p in pending} - set(config.trackers))
+    targets = set(config.trackers) | set(config.channels)
+    gone = sorted({p.tracker for p in pending} - targets)
     for tracker in gone:
         count = sum(1 for p in pending if p.tracker == tracker)
         click.echo(f"skipping {count} pending on {tracker!r}: no longer configured", err=True)
     # The newest copy of each incident; its sync covers every tracker that still needs it.
     newest: dict[str, Pending] = {}
     for item in pending:
-        if item.tracker in config.trackers:
+        if item.tracker in targets:
             known = newest.get(item.incident_id)
             if known is None or item.updated >= known.updated:
                 newest[item.incident_id] = item
     if not newest:
         return
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=list(channels) or None)
     works = []
     for item in newest.values():
         incident = loader.validate(item.incident, f"journal:{item.incident_id}", {}, config)

@@ -8,6 +8,8 @@ import click
 
 from syncer.app import engine_for
 from syncer.cli.common import (
+    channel_option,
+    chosen_channels,
     config_option,
     exit_code,
     handle_errors,
@@ -25,7 +27,7 @@ def _run(
 
     config = load_config(required=True)
     loaded = load_incidents(paths, config)
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=chosen_channels())
     gha.remember_files({item.incident.id: (item.file, item.line_of("id")) for item in loaded})
     options = Options(
         dry_run=dry_run,
@@ -53,6 +55,7 @@ def _options(fn: Any) -> Any:
             "--json", "as_json", is_flag=True, help="One JSON object per incident and tracker."
         ),
         config_option,
+        channel_option,
         handle_errors,
     ]
     for decorate in reversed(decorators):

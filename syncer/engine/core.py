@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import CAP_SNAPSHOT, Adapter, IssueRef, Remote
 from syncer.config import Config
@@ -17,6 +17,9 @@ from syncer.model import Incident, Status, TimelineEvent
 from syncer.render import Renderer, TrackerLink
 from syncer.retry import Policy
 from syncer.state import State
+
+if TYPE_CHECKING:
+    from syncer.telling import Teller
 
 
 class Engine:
@@ -30,6 +33,8 @@ class Engine:
         state: State | None = None,
         renderer: Renderer | None = None,
         policy: Policy | None = None,
+        teller: Teller | None = None,
+        tell_in_background: bool = False,
     ) -> None:
         self.config = config
         self.adapters = adapters
@@ -38,12 +43,25 @@ class Engine:
         self.policy = policy or Policy.from_env()
         self.documents = Documents(config, self.renderer)
         self.reconciler = Reconciler(self.documents, state, self.policy)
+        # The channels, told once the trackers are done (syncer.telling); in the background
+        # (serve), the caller never waits for them: a failure is journaled for `retry`.
+        self.teller = teller
+        self.tell_in_background = tell_in_background
 
     # Public entry points.
 
     def sync(self, incident: Incident, options: Options | None = None) -> list[Result]:
-        """Reconcile one incident on every tracker (serialised per incident)."""
+        """Reconcile one incident on every tracker (serialised per incident), then tell the channels."""
         options = options or Options()
+        results = self._sync_trackers(incident, options)
+        if self.teller is None:
+            return results
+        if self.tell_in_background:
+            self.teller.submit(incident, *told_of(results), options)
+            return results
+        return results + self.teller.tell(incident, *told_of(results), options)
+
+    def _sync_trackers(self, incident: Incident, options: Options) -> list[Result]:
         if self.state is None:
             return self._sync_unlocked(incident, options)
         with self.state.incident_lock(incident.id):
@@ -57,15 +75,33 @@ class Engine:
         concurrency: int | None = None,
         on_result: Callable[[list[Result]], None] | None = None,
     ) -> list[Result]:
-        """Reconcile several incidents in parallel (each one still serialised)."""
+        """Reconcile several incidents in parallel (each one still serialised).
+
+        The channels are told on the teller's own threads, so that the trackers' workers
+        never wait for them; their results follow the trackers'.
+        """
         items = list(incidents)
+        options = options or Options()
         workers = max(1, min(concurrency or self.config.syncer.concurrency, len(items) or 1))
         results: list[Result] = []
+        told: list[Future[list[Result]]] = []
+
+        def trackers(incident: Incident) -> list[Result]:
+            batch = self._sync_trackers(incident, options)
+            if self.teller is not None:
+                told.append(self.teller.submit(incident, *told_of(batch), options))
+            return batch
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
-            for batch in pool.map(lambda i: self.sync(i, options), items):
+            for batch in pool.map(trackers, items):
                 results.extend(batch)
                 if on_result is not None:
                     on_result(batch)
+        for future in told:
+            batch = future.result()
+            results.extend(batch)
+            if batch and on_result is not None:
+                on_result(batch)
         return results
 
     def load(self, incident_id: str) -> Incident:
@@ -197,11 +233,19 @@ class Engine:
                 first.deferred, first.remote = False, None
                 first.operations.extend(second.operations)
                 first.writes += second.writes
+                first.postmortem_url = second.postmortem_url or first.postmortem_url
                 if second.error:
                     first.error, first.retryable = second.error, second.retryable
 
             _parallel(relink, again)
         return [results[n] for n in names]
+
+
+def told_of(results: list[Result]) -> tuple[list[TrackerLink], str | None]:
+    """What the channels are told of the trackers: each issue's link, and the postmortem's."""
+    links = [TrackerLink(r.tracker, r.key, r.url) for r in results if r.key and r.url]
+    postmortem = next((r.postmortem_url for r in results if r.postmortem_url), None)
+    return links, postmortem
 
 
 def _parallel(fn: Callable[[str], None], names: list[str]) -> None:

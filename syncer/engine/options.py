@@ -36,6 +36,8 @@ class Result:
     # Created in phase 1, the rest left for phase 2 (when every tracker's link is known).
     deferred: bool = field(default=False, repr=False)
     remote: Remote | None = field(default=None, repr=False)
+    # The postmortem's link, once published (the channels' notice links it).
+    postmortem_url: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -108,6 +108,8 @@ class Reconciler:
             t.remote = self.with_retry(lambda: t.adapter.fetch(keep, t.incident.id), t.name, "read")
         if keep is not None:
             result.key, result.url, result.ref = keep.key, keep.url, keep
+        if t.remote is not None and t.remote.postmortem is not None:
+            result.postmortem_url = t.remote.postmortem.url
         ops = plan(self.documents, t.adapter, t.incident, t.remote, t.options, t.links, found[1:])
         if t.options.dry_run:
             result.operations = [op.describe() for op in ops]
@@ -168,6 +170,8 @@ class Reconciler:
             self._update(t, ref, pm_ref)
         if ref is not None:
             result.key, result.url, result.ref = ref.key, ref.url, ref
+        if pm_ref is not None:
+            result.postmortem_url = pm_ref.url
 
     def _update(self, t: Tracker, ref: IssueRef, pm_ref: IssueRef | None) -> None:
         remote = t.remote

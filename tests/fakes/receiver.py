@@ -22,6 +22,9 @@ class FakeReceiver(FakeApp):
             self.route(method, "/{path}", self._receive)
             self.route(method, "/{path}/{rest}", self._receive)
 
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
+        return self.unavailable(method, raw_path) or super().handle(method, raw_path, headers, body)
+
     def error_body(self, status: int, message: str) -> Any:
         return {"error": message}
 

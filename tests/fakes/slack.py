@@ -91,6 +91,10 @@ class FakeSlack(FakeApp):
     """Slack's Web API on 127.0.0.1: channels, messages, threads, metadata, bookmarks, users."""
 
     retry_after = "0"
+    # Every method is a POST; those that only read (for an outage of reads only).
+    read_posts = (
+        r"^/api/(auth|users|bookmarks\.list|conversations\.(history|replies|info|list)|chat\.getPermalink)",
+    )
 
     def __init__(self, *, scopes: str = SCOPES, users: dict[str, str] | None = None) -> None:
         super().__init__()
@@ -173,6 +177,15 @@ class FakeSlack(FakeApp):
 
     def methods(self) -> list[str]:
         return [e.path.removeprefix("/api/") for e in self.log]
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
+        return self.unavailable(method, raw_path) or super().handle(method, raw_path, headers, body)
+
+    def _fault(self, method: str, path: str, fault: tuple[str, int]) -> Response:
+        # Slack answers 429 before acting, never after: a lost answer is a 5xx.
+        if fault == ("after", 429):
+            fault = ("after", 503)
+        return super()._fault(method, path, fault)
 
     def error_body(self, status: int, message: str) -> Any:
         if status == 429:
