@@ -170,10 +170,11 @@ class SlackChannel:
 
     # Texts.
 
-    def _texts(self, notice: Notice, room: RoomRef | None) -> ChatTexts:
+    def _texts(self, notice: Notice, room: RoomRef | None, mention: bool = True) -> ChatTexts:
+        """The texts; ``mention``: the commander as a Slack mention (a lookup, for the notice)."""
         incident = notice.incident
         commander: Markup | str | None = incident.commander
-        if incident.commander:
+        if incident.commander and mention:
             user = self._user(incident.commander)
             commander = Markup(f"<@{user}>") if user else incident.commander
         view = ChatView(
@@ -240,7 +241,7 @@ class SlackChannel:
 
     def post_entry(self, told: Told, notice: Notice, event: TimelineEvent) -> int:
         channel, ts = self._where(told)
-        texts = self._texts(notice, told.room)
+        texts = self._texts(notice, told.room, mention=False)
         target: dict[str, Any] = {"channel": channel, "thread_ts": ts}
         if self.settings.entries == "room" and told.room is not None and not told.room.closed:
             target = {"channel": told.room.id}
