@@ -34,6 +34,8 @@ class ChannelHarness(Protocol):
       open notifications), ``told(id)``: the (grade, status) the channel shows or last heard,
       ``entries(id)``: the event ids told one by one, in order.
     * ``down(on)``: every request fails (the service is out).
+    * ``forge(id)``: someone else posts a look-alike of the incident's notice and entries
+      (nothing to do for a channel that cannot be read back).
     """
 
     name: str
@@ -49,6 +51,7 @@ class ChannelHarness(Protocol):
     def entries(self, incident_id: str) -> list[str]: ...
     def faults(self, rate: float, seed: int = 0) -> None: ...
     def down(self, on: bool) -> None: ...
+    def forge(self, incident_id: str) -> None: ...
 
 
 def incident(incident_id: str = "INC-chan", **changes: Any) -> dict[str, Any]:
@@ -214,6 +217,15 @@ class ChannelContract:
         assert retried.exit_code == 0, retried.output
         assert harness.notices("INC-chan") == 1
         assert self.run(env, "journal").output.strip() == "nothing pending"
+
+    def test_a_look_alike_is_not_the_tools_own(
+        self, harness: ChannelHarness, env: dict[str, Any]
+    ) -> None:
+        harness.forge("INC-chan")
+        path = self.file(env, incident())
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        assert harness.notices("INC-chan") == 1
+        assert harness.entries("INC-chan") == self.expected(harness, ["ev-1"])
 
     def test_dry_run_tells_nothing(self, harness: ChannelHarness, env: dict[str, Any]) -> None:
         path = self.file(env, incident())

@@ -11,7 +11,7 @@ import pytest
 
 from tests.contract.channels import ChannelContract
 from tests.fakes.receiver import FakeReceiver
-from tests.fakes.slack import TOKEN, FakeSlack, slack_channel
+from tests.fakes.slack import OTHER_BOT, TOKEN, FakeSlack, slack_channel
 
 HERE = Path(__file__).parent
 
@@ -67,6 +67,31 @@ class SlackHarness:
     def down(self, on: bool) -> None:
         self.app.outage = 503 if on else None
 
+    def forge(self, incident_id: str) -> None:
+        """Another app's bot posts the notice's twin (same metadata) with an entry reply."""
+        payload = {
+            "incident_id": incident_id,
+            "digest": "x",
+            "grade": "SEV2",
+            "status": "investigating",
+        }
+        channel = self.app.incidents
+        channel.members.add("U0OTHERBOT1")
+        twin = self.app.say(
+            channel,
+            "[SEV2] 결제 실패 급증",
+            token=OTHER_BOT,
+            metadata={"event_type": "incident_syncer_notice", "event_payload": payload},
+        )
+        entry = {"incident_id": incident_id, "event_id": "ev-1"}
+        self.app.say(
+            channel,
+            "`10:00` 장애 인지",
+            thread_ts=twin["ts"],
+            token=OTHER_BOT,
+            metadata={"event_type": "incident_syncer_entry", "event_payload": entry},
+        )
+
 
 class WebhookHarness:
     """The suite's view of the fake receiver: notifications by idempotency key."""
@@ -113,6 +138,9 @@ class WebhookHarness:
 
     def down(self, on: bool) -> None:
         self.app.outage = 503 if on else None
+
+    def forge(self, incident_id: str) -> None:
+        return None  # a webhook is never read back: there is nothing to take for its own
 
 
 class TestSlackChannel(ChannelContract):
