@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -93,27 +94,11 @@ def main() -> None:
     try:
         config = configure(folder, app)
         rows = []
-        at = "2026-11-25T10:00:00"
-        rows.append(
-            row(
-                "open (notice, room, first entry)",
-                measure(
-                    app,
-                    config,
-                    "open",
-                    "--title",
-                    "결제 실패 급증",
-                    "--grade",
-                    "SEV2",
-                    "--id",
-                    "INC-b",
-                    "--at",
-                    at,
-                    "--commander",
-                    "alice",
-                ),
-            )
+        opening = shlex.split(
+            "open --title '결제 실패 급증' --grade SEV2 --id INC-b --commander alice "
+            "--at 2026-11-25T10:00:00"
         )
+        rows.append(row("open (notice, room, first entry)", measure(app, config, *opening)))
         rows.append(row("note (one reply)", measure(app, config, "note", "INC-b", "롤백 시작")))
         rows.append(
             row(

@@ -97,31 +97,19 @@ class Teller:
         links: list[TrackerLink],
         postmortem_url: str | None,
         options: Options,
+        *,
+        journaled: bool = False,
     ) -> list[Result]:
         """Tell every channel about ``incident``: one result per channel that hears of it.
 
         Backfills of past incidents (``options.historical``) tell nobody. Each channel is
-        journaled before it is told and cleared once done, so that a crash half-way leaves
-        it for ``retry`` rather than forgotten.
+        journaled before it is told (unless ``journaled`` says it is already) and cleared once
+        done, so that a crash half-way leaves it for ``retry`` rather than forgotten.
         """
         if not self.channels or options.historical:
             return []
-        self._pending(incident, options)
-        return self._tell_all(incident, links, postmortem_url, options)
-
-    def _pending(self, incident: Incident, options: Options) -> None:
-        if self.state is not None and not options.dry_run:
-            data, extra = incident.to_data(), self._options(options)
-            entries = [(n, incident.id, options.command, data, extra) for n in self.channels]
-            self.state.journal_put_many(entries)
-
-    def _tell_all(
-        self,
-        incident: Incident,
-        links: list[TrackerLink],
-        postmortem_url: str | None,
-        options: Options,
-    ) -> list[Result]:
+        if not journaled:
+            self._pending(incident, options)
         with self._incident_lock(incident.id):
             names = list(self.channels)
             results: dict[str, Result | None] = {}
@@ -157,7 +145,9 @@ class Teller:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(TELLERS, thread_name_prefix="tell")
-            return self._pool.submit(self._tell_all, incident, links, postmortem_url, options)
+            return self._pool.submit(
+                self.tell, incident, links, postmortem_url, options, journaled=True
+            )
 
     def close(self, *, cancel: bool = False) -> None:
         """Wait for what :meth:`submit` started; ``cancel`` drops what has not started (journaled)."""
@@ -165,6 +155,12 @@ class Teller:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=cancel)
+
+    def _pending(self, incident: Incident, options: Options) -> None:
+        if self.state is not None and not options.dry_run:
+            data, extra = incident.to_data(), self._options(options)
+            entries = [(n, incident.id, options.command, data, extra) for n in self.channels]
+            self.state.journal_put_many(entries)
 
     @staticmethod
     def _options(options: Options) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.github import fake_github  # noqa: F401  (a fixture for every test module)
+from tests.fakes.slack import fake_slack  # noqa: F401  (likewise)
 from tests.pg import pg  # noqa: F401  (the PostgreSQL fixture, for every test module)
 
 # The shared suites are helpers, not test modules: their failures should still explain.

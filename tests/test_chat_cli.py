@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,19 +18,14 @@ from click.testing import CliRunner, Result
 from syncer.cli import main
 from tests.conftest import write_config
 from tests.fakes.receiver import FakeReceiver
-from tests.fakes.slack import TOKEN, FakeSlack, slack_channel
+from tests.fakes.slack import FakeSlack, slack_channel
 
 PERMALINK = re.compile(r"/p\d{16}")
 
 
 @pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    app = FakeSlack().start()
-    try:
-        yield app
-    finally:
-        app.stop()
+def slack(fake_slack: FakeSlack) -> FakeSlack:
+    return fake_slack
 
 
 @pytest.fixture
@@ -109,21 +105,10 @@ def test_doctor_checks_channels(tmp_path: Path, slack: FakeSlack, pager: FakeRec
     )
 
 
-OPEN = [
-    "open",
-    "--title",
-    "결제 실패 급증",
-    "--grade",
-    "SEV2",
-    "--id",
-    "INC-cli",
-    "--at",
-    "2026-11-25T10:00:00",
-    "--commander",
-    "alice",
-    "--detection",
-    "Alertmanager",
-]
+OPEN = shlex.split(
+    "open --title '결제 실패 급증' --grade SEV2 --id INC-cli --at 2026-11-25T10:00:00 "
+    "--commander alice --detection Alertmanager"
+)
 NOTICE = "https://acme-fake.slack.com/archives/C000000001/pTS"
 
 

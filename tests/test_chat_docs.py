@@ -41,13 +41,8 @@ def notice_as_seen(app: FakeSlack) -> tuple[str, str]:
 
 
 @pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from tests.fakes.slack import TOKEN
-
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    app = FakeSlack().start()
-    yield app
-    app.stop()
+def slack(fake_slack: FakeSlack) -> FakeSlack:
+    return fake_slack
 
 
 def test_the_korean_notice_in_the_docs_is_what_slack_shows(slack: FakeSlack) -> None:

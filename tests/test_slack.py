@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,13 +45,8 @@ OPEN = {
 
 
 @pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    app = FakeSlack().start()
-    try:
-        yield app
-    finally:
-        app.stop()
+def slack(fake_slack: FakeSlack) -> FakeSlack:
+    return fake_slack
 
 
 def configure(app: FakeSlack, grades: dict[str, Any] | None = None, **table: Any) -> Config:

@@ -22,9 +22,12 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
+
+import pytest
 
 from tests.fakes.base import FakeApp, HTTPError, LogEntry, Request, Response
 
@@ -699,6 +702,18 @@ def _page(items: list[Any], args: dict[str, Any]) -> tuple[list[Any], str | None
             raise SlackError("invalid_cursor") from None
     page = items[start : start + limit]
     return page, f"dXNlcjo{start + limit}" if start + limit < len(items) else None
+
+
+@pytest.fixture
+def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """A running fake Slack with ``#incidents`` (the app a member) and the bot token :data:`TOKEN`
+    (also set as ``$SLACK_BOT_TOKEN``)."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    app = FakeSlack().start()
+    try:
+        yield app
+    finally:
+        app.stop()
 
 
 def slack_channel(app: FakeSlack, **extra: Any) -> dict[str, Any]:
