@@ -374,9 +374,13 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert "Stopping: letting what is in flight finish" in err
-    assert "not started; `incident-syncer retry` resumes" in err
+    lines = err.splitlines()
+    assert "Stopping: letting what is in flight finish (Ctrl-C again to quit now)…" in lines
     done = json.loads(store.read_text(encoding="utf-8"))["issues"]
+    assert lines[-1] == (
+        f"Interrupted: {len(done)} incident(s) finished, {40 - len(done)} not started; "
+        "`incident-syncer retry` resumes (or run the same backfill again)."
+    )
     assert 8 <= len(done) < 40
     # Whatever was started was finished: created and closed, never half done.
     assert all(i["state"] == "closed" for i in done.values())
@@ -452,7 +456,10 @@ def test_a_second_ctrl_c_quits_at_once_and_retry_still_finishes_exactly_once(
     proc.send_signal(signal.SIGINT)  # ...but a second one does not wait for it
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert "Quitting now: what was in flight is left to `incident-syncer retry`" in err
+    assert err.splitlines()[-1] == (
+        "Quitting now: what was in flight is left to `incident-syncer retry` "
+        "(nothing is created twice)."
+    )
     cfg = configure(tmp_path, {"gh": crawling | {"writes_per_second": 0}})  # unpaced from now on
     pending = json.loads(run(cfg, "journal", "--json").stdout)
     assert pending  # the journal was written before anything else
