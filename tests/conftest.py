@@ -24,6 +24,26 @@ BANNER = EXAMPLES / "INC-2024-0212-banner.yaml"
 CHECKOUT = EXAMPLES / "INC-2024-0305-checkout.yaml"
 GOLDEN = ROOT / "tests" / "golden"
 
+# What the first sync of each example does, as the CLI lists it under "created" (the status
+# change last, which depends on the tracker).
+BANNER_FIRST_SYNC = (
+    "    - create issue '[SEV3] 메인 배너가 홈에 노출되지 않음' with label grade:SEV3\n"
+    "    - add 6 timeline comment(s): e-7ff079002298, e-0e5438c03889, e-f185e669d5d7, "
+    "e-5a4a8e7158bc, e-aee803cad998, e-482501e9c69a\n"
+    "    - publish postmortem\n"
+    "    - create action item '배너 노출 대상이 0건이면 알림 보내기'\n"
+    "    - create action item '배너 만료 7일 전 담당자에게 알림'\n"
+)
+CHECKOUT_FIRST_SYNC = (
+    "    - create issue '[SEV1] Checkout returns HTTP 500 after the payments deploy' "
+    "with label grade:SEV1\n"
+    "    - add 6 timeline comment(s): e-2ced840e625c, e-3b1b89e2f7cc, e-474219dc5bfe, "
+    "e-e7d7bb0ee1a3, e-1b4cf5546b14, e-0e8ccf01ca94\n"
+    "    - publish postmortem\n"
+    "    - create action item 'Add consumer contract tests between checkout and payments'\n"
+    "    - create action item 'Canary payments deploys at 5% for 10 minutes'\n"
+)
+
 
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from syncer.cli import COMMANDS, main
-from tests.conftest import BANNER, ROOT
+from tests.conftest import BANNER, BANNER_FIRST_SYNC, CHECKOUT_FIRST_SYNC, ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -127,22 +127,11 @@ def test_quick_start_from_the_readme_works_and_is_idempotent(tmp_path: Path) -> 
     # The two are created in parallel: which gets #1 varies.
     assert re.sub(r"#\d (memory://local/)\d", r"#N \1N", first.stdout) == (
         "✓ INC-2024-0212-banner → local #N memory://local/N: created\n"
-        "    - create issue '[SEV3] 메인 배너가 홈에 노출되지 않음' with label grade:SEV3\n"
-        "    - add 6 timeline comment(s): e-7ff079002298, e-0e5438c03889, e-f185e669d5d7, "
-        "e-5a4a8e7158bc, e-aee803cad998, e-482501e9c69a\n"
-        "    - publish postmortem\n"
-        "    - create action item '배너 노출 대상이 0건이면 알림 보내기'\n"
-        "    - create action item '배너 만료 7일 전 담당자에게 알림'\n"
-        "    - update issue body; set status → closed\n"
+        + BANNER_FIRST_SYNC
+        + "    - update issue body; set status → closed\n"
         "✓ INC-2024-0305-checkout → local #N memory://local/N: created\n"
-        "    - create issue '[SEV1] Checkout returns HTTP 500 after the payments deploy' "
-        "with label grade:SEV1\n"
-        "    - add 6 timeline comment(s): e-2ced840e625c, e-3b1b89e2f7cc, e-474219dc5bfe, "
-        "e-e7d7bb0ee1a3, e-1b4cf5546b14, e-0e8ccf01ca94\n"
-        "    - publish postmortem\n"
-        "    - create action item 'Add consumer contract tests between checkout and payments'\n"
-        "    - create action item 'Canary payments deploys at 5% for 10 minutes'\n"
-        "    - update issue body; set status → closed\n"
+        + CHECKOUT_FIRST_SYNC
+        + "    - update issue body; set status → closed\n"
     )
     second = subprocess.run(
         [*cli, "sync", "examples/incidents"], capture_output=True, text=True, cwd=tmp_path

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from syncer import markers
 from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, screen, write_config
+from tests.conftest import BANNER, CHECKOUT, CHECKOUT_FIRST_SYNC, screen, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
@@ -117,14 +117,8 @@ def test_full_sync_one_issue_comments_in_order_labels_closed_postmortem(gh: GH) 
     result = gh.sync(CHECKOUT)
     assert gh.screen(result.output) == (
         f"✓ {CHECKOUT_ID} → gh #1 <gh>/acme/incidents/issues/1: created\n"
-        "    - create issue '[SEV1] Checkout returns HTTP 500 after the payments deploy' "
-        "with label grade:SEV1\n"
-        "    - add 6 timeline comment(s): e-2ced840e625c, e-3b1b89e2f7cc, e-474219dc5bfe, "
-        "e-e7d7bb0ee1a3, e-1b4cf5546b14, e-0e8ccf01ca94\n"
-        "    - publish postmortem\n"
-        "    - create action item 'Add consumer contract tests between checkout and payments'\n"
-        "    - create action item 'Canary payments deploys at 5% for 10 minutes'\n"
-        "    - update issue body; set status → closed\n"
+        + CHECKOUT_FIRST_SYNC
+        + "    - update issue body; set status → closed\n"
     )
     data = load_yaml(CHECKOUT)
     issue = gh.incident(CHECKOUT_ID)

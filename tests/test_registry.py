@@ -17,7 +17,7 @@ from adapters.memory import MemoryAdapter
 from syncer import channel_registry, registry
 from syncer.cli import main
 from syncer.errors import ConfigError
-from tests.conftest import BANNER, ROOT, install_plugin, write_config
+from tests.conftest import BANNER, BANNER_FIRST_SYNC, ROOT, install_plugin, write_config
 
 GROUP = "incident_syncer.adapters"
 
@@ -62,13 +62,8 @@ def test_a_third_party_tracker_type_is_used(
     assert result.exit_code == 0, result.output
     assert result.output == (
         "✓ INC-2024-0212-banner → t #1 memory://t/1: created\n"
-        "    - create issue '[SEV3] 메인 배너가 홈에 노출되지 않음' with label grade:SEV3\n"
-        "    - add 6 timeline comment(s): e-7ff079002298, e-0e5438c03889, e-f185e669d5d7, "
-        "e-5a4a8e7158bc, e-aee803cad998, e-482501e9c69a\n"
-        "    - publish postmortem\n"
-        "    - create action item '배너 노출 대상이 0건이면 알림 보내기'\n"
-        "    - create action item '배너 만료 7일 전 담당자에게 알림'\n"
-        "    - update issue body; set status → closed\n"
+        + BANNER_FIRST_SYNC
+        + "    - update issue body; set status → closed\n"
     )
 
 

@@ -24,7 +24,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, write_config
+from tests.conftest import BANNER, BANNER_FIRST_SYNC, CHECKOUT, write_config
 
 PAGE = 100  # the most comments any tracker returns in one page
 
@@ -344,13 +344,8 @@ class TrackerContract:
         adapter = registry.build(harness.name, config.load(str(env["config"])))
         assert shown(result) == (
             f"~ INC-2024-0212-banner → {harness.name} (new): would do 6 operation(s)\n"
-            "    - create issue '[SEV3] 메인 배너가 홈에 노출되지 않음' with label grade:SEV3\n"
-            "    - add 6 timeline comment(s): e-7ff079002298, e-0e5438c03889, e-f185e669d5d7, "
-            "e-5a4a8e7158bc, e-aee803cad998, e-482501e9c69a\n"
-            "    - publish postmortem\n"
-            "    - create action item '배너 노출 대상이 0건이면 알림 보내기'\n"
-            "    - create action item '배너 만료 7일 전 담당자에게 알림'\n"
-            f"    - set status → {adapter.status_key(Status(load_yaml(BANNER)['status']))}\n"
+            + BANNER_FIRST_SYNC
+            + f"    - set status → {adapter.status_key(Status(load_yaml(BANNER)['status']))}\n"
         )
         assert harness.writes() == 0
         assert harness.issues(load_yaml(BANNER)["id"]) == []
