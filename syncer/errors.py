@@ -7,8 +7,12 @@ Exit codes (documented in the README): 0 done, 1 a tracker operation failed
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
+
+from syncer.clock import current
 
 
 class SyncerError(Exception):
@@ -173,16 +177,13 @@ def http_error(
     $GITHUB_TOKEN"). A rate limit waits for Retry-After, else for the exhausted
     limit's reset, else (said only in words) :data:`LIMIT_WAIT`.
     """
-    from syncer.clock import current
-    from syncer.retry import _epoch_reset, retry_after_seconds  # retry imports this module
-
     h = _lower(headers)
     now = current().time()
     detail = detail or server_message(body) or "no details"
     wait = retry_after_seconds(h.get("retry-after"), now)
     limited = rate_limited(status, h, body)
     if limited and wait is None and h.get("x-ratelimit-remaining") == "0":
-        wait = _epoch_reset(h.get("x-ratelimit-reset"), now)
+        wait = reset_seconds(h.get("x-ratelimit-reset"), now)
     if limited and wait is None and status != 429:
         wait = LIMIT_WAIT
     message = f"rate limited ({detail})" if limited else (hint or detail)
@@ -193,6 +194,33 @@ def http_error(
         retry_after=wait,
         status=status,
     )
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date (``now``: epoch seconds, default now)."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def reset_seconds(value: str | None, now: float) -> float | None:
+    """Seconds until an ``X-RateLimit-Reset`` given in epoch seconds (GitHub)."""
+    try:
+        reset = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if reset is None or reset < 1e9:
+        return None
+    return max(0.0, min(reset - now, 3600.0))
 
 
 def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:

@@ -19,16 +19,14 @@ import logging
 import os
 import random
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from syncer.clock import Clock
 from syncer.clock import current as current_clock
-from syncer.errors import TrackerError, rate_limited
+from syncer.errors import TrackerError, rate_limited, reset_seconds, retry_after_seconds
 
 T = TypeVar("T")
 log = logging.getLogger("syncer.retry")
@@ -375,7 +373,7 @@ class Pacer:
         h = {k.lower(): v for k, v in (headers or {}).items()}
         retry_after = retry_after_seconds(h.get("retry-after"), now=self.clock.time())
         exhausted = h.get("x-ratelimit-remaining") == "0"
-        reset = _epoch_reset(h.get("x-ratelimit-reset"), self.clock.time()) if exhausted else None
+        reset = reset_seconds(h.get("x-ratelimit-reset"), self.clock.time()) if exhausted else None
         if rate_limited(status, h):
             self.penalise(retry_after if retry_after is not None else (reset or 1.0))
         elif retry_after is not None and status >= 500:
@@ -492,33 +490,6 @@ class Pacer:
 def _after(start: float, bound: float) -> float:
     """``start``, or a microsecond past ``bound`` if that is later (never exactly on it)."""
     return bound + _EPS if bound > start else start
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date (``now``: epoch seconds, default now)."""
-    if value is None or not str(value).strip():
-        return None
-    text = str(value).strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _epoch_reset(value: str | None, now: float) -> float | None:
-    """Seconds until an ``X-RateLimit-Reset`` given in epoch seconds (GitHub)."""
-    try:
-        reset = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if reset is None or reset < 1e9:
-        return None
-    return max(0.0, min(reset - now, 3600.0))
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ class Reconciler:
             elif isinstance(op, AddEvents):
                 self._write(partial(adapter.add_events, ref, op.events), result)
                 # One write per event, or per batch where the adapter batches (Notion: 100 blocks).
-                per_write = max(1, int(getattr(adapter, "events_per_write", 1)))
+                per_write = max(1, adapter.events_per_write)
                 result.writes += -(-len(op.events) // per_write) - 1
             elif isinstance(op, PublishPostmortem):
                 pm_doc = self.documents.postmortem_doc(t.incident, ref.url, t.links)
