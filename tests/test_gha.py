@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from syncer import markers
 from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, write_config
+from tests.conftest import BANNER, CHECKOUT, screen, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.contract.test_jira import TRANSITIONS
 from tests.fakes.base import HTTPError, Request, Response
@@ -174,6 +174,14 @@ class Step:
         self.stderr = stderr
         self.outputs = parse_outputs((folder / "output").read_text(encoding="utf-8"))
         self.summary = (folder / "summary.md").read_text(encoding="utf-8")
+
+    def shown(self, **volatile: object) -> str:
+        """Standard output without the ``::add-mask::`` lines (their order varies), the fakes'
+        addresses and other ``volatile`` parts named (see :func:`tests.conftest.screen`)."""
+        kept = [
+            x for x in self.stdout.splitlines(keepends=True) if not x.startswith("::add-mask::")
+        ]
+        return screen("".join(kept), **volatile)
 
     @property
     def issues(self) -> dict[str, Any]:
@@ -394,7 +402,8 @@ def test_push_without_incident_changes_does_nothing(runner: dict[str, Any]) -> N
     assert done.exit_code == 0
     assert done.outputs["outcome"] == "ignored"
     assert json.loads(done.outputs["issues"]) == {}
-    assert "::notice title=incident-syncer::the push changed no incident file" in done.stdout
+    assert done.shown() == "::notice title=incident-syncer::the push changed no incident file\n"
+    assert done.stderr == "the push changed no incident file\n"
     assert runner["github"].writes() == 0
 
 
@@ -434,7 +443,11 @@ def test_a_failing_tracker_is_annotated_at_the_incident_file(runner: dict[str, A
     ((props, message),) = done.annotations("error")
     assert props["file"] == f"incidents/{BANNER.name}" and props["line"] == "2"
     assert message.startswith("INC-2024-0212-banner → github: ")
-    assert "❌ failed:" in done.summary and "`retry` finishes it" in done.summary
+    failed = (
+        "| INC-2024-0212-banner | github | - | ❌ failed: create issue: injected fault (after) "
+        "(HTTP 503) (journaled; `retry` finishes it) |"
+    )
+    assert done.summary.splitlines()[4] == failed
     # The other tracker was not held back by the failing one.
     assert jira_done(runner["jira"], "INC-2024-0212-banner")
 
@@ -486,7 +499,11 @@ def test_pull_request_with_an_invalid_file_fails_the_check_and_says_why(
     assert "status" in message
     (body,) = app.comment_bodies(pr)
     assert "**incidents/INC-bad.yaml** is invalid:" in body and "- line 4:" in body
-    assert "2 valid, 1 invalid" in done.summary
+    assert done.summary == (
+        "### incident-syncer: validate\n\n2 valid, 1 invalid\n"
+        "- `incidents/INC-bad.yaml` line 4: expected one of 'detected', 'investigating', "
+        "'mitigated', 'resolved' or 'closed', found 'sleeping'\n\n"
+    )
 
 
 # 2. workflow_dispatch: the form.
@@ -552,14 +569,18 @@ def test_the_form_rejects_a_missing_action_and_an_unknown_tracker(runner: dict[s
     nothing["inputs"] = None  # GitHub sends null when the form has no inputs
     done = step(runner, "workflow_dispatch", nothing)
     assert done.exit_code == 2
-    assert "unknown action ''" in done.stderr
+    message = "inputs.action: unknown action ''; expected one of: open, note, grade, resolve"
+    assert done.stderr == f"Error: {message}\n"
+    assert done.shown() == f"::error title=incident-syncer::{message}\n"
     wrong = step(
         runner,
         "workflow_dispatch",
         dispatch_form(action="note", incident_id="INC-1", text="x", targets="notion,github"),
     )
     assert wrong.exit_code == 2
-    assert "no tracker named 'notion'" in wrong.stderr
+    assert wrong.stderr == (
+        "Error: inputs.targets: no tracker named 'notion'; configured: github, jira\n"
+    )
     assert runner["github"].writes() == 0
 
 
@@ -570,7 +591,15 @@ def test_dry_run_from_the_form_writes_nothing(runner: dict[str, Any]) -> None:
     done = step(runner, "workflow_dispatch", form)
     assert done.exit_code == 0, done.stdout
     assert runner["github"].writes() == 0 and runner["jira"].writes() == 0
-    assert "plan: create issue" in done.summary
+    plan = (
+        "plan: create issue '[SEV3] Checkout slow' with label grade:SEV3; "
+        "add 1 timeline comment(s): gha-run-8123456789"
+    )
+    assert done.summary == (
+        "### incident-syncer: open INC-dry\n\nApplied.\n\n"
+        "### incident-syncer\n\n| Incident | Tracker | Link | Done |\n|---|---|---|---|\n"
+        f"| INC-dry | github | - | {plan} |\n| INC-dry | jira | - | {plan} |\n\n"
+    )
 
 
 # 3. repository_dispatch: an alert relayed into the repository.
@@ -656,7 +685,9 @@ def test_repository_dispatch_ingests_the_alert_once(
 def test_repository_dispatch_without_a_payload_is_bad_input(runner: dict[str, Any]) -> None:
     done = step(runner, "repository_dispatch", repository_dispatch("alertmanager", {}))
     assert done.exit_code == 2
-    assert "repository_dispatch carries no client_payload" in done.stderr
+    assert screen(done.stderr, tmp=runner["tmp"]) == (
+        "Error: <tmp>/step/event.json: repository_dispatch carries no client_payload\n"
+    )
     assert done.annotations("error")
 
 
@@ -682,7 +713,11 @@ def test_chatops_commands_reach_every_tracker_once(runner: dict[str, Any]) -> No
     texts = jira.comment_texts(jira_issue(jira, incident))
     entry = next(t for t in texts if "gh-comment-2468013579" in t)
     assert "메모리 한도 4Gi → 8Gi" in entry and "park-sre" in entry
-    assert f"`/incident note` from @park-sre on #{number} → {incident}: applied" in done.summary
+    assert done.summary.splitlines()[:3] == [
+        "### incident-syncer: ChatOps",
+        "",
+        f"`/incident note` from @park-sre on #{number} → {incident}: applied",
+    ]
 
     # The job re-run (same event): nothing is posted twice, on either tracker.
     app.reset_log()
@@ -786,7 +821,9 @@ def test_chatops_fails_closed_when_the_permission_cannot_be_read(runner: dict[st
     done = step(runner, "issue_comment", event)
     assert done.exit_code == 1
     assert done.outputs["outcome"] == "error"
-    assert "Service Unavailable" in done.stderr
+    assert done.stderr == (
+        "Error: github: read the permission of park-sre: Service Unavailable (HTTP 503)\n"
+    )
     assert len(app.entries("GET", "/collaborators/park-sre/permission")) == 6  # retried reads
     assert app.writes() == 0 and jira.writes() == 0
     assert app.issue(number)["state"] == "open"
@@ -818,7 +855,7 @@ def test_chatops_ignores_bots_its_own_comments_and_chatter(
     done = step(runner, "issue_comment", comment_event(event_payload(app, number), body, **changes))
     assert done.exit_code == 0
     assert done.outputs["outcome"] == "ignored"
-    assert f"::notice title=incident-syncer::ignored: {reason}" in done.stdout
+    assert done.shown() == f"::notice title=incident-syncer::ignored: {reason}\n"
     assert app.calls() == 0
 
 
@@ -834,7 +871,10 @@ def test_chatops_ignores_comments_on_pull_requests(runner: dict[str, Any]) -> No
     }
     done = step(runner, "issue_comment", comment_event(issue, "/incident note x"))
     assert done.outputs["outcome"] == "ignored"
-    assert "a comment on a pull request" in done.stdout
+    assert done.shown() == (
+        "::notice title=incident-syncer::ignored: a comment on a pull request, "
+        "not on an incident issue\n"
+    )
     assert app.calls() == 0
 
 
@@ -850,7 +890,10 @@ def test_chatops_answers_mistakes_with_usage_and_changes_nothing(runner: dict[st
     unknown = comment_event(event_payload(app, number), "/incident ack\n재실행 중", comment_id=502)
     done = step(runner, "issue_comment", unknown)
     assert done.exit_code == 0 and done.outputs["outcome"] == "rejected"
-    assert "unknown command `/incident ack`" in done.stdout
+    assert done.shown() == (
+        "::warning title=incident-syncer::unknown command `/incident ack`\n"
+        "::notice title=incident-syncer::unknown command `/incident ack`\n"
+    )
     assert github_events(app, number) == before
 
 
@@ -885,7 +928,14 @@ def test_schedule_finishes_what_an_earlier_run_left_pending(runner: dict[str, An
     app.reset_log()
     quiet = step(runner, "schedule", {"schedule": "17 * * * *"})
     assert quiet.exit_code == 0 and app.writes() == 0
-    assert "nothing pending" in quiet.stdout
+    urls = {"gh": app.url, "jira": runner["jira"].url}
+    assert quiet.shown(**urls) == (
+        "nothing pending\n"
+        "✓ INC-2024-0212-banner → github #1 <gh>/acme/incidents/issues/1: unchanged\n"
+        "✓ INC-2024-0212-banner → jira OPS-1 <jira>/browse/OPS-1: unchanged\n"
+        "✓ INC-2024-0305-checkout → github #5 <gh>/acme/incidents/issues/5: unchanged\n"
+        "✓ INC-2024-0305-checkout → jira OPS-5 <jira>/browse/OPS-5: unchanged\n"
+    )
 
 
 # No configuration at all: the repository's own issues.
@@ -918,7 +968,10 @@ def test_without_a_token_and_no_config_the_error_says_what_to_do(
     monkeypatch.delenv("GITHUB_TOKEN")
     done = step(runner, "push", push_event(f"incidents/{BANNER.name}"))
     assert done.exit_code == 2
-    assert "no configuration" in done.stderr
+    assert done.stderr == (
+        "Error: no configuration: pass --config, set INCIDENT_SYNCER_CONFIG, or create "
+        "./incident-syncer.toml (config.example.toml documents every key)\n"
+    )
 
 
 # Secrets.
