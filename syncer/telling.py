@@ -293,7 +293,14 @@ class Teller:
                     self.state.journal_done(name, incident.id)
                 return result if heard else None
             except TrackerError as exc:
-                if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
+                # A rate limit asking for longer than the policy waits is left to `retry`.
+                patient = (exc.retry_after or 0) <= self.policy.max_retry_after
+                if (
+                    exc.retryable
+                    and patient
+                    and not options.dry_run
+                    and attempt < self.policy.attempts
+                ):
                     wait = delay(self.policy, attempt, exc)
                     log.info("%s: %s; reading again and re-planning in %.2fs", name, exc, wait)
                     self.policy.clock.sleep(wait)

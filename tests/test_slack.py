@@ -535,3 +535,20 @@ def test_of_two_notices_the_oldest_is_the_one(slack: FakeSlack) -> None:
     slack.say(slack.incidents, "again", token=TOKEN, metadata=first["metadata"])
     result = tell(teller(config), incident(config))
     assert result.operations == [] and result.url.endswith(first["ts"].replace(".", ""))
+
+
+def test_a_ratelimited_answer_in_the_body_is_retried_and_a_long_retry_after_fails_the_call(
+    slack: FakeSlack, clock: FakeClock
+) -> None:
+    config = configure(slack, grades={"SEV2": {}})
+    slack.fail_next(200, {"Retry-After": "2"}, {"ok": False, "error": "ratelimited"})
+    result = tell(teller(config), incident(config))
+    assert result.created and slack.methods()[:2] == ["conversations.history", "conversations.history"]
+    assert slack.log[1].at - slack.log[0].at >= 2
+    # Longer than the policy's limit (two minutes): not waited in place, the call fails (journaled).
+    slack.rate_limit("chat.postMessage", times=1, retry_after="600")
+    (failed,) = teller(config).tell(
+        incident(config, id="INC-later"), LINKS, None, Options(dry_run=False)
+    )
+    assert failed.error is not None and failed.error.startswith("chat.postMessage: ratelimited")
+    assert failed.retryable
