@@ -543,7 +543,10 @@ def test_a_ratelimited_answer_in_the_body_is_retried_and_a_long_retry_after_fail
     config = configure(slack, grades={"SEV2": {}})
     slack.fail_next(200, {"Retry-After": "2"}, {"ok": False, "error": "ratelimited"})
     result = tell(teller(config), incident(config))
-    assert result.created and slack.methods()[:2] == ["conversations.history", "conversations.history"]
+    assert result.created and slack.methods()[:2] == [
+        "conversations.history",
+        "conversations.history",
+    ]
     assert slack.log[1].at - slack.log[0].at >= 2
     # Longer than the policy's limit (two minutes): not waited in place, the call fails (journaled).
     slack.rate_limit("chat.postMessage", times=1, retry_after="600")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from syncer import errors
-from syncer.errors import TrackerError
-from syncer.retry import Pacer, Policy, pacer_for, retry_after_seconds
+from syncer.errors import TrackerError, retry_after_seconds
+from syncer.retry import Pacer, Policy, pacer_for
 
 if TYPE_CHECKING:
     from adapters.slack.settings import SlackSettings
