@@ -109,13 +109,24 @@ def _mask(value: str, run: _Run) -> None:
 
 
 def mask_secrets() -> None:
-    """``::add-mask::`` every secret read so far (each once), before anything could print them."""
+    """``::add-mask::`` every secret read so far (each once), and each later one as it is read.
+
+    A secret derived while the run goes on (Jira's ``email:token`` basic-auth pair, built
+    with the client) is masked the moment it is known, before anything could print it.
+    """
     if not active():
         return
+    secrets.on_remember(_mask_now)
     run = _run()
     for value in secrets.known():
         _mask(value, run)
     sys.stdout.flush()
+
+
+def _mask_now(value: str) -> None:
+    if active():
+        _mask(value, _run())
+        sys.stdout.flush()
 
 
 def mask_config(config: Config) -> None:

@@ -11,6 +11,7 @@ import base64
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from pydantic import SecretStr
 
@@ -19,14 +20,27 @@ from syncer.errors import ConfigError
 MASK = "<secret>"
 _lock = threading.Lock()
 _values: set[str] = set()
+_listeners: list[Callable[[str], None]] = []
 
 
 def remember(value: str) -> None:
     if len(value) < 4:  # a one-letter "secret" would mask every occurrence of that letter
         return
+    forms = (value, base64.b64encode(value.encode()).decode())
     with _lock:
-        _values.add(value)
-        _values.add(base64.b64encode(value.encode()).decode())
+        new = [form for form in forms if form not in _values]
+        _values.update(new)
+        listeners = list(_listeners)
+    for form in new:
+        for listener in listeners:
+            listener(form)
+
+
+def on_remember(listener: Callable[[str], None]) -> None:
+    """Call ``listener`` with each secret form as it becomes known (GitHub Actions masks it)."""
+    with _lock:
+        if listener not in _listeners:
+            _listeners.append(listener)
 
 
 def known() -> list[str]:
