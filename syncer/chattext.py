@@ -21,7 +21,7 @@ from markupsafe import Markup
 from syncer.config import Config
 from syncer.errors import ConfigError
 from syncer.model import Incident, TimelineEvent
-from syncer.render import Extra, Renderer, template_loader
+from syncer.render import EMPTY, Extra, Renderer, template_loader
 
 TEMPLATE = "chat.j2"
 # The macros and variables a chat template must define (checked when it is loaded).
@@ -134,6 +134,7 @@ def _load(lang: str, override: str | None) -> Any:
         undefined=StrictUndefined,
         autoescape=True,  # every value is escaped for mrkdwn; the tool's own markup is Markup
     )
+    env.globals["empty"] = EMPTY
     try:
         template = env.get_template(TEMPLATE)
     except TemplateError as exc:

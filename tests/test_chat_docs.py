@@ -54,3 +54,5 @@ def test_the_korean_notice_in_the_docs_is_what_slack_shows(slack: FakeSlack) -> 
     assert f"```text\n{thread}\n```" in docs, thread
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"```text\n{body}\n```" in readme
+    korean = (ROOT / "docs" / "chat.ko.md").read_text(encoding="utf-8")
+    assert f"```text\n{body}\n```" in korean and f"```text\n{thread}\n```" in korean
