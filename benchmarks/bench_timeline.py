@@ -46,6 +46,7 @@ def incident(entries: int) -> dict[str, Any]:
     data["detected_at"] = (START + timedelta(minutes=1)).isoformat()
     data["mitigated_at"] = (START + timedelta(seconds=20 * entries + 120)).isoformat()
     data["resolved_at"] = (START + timedelta(seconds=20 * entries + 180)).isoformat()
+    data["closed_at"] = (START + timedelta(seconds=20 * entries + 240)).isoformat()
     data["timeline"] = [
         {
             "at": (START + timedelta(seconds=20 * m + 60)).isoformat(),
@@ -65,6 +66,9 @@ class Tracker:
         self.app: FakeGitHub | None = None
         if name == "github":
             self.app = FakeGitHub().start()
+            # 10,000 comments: more than GitHub's 5,000 requests an hour, which would hold the
+            # sync for the hour (as it should); lifted here with the pacing.
+            self.app.rate_limit = self.app.rate_remaining = 10**9
             os.environ["GITHUB_TOKEN"] = TOKEN
 
     def table(self) -> dict[str, Any]:

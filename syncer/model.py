@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from pydantic import (
@@ -101,7 +102,7 @@ class TimelineEvent(_Strict):
     def _aware(cls, v: datetime, info: ValidationInfo) -> datetime:
         return aware(v, _tz(info))
 
-    @property
+    @cached_property  # asked for several times per entry and sync; an entry is never changed
     def event_id(self) -> str:
         if self.id:
             return self.id
