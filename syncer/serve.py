@@ -282,7 +282,11 @@ class Receiver:
         self.state = self.engine.state if self.engine.state is not None else open_state(config)
         self.deliveries = self.state.deliveries
         self.metrics = Metrics()
-        self.commits = GroupCommit(self.deliveries, on_commit=self.metrics.commits.observe)
+        self.commits = GroupCommit(
+            self.deliveries,
+            on_loop=not self.state.shared,  # a network round trip never blocks the event loop
+            on_commit=self.metrics.commits.observe,
+        )
         self.policy = policy or Policy.from_env()
         self.max_body = config.serve.max_body_bytes
         # Who holds a claim, in the journal and in the logs: this process on this machine.

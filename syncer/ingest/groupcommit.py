@@ -2,11 +2,16 @@
 
 ``serve`` answers 202 only once a delivery is committed. Committed one at a time,
 each request would wait for a transaction of its own (on PostgreSQL, a flush of
-the write-ahead log each), one after the other. Here one writer thread commits
-whatever queued up while its previous commit ran, in one
-:meth:`~syncer.state.DeliveryJournal.add_many`, and answers each request once the
-commit that covers it is done: alone, a delivery is committed at once; under
-load, the commits grow instead of the queue.
+the write-ahead log each), one after the other. Here the deliveries that reach the
+journal together share one :meth:`~syncer.state.DeliveryJournal.add_many`, and each
+request is answered once the commit that covers it is done: alone, a delivery is
+committed at once; under load, the commits grow instead of the queue.
+
+A local journal (SQLite: tens of microseconds a commit) is committed on the event
+loop, once per turn of the loop for every request that reached it in that turn:
+no thread hand-off. A shared one (PostgreSQL: a network round trip) is committed
+by a writer thread, whatever queued up while its previous commit ran, so that the
+event loop never waits for the network.
 """
 
 from __future__ import annotations
@@ -37,12 +42,15 @@ class GroupCommit:
         self,
         journal: DeliveryJournal,
         *,
+        on_loop: bool = False,
         max_batch: int = 256,
         on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.journal = journal
+        self.on_loop = on_loop
         self.max_batch = max_batch
         self.on_commit = on_commit
+        self._turn: list[_Waiter] = []  # on_loop: the deliveries of this turn of the loop
         self._queue: deque[_Waiter] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -52,6 +60,11 @@ class GroupCommit:
         """The delivery's id, once the transaction holding it is committed (or its error)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
+        if self.on_loop:
+            if not self._turn:
+                loop.call_soon(self._commit_turn)  # after the requests ready in this turn
+            self._turn.append(((source, group, body), loop, future))
+            return await future
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._start()
@@ -73,6 +86,12 @@ class GroupCommit:
         if thread is not None:
             thread.join(timeout)
 
+    def _commit_turn(self) -> None:
+        batch, self._turn = self._turn, []
+        for start in range(0, len(batch), self.max_batch):
+            part = batch[start : start + self.max_batch]
+            _settle([(f, v) for (_, _, f), v in zip(part, self._ids(part), strict=True)])
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -86,24 +105,25 @@ class GroupCommit:
             self._commit(batch)
 
     def _commit(self, batch: list[_Waiter]) -> None:
-        outcome: list[int] | BaseException
-        try:
-            outcome = self.journal.add_many([item for item, _, _ in batch])
-        except Exception as exc:  # every request of the batch hears of it (503: retry later)
-            outcome = exc
-        else:
-            if self.on_commit is not None:
-                self.on_commit(len(batch))
         # One hand-off per event loop for the whole batch, not one per request.
         answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], Any]]] = {}
-        for index, (_, loop, future) in enumerate(batch):
-            value = outcome if isinstance(outcome, BaseException) else outcome[index]
+        for (_, loop, future), value in zip(batch, self._ids(batch), strict=True):
             answers.setdefault(loop, []).append((future, value))
         for loop, settled in answers.items():
             try:
                 loop.call_soon_threadsafe(_settle, settled)
             except RuntimeError:  # that loop is closed: nobody waits for these answers
                 log.debug("journal commit: %d answers for a closed event loop", len(settled))
+
+    def _ids(self, batch: list[_Waiter]) -> list[int | BaseException]:
+        """The batch committed in one transaction: each delivery's id, or the error for all."""
+        try:
+            ids = self.journal.add_many([item for item, _, _ in batch])
+        except Exception as exc:  # every request of the batch hears of it (503: retry later)
+            return [exc] * len(batch)
+        if self.on_commit is not None:
+            self.on_commit(len(batch))
+        return list(ids)
 
 
 def _settle(settled: list[tuple[asyncio.Future[int], Any]]) -> None:
