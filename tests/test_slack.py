@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Any
 
 import pytest
@@ -555,3 +556,20 @@ def test_a_ratelimited_answer_in_the_body_is_retried_and_a_long_retry_after_fail
     )
     assert failed.error is not None and failed.error.startswith("chat.postMessage: ratelimited")
     assert failed.retryable
+
+
+def test_the_notice_is_found_whatever_the_incident_says_of_its_time(slack: FakeSlack) -> None:
+    config = configure(slack, grades={"SEV2": {}, "SEV3": {}})
+    future = incident(config, detected_at="2031-01-01T00:00:00", timeline=[])
+    timeless = loader.validate(
+        {"id": "INC-notime", "title": "시간 없음", "grade": "SEV3"}, "t", {}, config
+    )
+    for inc in (future, timeless):
+        tell(teller(config), inc)
+        slack.reset_log()
+        again = tell(teller(config), inc)  # a new process: no hint, the history searched
+        assert again.operations == [] and slack.writes() == 0
+    oldest = [
+        args.get("oldest") for method, args in slack.requests if method == "conversations.history"
+    ]
+    assert oldest[-1] is None and float(oldest[0]) < time.time()

@@ -6,6 +6,7 @@ import builtins
 import logging
 import re
 import threading
+from datetime import datetime
 from typing import Any, ClassVar
 
 from markupsafe import Markup
@@ -25,7 +26,7 @@ from adapters.channels import (
 from adapters.slack.api import SlackApi
 from adapters.slack.settings import EMAIL, USER_ID, SlackSettings
 from adapters.slack.texts import TOPIC_LIMIT, cut, entry_text, notice_blocks, room_name
-from syncer import markers
+from syncer import clock, markers
 from syncer.chattext import ChatTexts, ChatView, mrkdwn
 from syncer.config import Config
 from syncer.errors import LookupFailed, TrackerError
@@ -108,8 +109,7 @@ class SlackChannel:
             for message in self.api.history(channel, latest=hint, oldest=hint, limit=1):
                 found = self._notice_in(message, incident.id)
         if found is None:
-            opened = incident.opened_at
-            oldest = f"{opened.timestamp() - LOOKBACK_SECONDS:.6f}" if opened else None
+            oldest = self._search_from(incident)
             candidates = [
                 (message["ts"], payload)
                 for message in self.api.history(channel, oldest=oldest)
@@ -142,6 +142,15 @@ class SlackChannel:
     ) -> tuple[str, dict[str, Any]] | None:
         payload = self._ours(message, NOTICE, incident_id)
         return (str(message["ts"]), payload) if payload is not None else None
+
+    def _search_from(self, incident: Incident) -> str | None:
+        """Where the search for the notice starts: a day before the incident began (or before now,
+        for a date typed in the future); from the beginning when the incident has no time."""
+        began = _began(incident)
+        if began is None:
+            return None
+        start = min(began.timestamp(), clock.current().time()) - LOOKBACK_SECONDS
+        return f"{start:.6f}"
 
     def _told(self, channel: str, ts: str, payload: dict[str, Any]) -> Told:
         room = None
@@ -326,9 +335,7 @@ class SlackChannel:
 
     def _create_room(self, notice: Notice) -> tuple[RoomRef, int]:
         incident = notice.incident
-        opened = incident.opened_at or (
-            incident.sorted_timeline[0].at if incident.timeline else None
-        )
+        opened = _began(incident)
         date = opened.astimezone(self.config.tz).strftime("%Y%m%d") if opened else "00000000"
         base = room_name(self.settings.room_name, incident, date)
         texts = self._texts(notice, None)
@@ -399,3 +406,8 @@ class SlackChannel:
         from adapters.slack.doctor import check
 
         return check(self)
+
+
+def _began(incident: Incident) -> datetime | None:
+    """When the incident began, as far as it says (its start, detection, or first entry)."""
+    return incident.opened_at or (incident.sorted_timeline[0].at if incident.timeline else None)
