@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from syncer import markers
 from syncer.errors import ConfigError, InputError, TrackerError
 from syncer.retry import Policy, call, delay
+from syncer.texts import Texts
 
 if TYPE_CHECKING:
     from github.IssueComment import IssueComment
@@ -380,9 +381,8 @@ def open_data(change: Change, config: Config) -> dict[str, Any]:
     """A new incident from an ``open`` change (the same shape ``incident-syncer open`` makes)."""
     if not change.incident_id or not change.title:
         raise InputError("open needs an incident id and a title", field="title")
-    ko = config.syncer.language == "ko"
     detection = change.text or None
-    text = ("장애 인지" if ko else "Incident detected") + (f": {detection}" if detection else "")
+    text = Texts(config)("detected", detection)
     data: dict[str, Any] = {
         "id": change.incident_id,
         "title": change.title,
@@ -402,7 +402,7 @@ def open_data(change: Change, config: Config) -> dict[str, Any]:
 def changed_data(incident: Incident, change: Change, config: Config) -> dict[str, Any] | None:
     """The incident's data with ``change`` applied; None when there is nothing to change."""
     data = incident.to_data()
-    ko = config.syncer.language == "ko"
+    texts = Texts(config)
     timeline: list[dict[str, Any]] = data.setdefault("timeline", [])
     if change.action == "note":
         if not change.text:
@@ -418,13 +418,11 @@ def changed_data(incident: Incident, change: Change, config: Config) -> dict[str
         if change.final:
             data["grade_final"] = True
         if old != new:
-            text = f"장애 등급 변경: {old} → {new}" if ko else f"Grade changed: {old} → {new}"
+            text = texts("regrade", old, new, change.final)
             event_id: str | None = f"grade-{old}-to-{new}"
         else:
-            text = f"장애 등급 {new}" if ko else f"Grade {new}"
+            text = texts("grade_set", new, change.final)
             event_id = change.event_id
-        if change.final:
-            text += " (최종 판정)" if ko else " (final)"
         if change.text:
             text += f"\n\n{change.text}"
         timeline.append(_event(change, text, "grade", event_id))
@@ -439,7 +437,7 @@ def changed_data(incident: Incident, change: Change, config: Config) -> dict[str
             data["mitigated_at"] = when
         if change.text:
             data["resolution"] = change.text
-        text = ("장애 해결" if ko else "Resolved") + (f": {change.text}" if change.text else "")
+        text = texts("resolved", change.text)
         timeline.append(_event(change, text, "status", change.event_id))
         return data
     raise InputError(f"unknown action {change.action!r}; expected one of: {', '.join(ACTIONS)}")

@@ -38,6 +38,7 @@ from syncer.errors import LookupFailed, TrackerError, retryable
 from syncer.model import Status
 from syncer.retry import Limits, pacer_for
 from syncer.secrets import from_env
+from syncer.texts import Texts
 
 if TYPE_CHECKING:
     from github.Issue import Issue
@@ -91,6 +92,7 @@ class GitHubAdapter(Adapter):
         self._assignable: dict[str, bool] = {}
         self._seen: OrderedDict[int, tuple[float, str, list[str]]] = OrderedDict()
         self._grade_of = {config.grade_label(g).lower(): g for g in config.grade_names}
+        self.texts = Texts(config)  # the note under a body cut to GitHub's limit
 
     # Reading.
 
@@ -299,7 +301,7 @@ class GitHubAdapter(Adapter):
         mark = markers.marker("postmortem", id=doc.incident.id, digest=doc.digest)
         if self.settings.postmortem == "file":
             return self._publish_file(doc, existing, mark)
-        body = fit(doc.body, mark, truncation_note(len(doc.body), [], self.config.syncer.language))
+        body = fit(doc.body, mark, truncation_note(len(doc.body), [], self.texts))
         if existing is not None:
             issue = self.client.repo().get_issue(int(existing.native))
             self.client.call(
@@ -449,7 +451,7 @@ class GitHubAdapter(Adapter):
 
     def issue_body(self, doc: IssueDoc, existing: str | None) -> str:
         """The issue body: ``existing`` with the owned section replaced, within GitHub's limit."""
-        return issue_body(doc, existing, language=self.config.syncer.language, tracker=self.name)
+        return issue_body(doc, existing, texts=self.texts, tracker=self.name)
 
     # Postmortem as a file (the contents API).
 

@@ -6,6 +6,7 @@ import logging
 
 from adapters.base import IssueDoc
 from syncer import markers
+from syncer.texts import Texts
 
 log = logging.getLogger("adapters.github")
 
@@ -15,7 +16,7 @@ KEEP_NOTICE = 2000  # keep the snapshot while at least this much of an over-long
 CUT = "\n[…]"
 
 
-def issue_body(doc: IssueDoc, existing: str | None, *, language: str, tracker: str) -> str:
+def issue_body(doc: IssueDoc, existing: str | None, *, texts: Texts, tracker: str) -> str:
     """The issue body: ``existing`` with the owned section replaced, within GitHub's limit.
 
     An over-long notice is cut (at a line end) with a note saying so; the snapshot stays
@@ -29,7 +30,7 @@ def issue_body(doc: IssueDoc, existing: str | None, *, language: str, tracker: s
     if len(full) <= BODY_LIMIT:
         return full
     outside = len(full) - len(section)
-    note = truncation_note(len(doc.body), [(x.tracker, x.url) for x in doc.links], language)
+    note = truncation_note(len(doc.body), [(x.tracker, x.url) for x in doc.links], texts)
     for snapshot in (doc.snapshot, None):
         frame = len(markers.owned_section(incident_id, doc.digest, "", snapshot))
         budget = BODY_LIMIT - outside - frame - len(note)
@@ -47,20 +48,10 @@ def issue_body(doc: IssueDoc, existing: str | None, *, language: str, tracker: s
     raise AssertionError("unreachable")  # the last round (no snapshot) always returns
 
 
-def truncation_note(length: int, links: list[tuple[str, str]], language: str) -> str:
+def truncation_note(length: int, links: list[tuple[str, str]], texts: Texts) -> str:
     """The note under a text cut to fit, pointing to where the whole text is."""
     where = ", ".join(f"[{name}]({url})" for name, url in links)
-    if language == "ko":
-        note = (
-            f"\n\n> **잘림**: 본문이 {length:,}자로 GitHub 한도({BODY_LIMIT:,}자)를 넘어 "
-            "뒷부분을 생략했습니다."
-        )
-        return note + (f" 전체 내용: {where}" if where else "")
-    note = (
-        f"\n\n> **Truncated**: this text is {length:,} characters, over GitHub's "
-        f"{BODY_LIMIT:,}-character limit; the rest is not shown."
-    )
-    return note + (f" Full text: {where}" if where else "")
+    return "\n\n" + texts("truncated", length, BODY_LIMIT, where, "GitHub")
 
 
 def title_of(title: str) -> str:

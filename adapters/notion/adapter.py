@@ -56,6 +56,7 @@ from syncer.config import Config
 from syncer.model import Status
 from syncer.retry import Limits, pacer_for
 from syncer.secrets import from_env
+from syncer.texts import Texts
 
 FOUND_FRESH = 10.0  # seconds a page from a lookup stands in for reading it again
 
@@ -75,7 +76,7 @@ class NotionAdapter(Adapter):
     def __init__(self, name: str, settings: NotionSettings, config: Config) -> None:
         self.name = name
         self.settings = settings
-        self.pages = Pages(settings, config.syncer.language)
+        self.pages = Pages(settings, Texts(config))
         self.props = settings.properties
         self.pm_props = settings.postmortem_properties
         token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")

@@ -21,28 +21,11 @@ from adapters.notion.blocks import (
 from adapters.notion.settings import NotionSettings
 from syncer import markers, markup
 from syncer.model import ActionItem, Status
+from syncer.texts import Texts
 
-TEXT = {
-    "ko": {
-        "data": "incident-syncer 동기화 데이터 (고치지 마세요) ",
-        "notice": "incident-syncer가 관리하는 장애 공지입니다. 이 상자 안을 고치면 다음 동기화 때 "
-        "바뀝니다. 메모는 상자 밖에 남겨 주세요. ",
-        "timeline": "타임라인 ",
-        "postmortem": "incident-syncer가 발행한 포스트모템입니다. 다시 발행하면 내용이 바뀝니다. ",
-        "end": "포스트모템 끝 ",
-        "duplicate": "중복된 장애 페이지입니다. 이 장애는 여기에서 관리합니다: ",
-    },
-    "en": {
-        "data": "incident-syncer sync data (do not edit) ",
-        "notice": "Incident notice kept by incident-syncer. Edits inside this box are replaced "
-        "on the next sync; write notes outside it. ",
-        "timeline": "Timeline ",
-        "postmortem": "Postmortem published by incident-syncer; re-publishing replaces its "
-        "content. ",
-        "end": "End of postmortem ",
-        "duplicate": "Duplicate incident page. The incident is kept here: ",
-    },
-}
+# The notes on the boxes the tool writes (texts.j2's ``notion``); Notion joins rich texts as they
+# come, so each note ends with a space before what follows it.
+NOTES = ("data", "notice", "timeline", "postmortem", "end", "duplicate")
 
 
 @dataclass
@@ -111,9 +94,9 @@ def scan(page_id: str, incident_id: str, blocks: list[dict[str, Any]]) -> Layout
 class Pages:
     """The properties and tagged blocks the tool writes, in the configured language."""
 
-    def __init__(self, settings: NotionSettings, language: str) -> None:
+    def __init__(self, settings: NotionSettings, texts: Texts) -> None:
         self.settings = settings
-        self.text = TEXT[language]
+        self.text = {key: texts("notion", key) + " " for key in NOTES}
         self.props = settings.properties
         self.pm_props = settings.postmortem_properties
 

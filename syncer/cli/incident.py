@@ -137,8 +137,7 @@ def open_(
     if existing is not None:
         click.echo(f"{incident_id} is already open; syncing it as it is", err=True)
         _finish(engine, existing, dry_run, as_json, "open")
-    ko = config.syncer.language == "ko"
-    text = ("장애 인지" if ko else "Incident detected") + (f": {detection}" if detection else "")
+    text = _texts(config)("detected", detection)
     data: dict[str, Any] = {
         "id": incident_id,
         "title": title,
@@ -225,17 +224,11 @@ def grade(
     if final:
         data["grade_final"] = True
     if old != grade_name or (final and not incident.grade_final):
-        ko = config.syncer.language == "ko"
+        texts = _texts(config)
         if old != grade_name:
-            text = (
-                f"장애 등급 변경: {old} → {grade_name}"
-                if ko
-                else f"Grade changed: {old} → {grade_name}"
-            )
+            text = texts("regrade", old, grade_name, final)
         else:
-            text = f"장애 등급 {grade_name}"
-        if final:
-            text += " (최종 판정)" if ko else " (final)"
+            text = texts("grade_set", grade_name, final)
         event = _event(text, _when(at, config), "grade", None)
         if old != grade_name:
             event["id"] = f"grade-{old}-to-{grade_name}"
@@ -274,7 +267,13 @@ def resolve(
         data.setdefault("mitigated_at", when.isoformat())
         if resolution:
             data["resolution"] = resolution
-        ko = config.syncer.language == "ko"
-        text = ("장애 해결" if ko else "Resolved") + (f": {resolution}" if resolution else "")
+        text = _texts(config)("resolved", resolution)
         _append(data, _event(text, when, "status", None))
     _finish(engine, _validated(data, config), dry_run, as_json, "resolve")
+
+
+def _texts(config: Config) -> Any:
+    """The configured language's texts (``texts.j2``): every entry the command writes."""
+    from syncer.texts import Texts
+
+    return Texts(config)

@@ -10,6 +10,7 @@ from syncer.config import Config
 from syncer.engine.options import Options
 from syncer.model import EventKind, Incident, TimelineEvent
 from syncer.render import Extra, Renderer, TrackerLink
+from syncer.texts import Texts
 
 SNAPSHOT_VERSION = 1
 
@@ -20,6 +21,7 @@ class Documents:
     def __init__(self, config: Config, renderer: Renderer) -> None:
         self.config = config
         self.renderer = renderer
+        self.texts = Texts(config)
 
     def snapshot(self, incident: Incident, embedded: list[str] | None = None) -> dict[str, Any]:
         """The copy of the incident kept in the tracker (for the commands that take no file).
@@ -77,8 +79,7 @@ class Documents:
         body = self.renderer.render(
             "postmortem", incident, extra=Extra(trackers=links, incident_url=incident_url)
         )
-        word = "포스트모템" if self.config.syncer.language == "ko" else "Postmortem"
-        title = f"{word}: [{incident.grade}] {incident.title}"
+        title = self.texts("postmortem_title", incident.grade, incident.title)
         return PostmortemDoc(
             incident=incident, title=title, body=body, digest=markers.digest(title, body)
         )
@@ -88,26 +89,13 @@ class Documents:
             return []
         docs = []
         for item in incident.postmortem.action_items:
-            lines = [f"{incident.id}: {item.title}"]
-            if item.owner:
-                lines.append(f"- owner: {item.owner}")
-            if item.due:
-                lines.append(f"- due: {item.due.isoformat()}")
-            docs.append(
-                ActionItemDoc(item=item, incident=incident, title=item.title, body="\n".join(lines))
-            )
+            body = self.texts("action_item", incident.id, item)
+            docs.append(ActionItemDoc(item=item, incident=incident, title=item.title, body=body))
         return docs
 
     def regrade_event(self, incident: Incident, old: str) -> TimelineEvent:
         new = incident.grade
-        if self.config.syncer.language == "ko":
-            text = f"장애 등급 변경: {old} → {new}"
-            if incident.grade_final:
-                text += " (최종 판정)"
-        else:
-            text = f"Grade changed: {old} → {new}"
-            if incident.grade_final:
-                text += " (final)"
+        text = self.texts("regrade", old, new, incident.grade_final)
         return TimelineEvent.model_validate(
             {"at": _now(), "text": text, "kind": EventKind.grade, "id": f"grade-{old}-to-{new}"}
         )
