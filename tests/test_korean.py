@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
+from adapters import memory
 from syncer import config as config_mod
+from syncer import markers
 from syncer.cli import main
-from tests.conftest import BANNER
+from tests.conftest import BANNER, ROOT, write_config
 
 KOREAN_GRADES = """
 [grades."1등급"]
@@ -129,3 +132,58 @@ def test_the_korean_notice_has_no_italics_and_mermaid_reads_clock_times() -> Non
     postmortem = render(str(BANNER), "--doc", "postmortem")
     assert "        00∶10 : 기존 배너 노출 기간 종료, 홈 배너 영역 비어 있음" in postmortem
     assert "00.10" not in postmortem
+
+
+# Every text the tool writes comes from the configured language's texts.j2.
+
+
+def _sync(config: Path, *args: str) -> Any:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _issues(kind: str) -> list[dict[str, Any]]:
+    return [i for i in memory.store("t").issues.values() if i["kind"] == kind]
+
+
+def test_action_items_and_the_postmortem_title_are_in_korean(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "t"}})
+    _sync(config, "sync", str(BANNER))
+    (postmortem,) = _issues("postmortem")
+    assert postmortem["title"] == "포스트모템: [SEV3] 메인 배너가 홈에 노출되지 않음"
+    bodies = sorted(markers.strip(i["body"]).strip() for i in _issues("action_item"))
+    assert bodies == [
+        "INC-2024-0212-banner: 배너 노출 대상이 0건이면 알림 보내기\n- 담당: carol\n- 기한: 2024-02-20",
+        "INC-2024-0212-banner: 배너 만료 7일 전 담당자에게 알림\n- 담당: dave\n- 기한: 2024-02-29",
+    ]
+
+
+def test_a_final_grade_is_recorded_in_the_configured_language(tmp_path: Path) -> None:
+    for language, expected in (("en", "Grade SEV3 (final)"), ("ko", "장애 등급 SEV3 (최종 판정)")):
+        memory._STORES.clear()
+        config = write_config(
+            tmp_path / f"{language}.toml",
+            {"mem": {"type": "memory", "store": "t"}},
+            language=language,
+        )
+        _sync(config, "open", "--title", "x", "--grade", "SEV3", "--id", "INC-G")
+        _sync(config, "grade", "INC-G", "SEV3", "--final")
+        (issue,) = _issues("incident")
+        assert markers.strip(issue["comments"][-1]).strip().endswith(expected)
+
+
+def test_a_teams_own_texts_j2_words_every_entry(tmp_path: Path) -> None:
+    folder = tmp_path / "tpl" / "ko"
+    folder.mkdir(parents=True)
+    builtin = (ROOT / "templates" / "ko" / "texts.j2").read_text(encoding="utf-8")
+    (folder / "texts.j2").write_text(
+        builtin.replace("장애 등급 변경:", "등급 조정:"), encoding="utf-8"
+    )
+    config = write_config(
+        tmp_path / "c.toml", {"mem": {"type": "memory", "store": "t"}}, templates="tpl"
+    )
+    _sync(config, "open", "--title", "x", "--grade", "SEV3", "--id", "INC-G")
+    _sync(config, "grade", "INC-G", "SEV1")
+    (issue,) = _issues("incident")
+    assert markers.strip(issue["comments"][-1]).strip().endswith("등급 조정: SEV3 → SEV1")
