@@ -299,10 +299,52 @@ def md_cell(text: Any) -> str:
 
 
 def md_block(text: Any) -> str:
-    """Free text kept as paragraphs; the empty mark when empty."""
+    """Free text kept as paragraphs, confined to its section; the empty mark when empty."""
     if text is None or str(text).strip() == "":
         return EMPTY
-    return str(text).strip()
+    return confine(str(text).strip())
+
+
+# Constructs that run to the end of a Markdown document when left open (CommonMark: a fenced
+# code block, and the HTML blocks that end only at their closing text), with their closers.
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_HTML_OPEN = (
+    (re.compile(r"^ {0,3}<!--"), re.compile("-->"), "-->"),
+    # Any of the four end tags ends one of these, whichever opened it.
+    (
+        re.compile(r"^ {0,3}<(pre|script|style|textarea)(?:[\s>]|$)", re.I),
+        re.compile(r"</(?:pre|script|style|textarea)>", re.I),
+        None,
+    ),
+)
+
+
+def confine(text: str) -> str:
+    """``text`` with whatever it leaves open closed at its end: an unclosed fence or HTML
+    block in a person's text would swallow the rest of the document (every later section,
+    in every format converted from it). The text itself is kept as written."""
+    closer: str | None = None
+    ends: re.Pattern[str] | None = None
+    for line in text.split("\n"):
+        if closer is None:
+            fence = _FENCE_OPEN.match(line)
+            if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+                mark = fence.group(1)
+                closer = mark
+                ends = re.compile(
+                    r"^ {0,3}" + re.escape(mark[0]) + "{" + str(len(mark)) + r",}\s*$"
+                )
+                continue
+            for start, end, close in _HTML_OPEN:
+                found = start.match(line)
+                if not found:
+                    continue
+                if not end.search(line, found.end()):
+                    closer, ends = close or f"</{found.group(1).lower()}>", end
+                break
+        elif ends is not None and ends.search(line):
+            closer, ends = None, None
+    return text if closer is None else f"{text}\n{closer}"
 
 
 def template_loader(lang: str, override: str | None) -> Any:
