@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import CHECKOUT, write_config  # noqa: E402
 from tests.fakes.github import TOKEN, FakeGitHub, github_tracker  # noqa: E402
+from tests.procs import cli_command  # noqa: E402
 
 
 def incident(events: int) -> dict[str, object]:
@@ -49,11 +50,6 @@ def incident(events: int) -> dict[str, object]:
         for m in range(events)
     ]
     return data
-
-
-def cli() -> list[str]:
-    exe = Path(sys.executable).with_name("incident-syncer")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "syncer"]
 
 
 @dataclass
@@ -104,7 +100,7 @@ class Bench:
                 raise SystemExit(result.output)
         else:
             subprocess.run(
-                [*cli(), *args],
+                [*cli_command(), *args],
                 check=True,
                 env={**os.environ, **self.env},
                 cwd=self.tmp,
@@ -185,7 +181,7 @@ def main() -> None:
 
     commands = {
         "python -c 'import click'": [sys.executable, "-c", "import click"],
-        "incident-syncer --help": [*cli(), "--help"],
+        "incident-syncer --help": [*cli_command(), "--help"],
         "python -c 'import github' (paid by a sync to GitHub only)": [
             sys.executable,
             "-c",

@@ -47,7 +47,7 @@ def run_once(cloud: bool, latency: float, events: int) -> dict[str, tuple[int, i
 
     from syncer.cli import main
     from tests.conftest import write_config
-    from tests.fakes.jira import FakeJira
+    from tests.fakes.jira import FakeJira, jira_tracker
 
     fake = FakeJira(cloud=cloud).start()
     fake.latency = latency
@@ -56,18 +56,7 @@ def run_once(cloud: bool, latency: float, events: int) -> dict[str, tuple[int, i
         os.environ["JIRA_EMAIL"], os.environ["JIRA_API_TOKEN"] = fake.email, fake.token
         path = tmp / "inc.yaml"
         path.write_text(yaml.safe_dump(incident(events), allow_unicode=True), encoding="utf-8")
-        table = {
-            "type": "jira",
-            "url": fake.url,
-            "project": "OPS",
-            "email_env": "JIRA_EMAIL",
-            "token_env": "JIRA_API_TOKEN",
-            "cloud": cloud,
-            "transitions": {
-                "resolved": ["Start Progress", "Resolve"],
-                "closed": ["Start Progress", "Resolve"],
-            },
-        }
+        table = jira_tracker(fake)
         config = write_config(tmp / "incident-syncer.toml", {"jira": table}, language="en")
         out: dict[str, tuple[int, int, float]] = {}
         for name in ("fresh sync", "no-op resync", "no-op resync, no local state"):

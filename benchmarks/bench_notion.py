@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import BANNER, write_config  # noqa: E402
 from tests.fakes.notion import TOKEN, FakeNotion, notion_tracker  # noqa: E402
+from tests.procs import cli_command  # noqa: E402
 
 
 def incident(events: int) -> dict[str, Any]:
@@ -56,11 +57,6 @@ def incident(events: int) -> dict[str, Any]:
     ]
     data["resolved_at"] = (start + timedelta(minutes=events + 10)).isoformat()
     return data
-
-
-def cli() -> list[str]:
-    exe = Path(sys.executable).with_name("incident-syncer")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "syncer"]
 
 
 @dataclass
@@ -104,7 +100,7 @@ class Bench:
         app.reset_log()
         started = time.monotonic()
         done = subprocess.run(
-            [*cli(), "--config", str(config), "sync", str(self.path)],
+            [*cli_command(), "--config", str(config), "sync", str(self.path)],
             env=self.env,
             cwd=self.tmp,
             capture_output=True,

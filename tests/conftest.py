@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.github import fake_github  # noqa: F401  (a fixture for every test module)
+from tests.fakes.notion import fake_notion  # noqa: F401  (likewise)
 from tests.fakes.slack import fake_slack  # noqa: F401  (likewise)
 from tests.pg import pg  # noqa: F401  (the PostgreSQL fixture, for every test module)
 
@@ -149,3 +150,43 @@ def screen(text: str, **volatile: object) -> str:
     for name, value in sorted(volatile.items(), key=lambda kv: -len(str(kv[1]))):
         text = text.replace(str(value), f"<{name}>")
     return text
+
+
+class Workspace:
+    """A folder with a config file pointing at a fake tracker, and the CLI run in it."""
+
+    config: Path
+    tmp: Path
+
+    def volatile(self) -> dict[str, object]:
+        """What varies from run to run in the output (a fake's address), by the name shown."""
+        return {"tmp": self.tmp}
+
+    def run(self, *args: str) -> Any:
+        from click.testing import CliRunner
+
+        from syncer.cli import main
+
+        return CliRunner().invoke(main, ["--config", str(self.config), *args])
+
+    def screen(self, text: str) -> str:
+        """What the CLI printed, the fake's address and the temporary folder named."""
+        return screen(text, **self.volatile())
+
+    def sync(self, *paths: Path | str, expect: int = 0) -> Any:
+        result = self.run("sync", *(str(p) for p in paths))
+        assert result.exit_code == expect, result.output
+        return result
+
+    def write(self, data: dict[str, Any], name: str = "inc.yaml") -> Path:
+        import yaml
+
+        path = self.tmp / name
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return path
+
+    def forget(self) -> None:
+        """Delete the local state (an ephemeral CI runner)."""
+        import shutil
+
+        shutil.rmtree(self.tmp / "state", ignore_errors=True)

@@ -14,6 +14,12 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 
+def cli_command() -> list[str]:
+    """How to start ``incident-syncer`` beside this Python: its script, else ``python -m syncer``."""
+    exe = Path(sys.executable).with_name("incident-syncer")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "syncer"]
+
+
 def _run(barrier: Barrier, cwd: str, args: list[str], env: dict[str, str], log: str) -> None:
     os.chdir(cwd)
     os.environ.update(env)

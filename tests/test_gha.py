@@ -28,7 +28,7 @@ from tests.contract.suite import event_ids, load_yaml
 from tests.contract.test_jira import TRANSITIONS
 from tests.fakes.base import HTTPError, Request, Response
 from tests.fakes.github import TOKEN, FakeGitHub, github_tracker
-from tests.fakes.jira import FakeJira, Issue
+from tests.fakes.jira import FakeJira, Issue, jira_tracker
 from tests.test_gha_units import parse_outputs
 
 REPO = "acme/incidents"
@@ -243,17 +243,7 @@ def runner(
         tmp_path / "incident-syncer.toml",
         {
             "github": github_tracker(github),
-            "jira": {
-                "type": "jira",
-                "url": jira.url,
-                "project": jira.project,
-                "email_env": "JIRA_EMAIL",
-                "token_env": "JIRA_API_TOKEN",
-                "cloud": True,
-                "transitions": TRANSITIONS,
-                "requests_per_second": 1000,
-                "burst": 50,
-            },
+            "jira": jira_tracker(jira, transitions=TRANSITIONS, requests_per_second=1000, burst=50),
         },
         language="en",
     )

@@ -9,26 +9,22 @@ from __future__ import annotations
 import copy
 import random
 import re
-import shutil
 import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from click.testing import CliRunner, Result
 
 from syncer import markers
-from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, CHECKOUT_FIRST_SYNC, screen, write_config
+from tests.conftest import BANNER, CHECKOUT, CHECKOUT_FIRST_SYNC, Workspace, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
 CHECKOUT_ID = "INC-2024-0305-checkout"
 
 
-class GH:
+class GH(Workspace):
     """A fake GitHub, a config pointing at it, and the CLI."""
 
     def __init__(self, app: FakeGitHub, tmp: Path) -> None:
@@ -42,26 +38,8 @@ class GH:
             table["base_url"] = base_url
         self.config = write_config(self.tmp / "incident-syncer.toml", {"gh": table})
 
-    def run(self, *args: str) -> Result:
-        return CliRunner().invoke(main, ["--config", str(self.config), *args])
-
-    def screen(self, text: str) -> str:
-        """What the CLI printed, the fake's address and the temporary folder named."""
-        return screen(text, gh=self.app.url, tmp=self.tmp)
-
-    def sync(self, *paths: Path | str, expect: int = 0) -> Result:
-        result = self.run("sync", *(str(p) for p in paths))
-        assert result.exit_code == expect, result.output
-        return result
-
-    def write(self, data: dict[str, Any], name: str = "inc.yaml") -> Path:
-        path = self.tmp / name
-        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        return path
-
-    def forget(self) -> None:
-        """Delete the local state (an ephemeral CI runner)."""
-        shutil.rmtree(self.tmp / "state", ignore_errors=True)
+    def volatile(self) -> dict[str, object]:
+        return {"gh": self.app.url, "tmp": self.tmp}
 
     # The fake's state, seen as incidents.
 

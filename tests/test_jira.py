@@ -11,7 +11,6 @@ import base64
 import copy
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from syncer.cli import main
-from tests.conftest import BANNER, CHECKOUT, ROOT, screen, write_config
+from tests.conftest import BANNER, CHECKOUT, ROOT, Workspace, write_config
 from tests.contract.suite import event_ids, load_yaml
 from tests.fakes.clock import FakeClock
-from tests.fakes.jira import TEXT_LIMIT, FakeJira, Issue, adf_text
+from tests.fakes.jira import TEXT_LIMIT, FakeJira, Issue, adf_text, jira_tracker
 
 CHECKOUT_ID = "INC-2024-0305-checkout"
 BANNER_ID = "INC-2024-0212-banner"
@@ -38,7 +36,7 @@ PATHS = {
 }
 
 
-class Jira:
+class Jira(Workspace):
     """A fake Jira, a config pointing at it, and the CLI."""
 
     def __init__(self, fake: FakeJira, tmp: Path, cloud: bool) -> None:
@@ -48,18 +46,14 @@ class Jira:
         self.configure()
 
     def table(self, **overrides: Any) -> dict[str, Any]:
-        table: dict[str, Any] = {
-            "type": "jira",
-            "url": self.fake.url,
-            "project": "OPS",
-            "email_env": "JIRA_EMAIL",
-            "token_env": "JIRA_API_TOKEN",
-            "cloud": self.cloud,
-            "transitions": PATHS,
-            "priority": {"SEV1": "Highest", "SEV2": "High", "SEV3": "Medium"},
-            "requests_per_second": 1000,
-            "burst": 50,
-        }
+        table = jira_tracker(
+            self.fake,
+            cloud=self.cloud,
+            transitions=PATHS,
+            priority={"SEV1": "Highest", "SEV2": "High", "SEV3": "Medium"},
+            requests_per_second=1000,
+            burst=50,
+        )
         table.update(overrides)
         return {k: v for k, v in table.items() if v is not None}
 
@@ -71,25 +65,8 @@ class Jira:
             language=language,
         )
 
-    def run(self, *args: str) -> Result:
-        return CliRunner().invoke(main, ["--config", str(self.config), *args])
-
-    def screen(self, text: str) -> str:
-        """What the CLI printed, the fake's address and the temporary folder named."""
-        return screen(text, jira=self.fake.url, tmp=self.tmp)
-
-    def sync(self, *paths: Path | str, expect: int = 0) -> Result:
-        result = self.run("sync", *(str(p) for p in paths))
-        assert result.exit_code == expect, result.output
-        return result
-
-    def write(self, data: dict[str, Any], name: str = "inc.yaml") -> Path:
-        path = self.tmp / name
-        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        return path
-
-    def forget(self) -> None:
-        shutil.rmtree(self.tmp / "state", ignore_errors=True)
+    def volatile(self) -> dict[str, object]:
+        return {"jira": self.fake.url, "tmp": self.tmp}
 
     # The fake's state, seen as incidents.
 

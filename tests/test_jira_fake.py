@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, write_config
-from tests.fakes.jira import FakeJira
+from tests.fakes.jira import FakeJira, jira_tracker
 
 # A copy of the official contract excerpt, kept next to the fakes so the tests need nothing else.
 CONTRACT = Path(__file__).parent / "fakes" / "jira.openapi.json"
@@ -98,19 +98,7 @@ def _setup(
     fake = FakeJira(cloud=cloud).start()
     monkeypatch.setenv("JIRA_EMAIL", fake.email)
     monkeypatch.setenv("JIRA_API_TOKEN", fake.token)
-    table = {
-        "type": "jira",
-        "url": fake.url,
-        "project": "OPS",
-        "email_env": "JIRA_EMAIL",
-        "token_env": "JIRA_API_TOKEN",
-        "cloud": cloud,
-        "transitions": {
-            "resolved": ["Start Progress", "Resolve"],
-            "closed": ["Start Progress", "Resolve"],
-        },
-    }
-    config = write_config(tmp_path / "c.toml", {"jira": table})
+    config = write_config(tmp_path / "c.toml", {"jira": jira_tracker(fake)})
     try:
         yield fake, config
     finally:

@@ -37,14 +37,8 @@ BANNER_ID = "INC-2024-0212-banner"
 
 
 @pytest.fixture
-def app() -> Iterator[FakeNotion]:
-    retry._PACERS.pop("notion", None)  # pacing state is per process: not across tests
-    fake = FakeNotion()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+def app(fake_notion: FakeNotion) -> FakeNotion:
+    return fake_notion
 
 
 @pytest.fixture

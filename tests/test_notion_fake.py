@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,8 @@ SPEC: dict[str, Any] = json.loads(CONTRACT.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
-def app() -> Iterator[FakeNotion]:
-    fake = FakeNotion()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+def app(fake_notion: FakeNotion) -> FakeNotion:
+    return fake_notion
 
 
 def client(app: FakeNotion, version: str = LATEST, token: str = TOKEN) -> httpx.Client:

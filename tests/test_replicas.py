@@ -20,13 +20,10 @@ import pytest
 import yaml
 
 from tests.conftest import BANNER, write_config
-from tests.fakes.github import FakeGitHub, fresh_pacers
-from tests.fakes.jira import FakeJira
-from tests.fakes.notion import FakeNotion
 from tests.pg import PG
 from tests.procs import run_together
 from tests.test_ingest_helpers import am_alert, am_group
-from tests.test_serve_process import ServeProcess, Trackers, each, incident_id
+from tests.test_serve_process import ServeProcess, Trackers, each, incident_id, running_trackers
 
 pytestmark = pytest.mark.slow  # several serve processes and syncs on one PostgreSQL state
 
@@ -35,17 +32,8 @@ GROUPS = 4
 
 @pytest.fixture
 def trackers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trackers]:
-    fresh_pacers(monkeypatch)
-    github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
-    notion.start()
-    trackers = Trackers(github, jira, notion, tmp_path / "memory-tracker.json")
-    for key, value in trackers.env().items():
-        monkeypatch.setenv(key, value)
-    try:
+    with running_trackers(tmp_path, monkeypatch) as trackers:
         yield trackers
-    finally:
-        for app in (github, jira, notion):
-            app.stop()
 
 
 def query(pg: PG, sql: str, *args: Any) -> list[tuple[Any, ...]]:

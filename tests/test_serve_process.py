@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,22 @@ class Trackers:
 ALL = ("gh", "jira", "notion", "mem")
 
 
+@contextmanager
+def running_trackers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trackers]:
+    """The fake GitHub, Jira (Cloud) and Notion running, their secrets in the environment."""
+    fresh_pacers(monkeypatch)
+    github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
+    notion.start()
+    trackers = Trackers(github, jira, notion, tmp_path / "memory-tracker.json")
+    for key, value in trackers.env().items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield trackers
+    finally:
+        for app in (github, jira, notion):
+            app.stop()
+
+
 def each(value: Any) -> dict[str, Any]:
     return dict.fromkeys(ALL, value)
 
@@ -173,25 +190,18 @@ def each(value: Any) -> dict[str, Any]:
 def setup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[ServeProcess, Trackers, Path]]:
-    fresh_pacers(monkeypatch)
-    github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
-    notion.start()
-    trackers = Trackers(github, jira, notion, tmp_path / "memory-tracker.json")
-    for key, value in trackers.env().items():
-        monkeypatch.setenv(key, value)
-    config = write_config(
-        tmp_path / "incident-syncer.toml",
-        trackers.tables(),
-        extra='\n[ingest]\non_resolved = "resolved"\n\n[serve]\nworkers = 4\n',
-    )
-    server = ServeProcess(config, tmp_path / "serve.log")
-    try:
-        yield server, trackers, config
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.kill()
-        for app in (github, jira, notion):
-            app.stop()
+    with running_trackers(tmp_path, monkeypatch) as trackers:
+        config = write_config(
+            tmp_path / "incident-syncer.toml",
+            trackers.tables(),
+            extra='\n[ingest]\non_resolved = "resolved"\n\n[serve]\nworkers = 4\n',
+        )
+        server = ServeProcess(config, tmp_path / "serve.log")
+        try:
+            yield server, trackers, config
+        finally:
+            if server.proc is not None and server.proc.poll() is None:
+                server.kill()
 
 
 def incident_id(config: Path, data: dict[str, Any]) -> str:

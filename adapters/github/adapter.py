@@ -506,10 +506,8 @@ def _age(item: _Issue) -> tuple[float, int]:
 
 
 def _dedupe(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
+    """``names`` without repeats, case aside (GitHub label names ignore case); the first kept."""
+    first: dict[str, str] = {}
     for name in names:
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            out.append(name)
-    return out
+        first.setdefault(name.lower(), name)
+    return list(first.values())

@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 
 from syncer.cli import main
 from tests.conftest import BANNER, BANNER_FIRST_SYNC, CHECKOUT, write_config
+from tests.fakes.base import FakeApp
 
 PAGE = 100  # the most comments any tracker returns in one page
 
@@ -120,6 +121,30 @@ class Harness(Protocol):
         over a hundred to make the adapter read more than one page.
         """
         ...
+
+
+class ServedHarness:
+    """What every harness over a fake server shares: its request log, faults and outages."""
+
+    server: FakeApp
+
+    def writes(self) -> int:
+        return self.server.writes()
+
+    def requests(self) -> int:
+        return self.server.calls()
+
+    def reset_log(self) -> None:
+        self.server.reset_log()
+
+    def faults(self, rate: float, seed: int = 0) -> None:
+        # The fakes fail reads only "before" acting; "every request fails" is an outage.
+        self.server.faults(rate, seed)
+        self.server.outage = 503 if rate >= 1.0 else None
+
+    def reads_down(self, down: bool) -> None:
+        self.server.outage = 503 if down else None
+        self.server.outage_reads_only = down
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

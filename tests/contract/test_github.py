@@ -8,16 +8,17 @@ from typing import Any
 import pytest
 
 from syncer import markers
-from tests.contract.suite import TrackerContract
+from tests.contract.suite import ServedHarness, TrackerContract
 from tests.fakes.github import TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
 
-class GitHubHarness:
+class GitHubHarness(ServedHarness):
     """The suite's view of the fake GitHub: incidents by their markers, writes from the log."""
 
     name = "gh"
 
     def __init__(self, app: FakeGitHub) -> None:
+        self.server = app
         self.app = app
         self.table: dict[str, Any] = github_tracker(app)
         self.env: dict[str, str] = {"GITHUB_TOKEN": TOKEN}
@@ -34,15 +35,6 @@ class GitHubHarness:
     def _incident(self, incident_id: str) -> dict[str, Any]:
         (issue,) = self._marked(markers.BEGIN, incident_id)
         return issue
-
-    def writes(self) -> int:
-        return self.app.writes()
-
-    def requests(self) -> int:
-        return self.app.calls()
-
-    def reset_log(self) -> None:
-        self.app.reset_log()
 
     def issues(self, incident_id: str) -> list[str]:
         return [f"#{i['number']}" for i in self._marked(markers.BEGIN, incident_id)]
@@ -64,15 +56,6 @@ class GitHubHarness:
 
     def action_items(self, incident_id: str) -> int:
         return len(self._marked("action", incident_id))
-
-    def faults(self, rate: float, seed: int = 0) -> None:
-        # The base fake fails reads only "before" acting; "every call fails" is an outage.
-        self.app.faults(rate, seed)
-        self.app.outage = 503 if rate >= 1.0 else None
-
-    def reads_down(self, down: bool) -> None:
-        self.app.outage = 503 if down else None
-        self.app.outage_reads_only = down
 
     def delete(self, incident_id: str) -> None:
         self.app.delete_issue(self._incident(incident_id)["number"])

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract.suite import TrackerContract
-from tests.fakes.jira import FakeJira, Issue
+from tests.contract.suite import ServedHarness, TrackerContract
+from tests.fakes.jira import FakeJira, Issue, jira_tracker
 
 EVENT = re.compile(r"incident-syncer:event id=([A-Za-z0-9._-]+)")
 # The fake's workflow is a chain (To Do → In Progress → Done): resolving takes two steps.
@@ -24,25 +24,18 @@ TRANSITIONS = {
 }
 
 
-class JiraHarness:
+class JiraHarness(ServedHarness):
     name = "jira"
 
     def __init__(self, fake: FakeJira, cloud: bool) -> None:
+        self.server = fake
         self.fake = fake
         self.env = {"JIRA_EMAIL": fake.email, "JIRA_API_TOKEN": fake.token}
-        self.table: dict[str, Any] = {
-            "type": "jira",
-            "url": fake.url,
-            "project": fake.project,
-            "email_env": "JIRA_EMAIL",
-            "token_env": "JIRA_API_TOKEN",
-            "transitions": TRANSITIONS,
-            "cloud": cloud,
-            # The fake asks for Retry-After: 0; a generous rate keeps the pacer's 429
-            # slow-downs (halving, down to 1/16) from stretching the fault tests.
-            "requests_per_second": 1000,
-            "burst": 50,
-        }
+        # The fake asks for Retry-After: 0; a generous rate keeps the pacer's 429
+        # slow-downs (halving, down to 1/16) from stretching the fault tests.
+        self.table: dict[str, Any] = jira_tracker(
+            fake, transitions=TRANSITIONS, requests_per_second=1000, burst=50
+        )
 
     def _issues(self, incident_id: str) -> list[Issue]:
         return self.fake.issues_labelled(f"incident-id-{incident_id}")
@@ -54,15 +47,6 @@ class JiraHarness:
             if (i.properties.get("incident-syncer") or {}).get("kind") == kind
             and i.properties["incident-syncer"].get("id") == incident_id
         ]
-
-    def writes(self) -> int:
-        return self.fake.writes()
-
-    def requests(self) -> int:
-        return self.fake.calls()
-
-    def reset_log(self) -> None:
-        self.fake.reset_log()
 
     def issues(self, incident_id: str) -> list[str]:
         return [i.key for i in self._issues(incident_id)]
@@ -86,14 +70,6 @@ class JiraHarness:
 
     def action_items(self, incident_id: str) -> int:
         return len(self._of_kind(incident_id, "action"))
-
-    def faults(self, rate: float, seed: int = 0) -> None:
-        self.fake.faults(rate, seed)
-        self.fake.outage = 503 if rate >= 1.0 else None
-
-    def reads_down(self, down: bool) -> None:
-        self.fake.outage = 503 if down else None
-        self.fake.outage_reads_only = down
 
     def delete(self, incident_id: str) -> None:
         (issue,) = self._issues(incident_id)

@@ -13,16 +13,17 @@ from typing import Any
 import pytest
 
 from syncer import retry
-from tests.contract.suite import TrackerContract
+from tests.contract.suite import ServedHarness, TrackerContract
 from tests.fakes.notion import LEGACY, TOKEN, FakeNotion, notion_tracker
 
 
-class NotionHarness:
+class NotionHarness(ServedHarness):
     """The suite's view of the fake Notion: pages by their Incident ID, blocks by their tags."""
 
     name = "notion"
 
     def __init__(self, app: FakeNotion, **overrides: Any) -> None:
+        self.server = app
         self.app = app
         self.table: dict[str, Any] = notion_tracker(app, **overrides)
         self.env: dict[str, str] = {"NOTION_TOKEN": TOKEN}
@@ -31,15 +32,6 @@ class NotionHarness:
     def _page(self, incident_id: str) -> dict[str, Any]:
         (page,) = self.app.incident_pages(incident_id)
         return page
-
-    def writes(self) -> int:
-        return self.app.writes()
-
-    def requests(self) -> int:
-        return self.app.calls()
-
-    def reset_log(self) -> None:
-        self.app.reset_log()
 
     def issues(self, incident_id: str) -> list[str]:
         return [p["id"][:8] for p in self.app.incident_pages(incident_id)]
@@ -81,15 +73,6 @@ class NotionHarness:
             for block in self.app.live(pm["id"])
             if block["type"] == "to_do" and self.app.tag(block)
         )
-
-    def faults(self, rate: float, seed: int = 0) -> None:
-        # Reads fail only "before" acting in the base fake: "every call fails" is an outage.
-        self.app.faults(rate, seed)
-        self.app.outage = 503 if rate >= 1.0 else None
-
-    def reads_down(self, down: bool) -> None:
-        self.app.outage = 503 if down else None
-        self.app.outage_reads_only = down
 
     def delete(self, incident_id: str) -> None:
         self.app.trash_page(self._page(incident_id)["id"])

@@ -1127,13 +1127,11 @@ class FakeGitHub(FakeApp):
 
 
 def _dedupe(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
+    """``names`` without repeats, case aside (as GitHub compares label names); the first kept."""
+    first: dict[str, str] = {}
     for name in names:
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            out.append(name)
-    return out
+        first.setdefault(name.lower(), name)
+    return list(first.values())
 
 
 def github_tracker(app: FakeGitHub, **overrides: Any) -> dict[str, Any]:

@@ -982,3 +982,23 @@ class FakeJira(FakeApp):
     def wait_for_index(self) -> None:
         """The index catches up at once (tests set a lag far longer than they run)."""
         self.search_lag = 0.0
+
+
+def jira_tracker(fake: FakeJira, **overrides: Any) -> dict[str, Any]:
+    """A ``[trackers.NAME]`` table pointing at ``fake`` (Cloud or Data Center as it is), with
+    basic auth from ``$JIRA_EMAIL`` and ``$JIRA_API_TOKEN`` and the path to Done its workflow
+    needs (two steps); ``overrides`` add or replace keys."""
+    table: dict[str, Any] = {
+        "type": "jira",
+        "url": fake.url,
+        "project": fake.project,
+        "email_env": "JIRA_EMAIL",
+        "token_env": "JIRA_API_TOKEN",
+        "cloud": fake.cloud,
+        "transitions": {
+            "resolved": ["Start Progress", "Resolve"],
+            "closed": ["Start Progress", "Resolve"],
+        },
+    }
+    table.update(overrides)
+    return table

@@ -311,6 +311,17 @@ class FakeNotion(FakeApp):
 
     # Dispatch: outage, rate limit, version, auth.
 
+    def not_found(self, kind: str, object_id: str) -> HTTPError:
+        """Notion's 404 for a page, block or database it has not got (or not shared)."""
+        return HTTPError(
+            404,
+            self.error_body(
+                404,
+                f"Could not find {kind} with ID: {object_id}. Make sure the relevant pages and "
+                "databases are shared with your integration.",
+            ),
+        )
+
     def error_body(self, status: int, message: str) -> Any:
         return {
             "object": "error",
@@ -656,14 +667,7 @@ class FakeNotion(FakeApp):
         """The page or block whose children are addressed (404 if unknown or trashed)."""
         found = self.pages.get(block_id) or self.blocks.get(block_id)
         if found is None or found.get("in_trash"):
-            raise HTTPError(
-                404,
-                self.error_body(
-                    404,
-                    f"Could not find block with ID: {block_id}. Make sure the relevant pages and "
-                    "databases are shared with your integration.",
-                ),
-            )
+            raise self.not_found("block", block_id)
         return found
 
     def _paginate(
@@ -703,14 +707,7 @@ class FakeNotion(FakeApp):
     def _database(self, database_id: str) -> dict[str, Any]:
         database = self.databases.get(database_id)
         if database is None:
-            raise HTTPError(
-                404,
-                self.error_body(
-                    404,
-                    f"Could not find database with ID: {database_id}. Make sure the relevant "
-                    "pages and databases are shared with your integration.",
-                ),
-            )
+            raise self.not_found("database", database_id)
         return database
 
     def get_database(self, request: Request) -> Response:
@@ -839,14 +836,7 @@ class FakeNotion(FakeApp):
     def _page(self, page_id: str) -> dict[str, Any]:
         page = self.pages.get(page_id)
         if page is None:
-            raise HTTPError(
-                404,
-                self.error_body(
-                    404,
-                    f"Could not find page with ID: {page_id}. Make sure the relevant pages and "
-                    "databases are shared with your integration.",
-                ),
-            )
+            raise self.not_found("page", page_id)
         return page
 
     def _public_page(self, page_id: str) -> dict[str, Any]:
@@ -1010,14 +1000,7 @@ class FakeNotion(FakeApp):
     def _block(self, block_id: str) -> dict[str, Any]:
         block = self.blocks.get(block_id)
         if block is None:
-            raise HTTPError(
-                404,
-                self.error_body(
-                    404,
-                    f"Could not find block with ID: {block_id}. Make sure the relevant pages and "
-                    "databases are shared with your integration.",
-                ),
-            )
+            raise self.not_found("block", block_id)
         return block
 
     def get_block(self, request: Request) -> Response:
