@@ -18,7 +18,7 @@ import pytest
 
 from syncer import markers
 from tests.conftest import BANNER, CHECKOUT, CHECKOUT_FIRST_SYNC, Workspace, write_config
-from tests.contract.suite import event_ids, load_yaml
+from tests.contract.suite import event_ids, load_yaml, regrade
 from tests.fakes.github import BODY_LIMIT, TOKEN, FakeGitHub, fresh_pacers, github_tracker
 
 CHECKOUT_ID = "INC-2024-0305-checkout"
@@ -173,11 +173,7 @@ def test_two_new_events_and_a_grade_change(gh: GH) -> None:
     issue = gh.incident(CHECKOUT_ID)
     gh.app.edit_issue(issue["number"], labels=[*issue["labels"], "customer-facing"])
     before = gh.events(CHECKOUT_ID)
-    data["grade"] = "SEV1"
-    data["timeline"] += [
-        {"at": "2024-03-05T14:30:00Z", "text": "Error budget review started", "kind": "note"},
-        {"at": "2024-03-05T14:40:00Z", "text": "Customer notice sent", "kind": "action"},
-    ]
+    regrade(data)
     gh.write(data)
     gh.app.reset_log()
     gh.sync(path)

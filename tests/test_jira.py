@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from syncer.cli import main
 from tests.conftest import BANNER, CHECKOUT, ROOT, Workspace, write_config
-from tests.contract.suite import event_ids, load_yaml
+from tests.contract.suite import event_ids, load_yaml, regrade
 from tests.fakes.clock import FakeClock
 from tests.fakes.jira import TEXT_LIMIT, FakeJira, Issue, adf_text, jira_tracker
 
@@ -203,11 +203,7 @@ def test_new_events_and_regrade_in_exactly_one_edit(jira: Jira) -> None:
     issue = jira.incident(CHECKOUT_ID)
     assert jira.fake.status_name(issue) == "In Progress"
     before = jira.events(CHECKOUT_ID)
-    data["grade"] = "SEV1"
-    data["timeline"] += [
-        {"at": "2024-03-05T14:30:00Z", "text": "Error budget review started", "kind": "note"},
-        {"at": "2024-03-05T14:40:00Z", "text": "Customer notice sent", "kind": "action"},
-    ]
+    regrade(data)
     jira.write(data)
     jira.fake.reset_log()
     jira.sync(path)

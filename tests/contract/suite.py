@@ -152,6 +152,15 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def regrade(data: dict[str, Any]) -> None:
+    """What happens next to a :meth:`TrackerContract.short_incident`: SEV1, two more entries."""
+    data["grade"] = "SEV1"
+    data["timeline"] += [
+        {"at": "2024-03-05T14:30:00Z", "text": "Error budget review started", "kind": "note"},
+        {"at": "2024-03-05T14:40:00Z", "text": "Customer notice sent", "kind": "action"},
+    ]
+
+
 def rows(result: Result) -> list[dict[str, Any]]:
     """The ``--json`` output: one result per incident and tracker."""
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -281,11 +290,7 @@ class TrackerContract:
         before = harness.events("INC-regrade")
         assert len(before) == 4
 
-        data["grade"] = "SEV1"
-        data["timeline"] += [
-            {"at": "2024-03-05T14:30:00Z", "text": "Error budget review started", "kind": "note"},
-            {"at": "2024-03-05T14:40:00Z", "text": "Customer notice sent", "kind": "action"},
-        ]
+        regrade(data)
         self.incident_file(env, data)
         harness.reset_log()
         result = self.run(env, "sync", str(path))
