@@ -277,7 +277,19 @@ def test_an_alert_is_announced_in_the_same_run(tmp_path: Path, slack: FakeSlack)
     notice = slack.incidents.messages[0]
     assert notice["metadata"]["event_type"] == "incident_syncer_notice"
     assert "CheckoutErrors" in notice["blocks"][0]["text"]["text"]
-    assert "slack" in result.output
+    # The notice's permalink carries Slack's message time: shown as <ts>.
+    assert re.sub(r"/p\d+", "/p<ts>", result.output) == (
+        "ALERT-cfa646702e7f: opened (first notification)\n"
+        "✓ ALERT-cfa646702e7f → mem #1 memory://mem/1: created\n"
+        "    - create issue '[SEV1] CheckoutErrors' with label grade:SEV1\n"
+        "    - add 1 timeline comment(s): al-f-34744ef6846d-f912c06f\n"
+        "✓ ALERT-cfa646702e7f → slack C000000001 "
+        "https://acme-fake.slack.com/archives/C000000001/p<ts>: created\n"
+        "    - post the notice (SEV1, detected)\n"
+        "    - open the incident's room\n"
+        "    - post 1 timeline entry: al-f-34744ef6846d-f912c06f\n"
+        "    - update the notice: content\n"
+    )
 
 
 def test_injected_faults_converge_with_nothing_posted_twice(
