@@ -48,6 +48,7 @@ __all__ = [
     "CAP_ROOM",
     "CAP_THREAD",
     "KINDS",
+    "MEMBERS",
     "Channel",
     "ChannelSettings",
     "Notice",
@@ -71,6 +72,20 @@ CAP_READ_BACK = "read_back"
 """:meth:`Channel.lookup` reads the channel itself; without it, the answer comes from the
 local state store (so a lost state file means notifications are sent again, each with the
 same idempotency key)."""
+
+# What a channel class must have (checked when its type is loaded); ``name`` and ``hears``
+# are set by its constructor.
+MEMBERS = (
+    "type",
+    "Settings",
+    "capabilities",
+    "lookup",
+    "post_notice",
+    "update_notice",
+    "post_entry",
+    "open_room",
+    "close_room",
+)
 
 KINDS = ("open", "grade", "status", "entry")
 """What a channel can be told: the incident opened (the notice), a grade change, a status

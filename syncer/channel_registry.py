@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from syncer.registry import Builtin, Plugins, build_plugin
@@ -11,6 +12,21 @@ if TYPE_CHECKING:
     from adapters.channels import Channel
     from syncer.config import Config
 
+
+def _channel_problems(cls: type) -> list[str]:
+    """What a channel class lacks of the contract (:class:`adapters.channels.Channel`)."""
+    from adapters.channels import MEMBERS
+
+    if not inspect.isclass(cls):
+        return ["is not a class"]
+    missing = [name for name in MEMBERS if not hasattr(cls, name)]
+    return (
+        [f"does not implement the channel contract: missing {', '.join(missing)}"]
+        if missing
+        else []
+    )
+
+
 CHANNELS = Plugins(
     "incident_syncer.channels",
     {
@@ -18,6 +34,7 @@ CHANNELS = Plugins(
         "webhook": Builtin("adapters.webhook:WebhookChannel"),
     },
     "channel type",
+    _channel_problems,
 )
 
 

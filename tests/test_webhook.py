@@ -288,3 +288,30 @@ def test_a_users_template_beside_the_config_and_a_broken_one(
         "text": '[SEV2] 결제 실패 "급증" · 조사 중 · 담당자 alice',
         "n": 3,
     }
+
+
+def test_a_third_party_channel_is_loaded_by_entry_point_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adapters.webhook import WebhookChannel
+    from syncer.channel_registry import channel_class
+    from tests.conftest import install_plugin
+
+    install_plugin(monkeypatch, "incident_syncer.channels", "mine", WebhookChannel)
+    assert channel_class("mine") is WebhookChannel
+    install_plugin(monkeypatch, "incident_syncer.channels", "half", Half)
+    with pytest.raises(ConfigError) as refused:
+        channel_class("half")
+    assert str(refused.value) == (
+        "channel type 'half' (tests.test_webhook:Half) does not implement the channel contract: "
+        "missing capabilities, lookup, update_notice, post_entry, open_room, close_room"
+    )
+
+
+class Half:
+    """Half a channel: a type, settings and a notice, nothing else."""
+
+    type = "half"
+    Settings = object
+
+    def post_notice(self) -> None: ...
