@@ -295,7 +295,7 @@ def test_postmortem_in_wiki_markup_on_data_center(dc: Jira, language: str) -> No
     for line, why in zip(numbered, whys, strict=True):
         assert why["q"] in line and why["a"] in line
     # Tables: a key/value table without header, the timeline table with one.
-    assert f"|{'Incident' if language == 'en' else '장애 ID'}|{{{{{incident_id}}}}}|" in wiki
+    assert f"|{'Incident' if language == 'en' else '장애 식별자'}|{{{{{incident_id}}}}}|" in wiki
     assert "||" in wiki and len([x for x in wiki.splitlines() if x.startswith("||")]) == 1
     # Code (the Mermaid timeline), bullet lists, links.
     assert "{code}" in wiki and "timeline" in wiki

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from click.testing import CliRunner
 
 from adapters import memory
@@ -12,6 +15,7 @@ from syncer import config as config_mod
 from syncer import markers
 from syncer.cli import main
 from tests.conftest import BANNER, ROOT, write_config
+from tests.test_ingest_helpers import AM_EXAMPLE
 
 KOREAN_GRADES = """
 [grades."1등급"]
@@ -39,7 +43,7 @@ def test_an_empty_incident_reads_with_one_empty_mark_and_korean_grade_names(
         "\n"
         "| | |\n"
         "|---|---|\n"
-        "| 장애 ID | `INC-M` |\n"
+        "| 장애 식별자 | `INC-M` |\n"
         "| 장애 상태 | **인지** |\n"
         "| 장애 등급 | 2등급 |\n"
         "| 담당자 | — |\n"
@@ -187,3 +191,82 @@ def test_a_teams_own_texts_j2_words_every_entry(tmp_path: Path) -> None:
     _sync(config, "grade", "INC-G", "SEV1")
     (issue,) = _issues("incident")
     assert markers.strip(issue["comments"][-1]).strip().endswith("등급 조정: SEV3 → SEV1")
+
+
+# No English in a Korean document beyond names, identifiers and URLs.
+
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'_-]*[A-Za-z]")
+PROPER_NAMES = {"KST", "Alertmanager"}  # a time zone's name; the sender's name
+
+
+def _words(text: Any) -> set[str]:
+    """The Latin-script words of ``text``: strings anywhere in nested data, without URLs."""
+    if isinstance(text, dict):
+        return set().union(*(_words(v) | _words(k) for k, v in text.items()))
+    if isinstance(text, list):
+        return set().union(*(_words(v) for v in text))
+    text = re.sub(r"\]\([^)]*\)", "]", str(text))  # a link's address
+    text = re.sub(r"[a-z][a-z0-9+.-]*://\S+", " ", text)  # a bare address
+    return set(_LATIN_WORD.findall(text))
+
+
+def _written(store: str = "t") -> str:
+    """Everything written to the memory tracker, as a person sees it (markers aside, and the
+    Mermaid diagram's keywords: diagram syntax, like an identifier)."""
+    parts = []
+    for issue in memory.store(store).issues.values():
+        parts += [issue["title"], issue["body"], *issue["comments"]]
+    text = "\n".join(markers.strip(p) for p in parts)
+    return re.sub(r"```mermaid\n.*?```", "", text, flags=re.S)
+
+
+def test_the_korean_example_holds_no_english_word_outside_names_ids_and_urls(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "t"}})
+    _sync(config, "sync", str(BANNER))  # notice, timeline entries, postmortem, action items
+    _sync(config, "grade", "INC-2024-0212-banner", "SEV2", "--final")
+    _sync(config, "open", "--title", "결제 지연", "--grade", "SEV1", "--id", "INC-K",
+          "--detection", "모니터링 알림", "--commander", "park")  # fmt: skip
+    _sync(config, "note", "INC-K", "원인 파악 중")
+    _sync(config, "resolve", "INC-K", "--resolution", "설정 되돌림")
+    alert = AM_EXAMPLE.read_bytes()
+    _sync(config, "ingest", "--source", "alertmanager", str(AM_EXAMPLE))
+    user = yaml.safe_load(BANNER.read_text(encoding="utf-8"))  # what people wrote: theirs
+    allowed = _words(user) | _words(json.loads(alert)) | PROPER_NAMES
+    ids = [issue["incident"] for issue in memory.store("t").issues.values()]
+    allowed |= _words([*ids, "park", "mem", "memory", *config_mod.load(str(config)).grades])
+    english = sorted(_words(_written()) - allowed)
+    assert english == []
+
+
+README_NAMES = {  # products, formats and the like: names, not English words to translate
+    "GitHub", "Issues", "Actions", "Jira", "Notion", "Alertmanager", "Grafana", "Python",
+    "PyPI", "YAML", "TOML", "JSON", "CSV", "incident-syncer",
+}  # fmt: skip
+
+
+def test_the_korean_readme_is_korean_outside_names_code_and_addresses() -> None:
+    text = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", " ", text, flags=re.S)  # commands and files: as typed
+    prose = re.sub(r"`[^`]*`", " ", prose)  # identifiers: keys, commands, paths
+    english = sorted(_words(prose) - README_NAMES)
+    assert english == []
+    for section in ("## 설치", "## 빠른 시작", "## 장애 파일", "## 세 가지 진입점"):
+        assert section in text.splitlines()
+    for entry in (
+        "### 알림 웹훅: `serve`",
+        "### GitHub Actions: `gha`",
+        "### 지난 장애 옮기기: `backfill`",
+    ):
+        assert entry in text.splitlines()
+    for term in (
+        "장애 발생 시간",
+        "장애 인지 채널",
+        "고객 영향도",
+        "재발 방지 대책",
+        "다섯 번의 왜",
+    ):
+        assert term in text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "[README.ko.md](README.ko.md)" in readme

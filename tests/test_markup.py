@@ -235,7 +235,7 @@ def test_jira_korean_postmortem() -> None:
     ):
         assert heading in lines
     # the key/value table has an empty header row in Markdown: no header in Jira
-    assert "|장애 ID|{{INC-2024-0212-banner}}|" in lines
+    assert "|장애 식별자|{{INC-2024-0212-banner}}|" in lines
     assert "|| || ||" not in wiki and "|||" not in wiki
     # 5 whys: a numbered list, question and answer on one item with a line break
     whys = [line for line in lines if line.startswith("# ")]

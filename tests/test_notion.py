@@ -112,7 +112,7 @@ def test_full_sync_builds_the_page_people_read(app: FakeNotion, setup: Any) -> N
         "text": "[SEV3] 메인 배너가 홈에 노출되지 않음",
     }
     table = next(n for n in inside if n["type"] == "table")
-    assert "장애 ID | INC-2024-0212-banner" in [row["text"] for row in table["children"]]
+    assert "장애 식별자 | INC-2024-0212-banner" in [row["text"] for row in table["children"]]
     texts = [n["text"] for n in inside]
     assert (
         "노출 기간이 끝난 배너를 대체할 새 배너가 등록되지 않아 노출할 배너가 조회되지 않음."
@@ -405,7 +405,7 @@ def test_the_korean_postmortem_as_blocks(app: FakeNotion, setup: Any) -> None:
     assert facts["type"] == "table"
     assert facts["block"]["table"]["table_width"] == 2
     assert [r["text"] for r in facts["children"]][:3] == [
-        "장애 ID | INC-2024-0212-banner",
+        "장애 식별자 | INC-2024-0212-banner",
         "장애 날짜 | 2024-02-12",
         "장애 시간 | 2024-02-12 00:10 KST → 2024-02-12 01:30 KST",
     ]

@@ -27,6 +27,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from syncer import wording
 from syncer.errors import InputError
 
 Status = Literal["firing", "resolved"]
@@ -307,12 +308,7 @@ def _reasons(exc: ValidationError, limit: int = 5) -> str:
     parts = []
     for err in exc.errors()[:limit]:
         where = ".".join(str(p) for p in err["loc"]) or "(top)"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "missing":
-            message = "required field is missing"
-        elif err["type"] == "extra_forbidden":
-            message = "unknown field"
-        parts.append(f"{where}: {message}")
+        parts.append(f"{where}: {wording.explain(err)}")
     more = exc.error_count() - limit
     if more > 0:
         parts.append(f"and {more} more")
