@@ -100,7 +100,7 @@ pieces = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.lists(pieces, min_size=1, max_size=30).map("".join).filter(str.strip))
 def test_no_text_swallows_the_sections_after_it(text: str) -> None:
     found: dict[str, Any] = headings(notice(text, cause=text))
