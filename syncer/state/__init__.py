@@ -22,7 +22,7 @@ from syncer.state.base import (
 
 if TYPE_CHECKING:
     from syncer.config import Config
-    from syncer.state.sql import Clock
+    from syncer.state.sql import Now
 
 __all__ = [
     "DONE",
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-def open_state(config: Config, *, clock: Clock | None = None) -> State:
+def open_state(config: Config, *, clock: Now | None = None) -> State:
     """The state ``config`` names, migrated to this release's schema."""
     url = config.state_url()
     if url is None:

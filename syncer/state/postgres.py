@@ -26,9 +26,9 @@ from syncer import secrets
 from syncer.errors import ConfigError
 from syncer.state.base import PENDING
 from syncer.state.sql import (
-    Clock,
     Database,
     Migration,
+    Now,
     Row,
     SQLDeliveries,
     SQLState,
@@ -156,7 +156,7 @@ class PostgresState(SQLState):
     shared = True
 
     def __init__(
-        self, dsn: str, *, schema: str, pool_size: int = 8, clock: Clock | None = None
+        self, dsn: str, *, schema: str, pool_size: int = 8, clock: Now | None = None
     ) -> None:
         try:
             import psycopg

@@ -19,7 +19,8 @@ from syncer.errors import ConfigError
 from syncer.secrets import redact
 from syncer.state.base import DONE, FAILED, PENDING, Delivery, DeliveryJournal, Pending, SyncMark
 
-Clock = Callable[[], float]
+# Seconds since the epoch; injected by tests (leases, retries later) instead of time.time.
+Now = Callable[[], float]
 Row = tuple[Any, ...]
 
 
@@ -152,7 +153,7 @@ class SQLState:
 
     deliveries: DeliveryJournal
 
-    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+    def __init__(self, db: Database, clock: Now | None = None) -> None:
         self._db = db
         self._clock = clock or time.time
 
@@ -315,7 +316,7 @@ class SQLDeliveries:
     due; PostgreSQL adds ``FOR UPDATE SKIP LOCKED``.
     """
 
-    def __init__(self, db: Database, claimable: str, clock: Clock | None = None) -> None:
+    def __init__(self, db: Database, claimable: str, clock: Now | None = None) -> None:
         self._db = db
         self._claimable = claimable
         self._clock = clock or time.time

@@ -22,9 +22,9 @@ from filelock import FileLock, Timeout
 from syncer.errors import ConfigError
 from syncer.state.base import PENDING
 from syncer.state.sql import (
-    Clock,
     Database,
     Migration,
+    Now,
     Row,
     SQLDeliveries,
     SQLState,
@@ -163,7 +163,7 @@ class SQLiteState(SQLState):
 
     shared = False
 
-    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+    def __init__(self, path: Path, clock: Now | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         db = SQLiteDatabase(path)
