@@ -129,7 +129,10 @@ def test_two_replicas_one_issue_per_group_and_a_killed_ones_deliveries_applied_b
     assert {r[1] for r in rows} == {"done"}
     assert set(orphans) <= {r[0] for r in rows if r[1] == "done"}
     actions = [json.loads(r[2])["action"] for r in rows]
-    assert actions.count("opened") == GROUPS and actions.count("resolved") == GROUPS
+    # A group the dead replica opened before its journal said so reads "unchanged" when the
+    # survivor applies that delivery again; the resolves all happened on the survivor.
+    assert set(actions) <= {"opened", "unchanged", "resolved"}
+    assert actions.count("opened") <= GROUPS and actions.count("resolved") == GROUPS
     for n in range(GROUPS):
         inc = incident_id(config, group(n))
         assert trackers.issues(inc) == each(1)
