@@ -170,3 +170,78 @@ def test_eight_parallel_syncs_with_one_postgresql_state_create_everything_once(
     stored = json.loads(trackers.store.read_text(encoding="utf-8"))["issues"].values()
     kinds = [i["kind"] for i in stored if i["incident"] == inc]
     assert sorted(kinds) == sorted(["incident", "postmortem"] + ["action_item"] * items)
+
+
+def test_eight_runs_without_shared_state_then_one_stateless_sync_leave_one_of_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented GitHub Actions case: each runner with a state of its own (none shared)."""
+    from tests.contract.test_github import GitHubHarness
+    from tests.contract.test_jira import JiraHarness
+    from tests.contract.test_notion import NotionHarness
+
+    fresh_pacers(monkeypatch)
+    github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
+    notion.start()
+    harnesses: dict[str, Any] = {
+        "gh": GitHubHarness(github),
+        "jira": JiraHarness(jira, cloud=True),
+        "notion": NotionHarness(notion, postmortem_database_id=notion.pm_db_id),
+    }
+    store = tmp_path / "memory-tracker.json"
+    tables = {n: h.table for n, h in harnesses.items()} | {
+        "mem": {"type": "memory", "path": str(store)}
+    }
+    env = {k: v for h in harnesses.values() for k, v in h.env.items()}
+    data = yaml.safe_load(BANNER.read_text(encoding="utf-8"))
+    inc, items = data["id"], len(data["postmortem"]["action_items"])
+    try:
+        runs = []
+        for n in range(9):  # eight racing runners, then one more with no state at all
+            folder = tmp_path / f"runner-{n}"
+            folder.mkdir()
+            config = write_config(folder / "incident-syncer.toml", tables)
+            (folder / "inc.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+            runs.append((folder, ["--config", str(config), "sync", "inc.yaml"]))
+        codes = run_together(runs[:8], env)
+        # Racing runs may trip over each other's writes (exit 1, journaled); none may crash.
+        assert set(codes) <= {0, 1}, [(f / "run.log").read_text("utf-8") for f, _ in runs[:8]]
+        assert run_together(runs[8:], env) == [0], (runs[8][0] / "run.log").read_text("utf-8")
+
+        def jira_open(kind: str) -> int:
+            return len(
+                [
+                    i
+                    for i in harnesses["jira"]._of_kind(inc, kind)
+                    if not any(x.startswith("incident-duplicate-") for x in i.labels)
+                ]
+            )
+
+        counts = {
+            "gh": (
+                len(harnesses["gh"].issues(inc)),
+                harnesses["gh"].postmortems(inc),
+                harnesses["gh"].action_items(inc),
+            ),
+            "jira": (
+                len(harnesses["jira"].issues(inc)),
+                jira_open("postmortem"),
+                jira_open("action"),
+            ),
+            "notion": (
+                len(harnesses["notion"].issues(inc)),
+                harnesses["notion"].postmortems(inc),
+                harnesses["notion"].action_items(inc),
+            ),
+        }
+        issues = json.loads(store.read_text(encoding="utf-8"))["issues"].values()
+        kinds = [i["kind"] for i in issues if i["incident"] == inc]  # "duplicate" once closed
+        counts["mem"] = (
+            kinds.count("incident"),
+            kinds.count("postmortem"),
+            kinds.count("action_item"),
+        )
+        assert counts == dict.fromkeys(counts, (1, 1, items))
+    finally:
+        for app in (github, jira, notion):
+            app.stop()

@@ -20,7 +20,12 @@ from syncer.cli.common import (
 
 
 def _run(
-    paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool, postmortem: str
+    paths: tuple[str, ...],
+    trackers: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+    postmortem: str,
+    recheck: bool,
 ) -> None:
     from syncer import gha
     from syncer.engine import Options
@@ -33,6 +38,7 @@ def _run(
         dry_run=dry_run,
         postmortem=postmortem,
         command="postmortem" if postmortem == "always" else "sync",
+        recheck=recheck,
     )
     results = engine.sync_many([item.incident for item in loaded], options)
     print_results(results, as_json=as_json, dry_run=dry_run)
@@ -52,6 +58,12 @@ def _options(fn: Any) -> Any:
         ),
         click.option("--dry-run", is_flag=True, help="Print the plan; write nothing."),
         click.option(
+            "--recheck",
+            is_flag=True,
+            help="Look each incident up in the trackers even where the local state knows its "
+            "issue (finds and closes duplicates another machine made).",
+        ),
+        click.option(
             "--json", "as_json", is_flag=True, help="One JSON object per incident and tracker."
         ),
         config_option,
@@ -65,7 +77,9 @@ def _options(fn: Any) -> Any:
 
 @click.command()
 @_options
-def sync(paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+def sync(
+    paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool, recheck: bool
+) -> None:
     """Make every configured tracker match the incident files in PATH...
 
     Creates the issue once, posts each timeline entry once, keeps the grade
@@ -77,13 +91,13 @@ def sync(paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_js
       incident-syncer sync incidents/ --dry-run
       incident-syncer sync incidents/INC-1.yaml --tracker github --json
     """
-    _run(paths, trackers, dry_run, as_json, "auto")
+    _run(paths, trackers, dry_run, as_json, "auto", recheck)
 
 
 @click.command()
 @_options
 def postmortem(
-    paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool
+    paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool, recheck: bool
 ) -> None:
     """Publish the postmortem of the incidents in PATH... now, even before they are resolved (a draft).
 
@@ -91,4 +105,4 @@ def postmortem(
     Example:
       incident-syncer postmortem incidents/INC-1.yaml
     """
-    _run(paths, trackers, dry_run, as_json, "always")
+    _run(paths, trackers, dry_run, as_json, "always", recheck)

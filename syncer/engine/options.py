@@ -16,6 +16,9 @@ class Options:
     postmortem: str = "auto"
     command: str = "sync"
     historical: bool = False
+    # Look every incident up in the trackers even where the state caches its issue: the
+    # stateless check that finds duplicates a cached ref would hide (``--recheck``).
+    recheck: bool = False
 
 
 @dataclass

@@ -78,13 +78,18 @@ class CreateActionItem:
 
 @dataclass(frozen=True)
 class CloseDuplicate:
-    """Close a younger issue of the same incident in favour of the oldest."""
+    """Close a younger copy of what the tool created (the issue, the postmortem, an action
+    item) in favour of the one kept (``keep``; None: the incident's kept issue)."""
 
     kind: ClassVar[str] = "close_duplicate"
     duplicate: IssueRef
+    keep: IssueRef | None = None
+    what: str = ""
 
     def describe(self) -> str:
-        return f"close duplicate {self.duplicate.key} (keeping the older one)"
+        if self.keep is None:
+            return f"close duplicate {self.duplicate.key} (keeping the older one)"
+        return f"close duplicate {self.what} {self.duplicate.key} (keeping {self.keep.key})"
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,13 @@ def plan(
     options: Options,
     links: list[TrackerLink],
     duplicates: list[IssueRef] | None = None,
+    parts: list[tuple[str, IssueRef, IssueRef]] | None = None,
 ) -> list[Op]:
-    """The operations that would make ``adapter``'s tracker match ``incident``."""
+    """The operations that would make ``adapter``'s tracker match ``incident``.
+
+    ``duplicates`` are younger issues of the incident; ``parts`` the (what, duplicate,
+    kept) postmortems and action items to close, before the issues that may hold them.
+    """
     ops: list[Op] = []
     pm_url = remote.postmortem.url if remote and remote.postmortem else None
     embedded = documents.embedded_events(incident, remote, options)
@@ -172,6 +182,8 @@ def plan(
                 if item.item_id not in have:
                     ops.append(CreateActionItem(item))
 
+    for what, part, keep in parts or []:
+        ops.append(CloseDuplicate(part, keep, what))
     for dup in duplicates or []:
         ops.append(CloseDuplicate(dup))
 

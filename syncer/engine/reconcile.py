@@ -110,7 +110,10 @@ class Reconciler:
             result.key, result.url, result.ref = keep.key, keep.url, keep
         if t.remote is not None and t.remote.postmortem is not None:
             result.postmortem_url = t.remote.postmortem.url
-        ops = plan(self.documents, t.adapter, t.incident, t.remote, t.options, t.links, found[1:])
+        parts = self._duplicate_parts(t, found[1:])
+        ops = plan(
+            self.documents, t.adapter, t.incident, t.remote, t.options, t.links, found[1:], parts
+        )
         if t.options.dry_run:
             result.operations = [op.describe() for op in ops]
             return
@@ -118,6 +121,44 @@ class Reconciler:
             # Only the creation now (if it is still missing: a lost answer may have made it).
             ops = [op for op in ops if isinstance(op, Create)]
         self._apply(t, ops)
+
+    def _duplicate_parts(
+        self, t: Tracker, duplicates: list[IssueRef]
+    ) -> list[tuple[str, IssueRef, IssueRef]]:
+        """Postmortems and action items found more than once, as (what, duplicate, kept).
+
+        Those the kept issue's read lists, then those the duplicate issues hold: read before
+        those issues are closed, since afterwards nothing leads to them.
+        """
+        remote = t.remote
+        if remote is None:
+            return []
+        kept = {remote.postmortem.native} if remote.postmortem else set()
+        kept |= {ref.native for ref in remote.action_items.values()}
+        parts: list[tuple[str, IssueRef, IssueRef]] = []
+
+        def add(dup: IssueRef | None, keep: IssueRef | None) -> None:
+            if dup is None or keep is None or dup.native in kept:
+                return
+            kept.add(dup.native)
+            what = "postmortem" if keep == remote.postmortem else "action item"
+            parts.append((what, dup, keep))
+
+        for dup, keep in remote.duplicate_parts:
+            add(dup, keep)
+        for issue in duplicates:
+            try:
+                other = self.with_retry(
+                    partial(t.adapter.fetch, issue, t.incident.id), t.name, "read"
+                )
+            except TrackerError as exc:
+                if exc.retryable:
+                    raise
+                continue  # closed meanwhile (another run is healing too)
+            add(other.postmortem, remote.postmortem)
+            for item, ref in other.action_items.items():
+                add(ref, remote.action_items.get(item))
+        return parts
 
     def _apply(self, t: Tracker, ops: list[Op]) -> None:
         name, adapter, result = t.name, t.adapter, t.result
@@ -156,7 +197,8 @@ class Reconciler:
             elif isinstance(op, Update):
                 self._update(t, ref, pm_ref)
             elif isinstance(op, CloseDuplicate):
-                self._write(partial(adapter.close_duplicate, op.duplicate, ref), result)
+                keep = op.keep or ref
+                self._write(partial(adapter.close_duplicate, op.duplicate, keep), result)
             if not isinstance(op, Update):
                 result.operations.append(op.describe())
         if t.create_only:
@@ -215,9 +257,12 @@ class Reconciler:
         adapter: Adapter,
         incident_id: str,
         prefetched: dict[str, Remote] | None = None,
+        *,
+        recheck: bool = False,
     ) -> list[IssueRef]:
-        """Where the incident is: the cached ref verified by a read, else a lookup."""
-        if self.state is not None:
+        """Where the incident is: the cached ref verified by a read, else (or on ``recheck``)
+        a lookup, which also finds duplicates."""
+        if self.state is not None and not recheck:
             cached = self.state.get_ref(name, incident_id)
             if cached is not None:
                 ref = IssueRef(*cached)
