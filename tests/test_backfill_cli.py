@@ -113,7 +113,7 @@ def test_a_korean_spreadsheet_export_with_a_bad_row(tmp_path: Path) -> None:
         "tracker  created  updated  unchanged  skipped  failed  writes  (postmortem)  elapsed\n"
         "gh             3        0          0        0       0      10             3     m:ss\n"
         f"✗ input: {bad_row}\n"
-        "  gh: 13 request(s) (10 write(s))\n"
+        "  gh: 16 request(s) (10 write(s))\n"
     )
     assert result.stderr == (
         f"{ignored}Error: {bad_row}\n"
@@ -166,8 +166,8 @@ def test_historical_backfill_of_a_folder_then_resume_and_recheck(tmp_path: Path)
         "gh            24        0          0        0       0      48             0     m:ss\n"
         "notion        24        0          0        0       0      48             0     m:ss\n"
         f"✗ input: {broken}\n"
-        "  gh: 72 request(s) (48 write(s))\n"
-        "  notion: 72 request(s) (48 write(s))\n"
+        "  gh: 96 request(s) (48 write(s))\n"
+        "  notion: 96 request(s) (48 write(s))\n"
         "1 input file(s) or row(s) failed: fix them and run the backfill again.\n"
     )
     (folder / "broken.yaml").unlink()
@@ -247,7 +247,7 @@ def test_since_leaves_older_incidents_out(tmp_path: Path) -> None:
     assert table(result.stdout) == (
         "tracker  created  updated  unchanged  skipped  failed  writes  (postmortem)  elapsed\n"
         "gh             3        0          0        0       0       6             0     m:ss\n"
-        "  gh: 9 request(s) (6 write(s))\n"
+        "  gh: 12 request(s) (6 write(s))\n"
     )
     assert result.stderr == "7 incident(s) started before --since: left out\n"
     assert sorted(incidents_in(memory.store("gh"))) == [f"INC-BF-{i:03d}" for i in (7, 8, 9)]

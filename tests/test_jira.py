@@ -802,10 +802,19 @@ def test_a_lagging_search_index_makes_a_duplicate_that_the_next_sync_heals(dc: J
     dc.fake.wait_for_index()
     dc.forget()
     result = dc.sync(BANNER)
+    # The duplicate's postmortem and action items go too, before the issue that leads to them.
     assert dc.screen(result.output) == (
         f"✓ {BANNER_ID} → jira {first.key} <jira>/browse/{first.key}: updated\n"
+        "    - close duplicate postmortem OPS-6 (keeping OPS-2)\n"
+        "    - close duplicate action item OPS-7 (keeping OPS-3)\n"
+        "    - close duplicate action item OPS-8 (keeping OPS-4)\n"
         "    - close duplicate OPS-5 (keeping the older one)\n"
     )
+    closed = [
+        dc.fake.issues[key].properties["incident-syncer"]["kind"]
+        for key in ("OPS-6", "OPS-7", "OPS-8")
+    ]
+    assert closed == ["duplicate"] * 3
     assert dc.incident(BANNER_ID).key == first.key
     assert dc.events(BANNER_ID) == event_ids(load_yaml(BANNER))
 

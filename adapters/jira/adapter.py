@@ -243,7 +243,9 @@ class JiraAdapter(Adapter):
                 "status": status,
                 "description": fields.get("description"),
             }
-        postmortem, pm_digest, items = self._postmortem(ref, incident_id, prop, links, props)
+        postmortem, pm_digest, items, duplicates = self._postmortem(
+            ref, incident_id, prop, links, props
+        )
         snapshot = markers.decode_snapshot(prop["snapshot"]) if prop.get("snapshot") else None
         return Remote(
             ref=ref,
@@ -257,6 +259,7 @@ class JiraAdapter(Adapter):
             postmortem_digest=pm_digest,
             action_items=items,
             snapshot=snapshot,
+            duplicate_parts=duplicates,
         )
 
     def _comments(self, ref: IssueRef, first: dict[str, Any]) -> list[dict[str, Any]]:
@@ -284,17 +287,19 @@ class JiraAdapter(Adapter):
         prop: dict[str, Any],
         links: list[tuple[str, str, str]],
         props: dict[str, Any],
-    ) -> tuple[IssueRef | None, str | None, dict[str, IssueRef]]:
-        """The linked postmortem (its digest) and the action items, from the issue links."""
+    ) -> tuple[IssueRef | None, str | None, dict[str, IssueRef], list[tuple[IssueRef, IssueRef]]]:
+        """The linked postmortem (its digest), the action items, and any duplicates of them
+        linked too (two runs that raced on this issue), from the issue links."""
         ours = [k for k, kind, _t in links if kind.lower() == self.settings.link_type.lower()]
         recorded = prop.get("postmortem")
-        if recorded in ours:
-            candidates = [recorded]
-        else:
-            pm_type = self.settings.postmortem_issue_type.lower()
-            candidates = sorted(
-                (k for k, kind, t in links if k in ours and t.lower() == pm_type), key=key_number
-            )
+        pm_type = self.settings.postmortem_issue_type.lower()
+        # Oldest first, whichever the issue records: every run keeps the same one.
+        candidates = sorted(
+            {k for k, _kind, t in links if k in ours and (t.lower() == pm_type or k == recorded)},
+            key=key_number,
+        )
+        kept: tuple[IssueRef, str | None, dict[str, IssueRef]] | None = None
+        duplicates: list[tuple[IssueRef, IssueRef]] = []
         for key in candidates:
             raw = self.client.request(
                 f"read postmortem {key}",
@@ -304,16 +309,28 @@ class JiraAdapter(Adapter):
             )
             pm_props = raw.get("properties") or {}
             pm_prop = pm_props.get(PROPERTY)
-            if (
+            if not (
                 isinstance(pm_prop, dict)
                 and pm_prop.get("kind") == "postmortem"
                 and pm_prop.get("id") == incident_id
             ):
-                pm_fields = raw.get("fields") or {}
-                items = self._items(incident_id, pm_props, issue_links(pm_fields), {ref.native})
-                return self._ref(key, pm_fields.get("created")), pm_prop.get("digest"), items
+                continue
+            pm_fields = raw.get("fields") or {}
+            pm_ref = self._ref(key, pm_fields.get("created"))
+            items, extra = self._items(incident_id, pm_props, issue_links(pm_fields), {ref.native})
+            duplicates += extra
+            if kept is None:
+                kept = (pm_ref, pm_prop.get("digest"), items)
+                continue
+            # A second postmortem goes, with its items: each in favour of the kept postmortem's
+            # copy, or of the kept postmortem itself, where the sync then creates the item.
+            duplicates.append((pm_ref, kept[0]))
+            duplicates += [(r, kept[2].get(item, kept[0])) for item, r in items.items()]
+        if kept is not None:
+            return kept[0], kept[1], kept[2], duplicates
         # No postmortem: action items (if any) hang off the incident itself.
-        return None, None, self._items(incident_id, props, links, set(candidates))
+        items, duplicates = self._items(incident_id, props, links, set(candidates))
+        return None, None, items, duplicates
 
     def _items(
         self,
@@ -321,16 +338,17 @@ class JiraAdapter(Adapter):
         props: dict[str, Any],
         links: list[tuple[str, str, str]],
         skip: set[str],
-    ) -> dict[str, IssueRef]:
-        items: dict[str, IssueRef] = {}
+    ) -> tuple[dict[str, IssueRef], list[tuple[IssueRef, IssueRef]]]:
+        """The items recorded on (or linked from) a parent, and the extra copies of an item."""
+        found: dict[str, set[str]] = {}  # item id -> the issues that hold it
         for key, value in props.items():
             if key.startswith(ITEM_PROPERTY) and isinstance(value, dict) and value.get("key"):
-                items[str(value.get("item") or key[len(ITEM_PROPERTY) :])] = self._ref(
-                    str(value["key"])
-                )
-        known = {r.native for r in items.values()} | skip
+                item = str(value.get("item") or key[len(ITEM_PROPERTY) :])
+                found.setdefault(item, set()).add(str(value["key"]))
+        known = {k for keys in found.values() for k in keys} | skip
         action_type = self.settings.action_item_issue_type.lower()
-        # An item created but not yet recorded on its parent (the answer was lost): ask it.
+        # An item created but not yet recorded on its parent (the answer was lost, or another
+        # run created it too): ask it.
         for key, kind, issue_type in links:
             if key in known or kind.lower() != self.settings.link_type.lower():
                 continue
@@ -349,8 +367,14 @@ class JiraAdapter(Adapter):
                 and value.get("id") == incident_id
                 and value.get("item")
             ):
-                items.setdefault(str(value["item"]), self._ref(key))
-        return items
+                found.setdefault(str(value["item"]), set()).add(key)
+        items: dict[str, IssueRef] = {}
+        duplicates: list[tuple[IssueRef, IssueRef]] = []
+        for item, keys in found.items():  # the oldest kept, by every run alike
+            oldest, *younger = sorted(keys, key=key_number)
+            items[item] = self._ref(oldest)
+            duplicates += [(self._ref(key), items[item]) for key in younger]
+        return items, duplicates
 
     def create(self, doc: IssueDoc) -> IssueRef:
         description, owned = self.format.description(doc, None, None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -21,8 +20,6 @@ from syncer.state import State
 
 if TYPE_CHECKING:
     from syncer.telling import Teller
-
-log = logging.getLogger("syncer.engine")
 
 
 class Engine:
@@ -241,45 +238,7 @@ class Engine:
                     first.error, first.retryable = second.error, second.retryable
 
             _parallel(relink, again)
-        if not options.dry_run:
-            self._after_create(incident, options, results, located, tracker)
         return [results[n] for n in names]
-
-    def _after_create(
-        self,
-        incident: Incident,
-        options: Options,
-        results: dict[str, Result],
-        located: dict[str, list[IssueRef] | TrackerError],
-        tracker: Callable[[str, list[TrackerLink], Remote | None], Tracker],
-    ) -> None:
-        """After a create, look again without the cache: a run elsewhere (no shared state) may
-        have created the incident at the same time. Whichever of two racing runs looks last
-        sees both, keeps the older and closes the other (with its postmortem and items)."""
-        created = [n for n, r in results.items() if r.created and r.ok]
-
-        def recheck(name: str) -> None:
-            first = results[name]
-            try:
-                found = self.reconciler.find(name, self.adapters[name], incident.id)
-            except TrackerError as exc:
-                log.warning("%s: cannot look for duplicates after creating: %s", name, exc)
-                return
-            if len(found) < 2:
-                return
-            located[name] = found
-            links = [x for x in _links(located) if x.tracker != name]
-            second = self.reconciler.reconcile(tracker(name, links, None))
-            first.operations.extend(second.operations)
-            first.writes += second.writes
-            first.key, first.url, first.ref = second.key, second.url, second.ref
-            if second.error:
-                first.error, first.retryable = second.error, second.retryable
-            if self.state is not None and second.ref is not None:
-                ref = second.ref
-                self.state.put_ref(name, incident.id, ref.key, ref.url, ref.native)
-
-        _parallel(recheck, created)
 
 
 def told_of(results: list[Result]) -> tuple[list[TrackerLink], str | None]:

@@ -32,6 +32,10 @@ from syncer.state import State
 log = logging.getLogger("syncer.engine")
 
 
+class Superseded(TrackerError):
+    """The issue just created is younger than one another run made: reconcile the older."""
+
+
 @dataclass
 class Tracker:
     """One incident on one tracker, for the length of one reconcile."""
@@ -69,6 +73,10 @@ class Reconciler:
             except TrackerError as exc:
                 # A write whose answer was lost may have happened: never repeat it blindly.
                 # Look again (a fresh lookup and read) and plan only what is still missing.
+                if isinstance(exc, Superseded) and attempt < self.policy.attempts:
+                    log.info("%s: %s", t.name, exc)
+                    t.found, t.remote = self._fresh_lookup(t.name, t.adapter, incident.id), None
+                    continue
                 if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
                     wait = delay(self.policy, attempt, exc)
                     log.info("%s: %s; reading again and re-planning in %.2fs", t.name, exc, wait)
@@ -121,6 +129,30 @@ class Reconciler:
             # Only the creation now (if it is still missing: a lost answer may have made it).
             ops = [op for op in ops if isinstance(op, Create)]
         self._apply(t, ops)
+
+    def _yield_if_older(self, t: Tracker, created: IssueRef) -> None:
+        """Right after a create, before anything hangs off the new issue, look again without
+        the cache: a run elsewhere (no lock shared with it) may have created the incident too.
+        If an older issue exists, ours is closed as its duplicate and the reconcile starts over
+        on the older one (raises :class:`Superseded`)."""
+        try:
+            found = self.find(t.name, t.adapter, t.incident.id)
+        except TrackerError as exc:
+            log.warning("%s: cannot look for an older issue after creating: %s", t.name, exc)
+            return
+        older = found[0] if found else None
+        if older is None or older.native == created.native:
+            return
+        close = CloseDuplicate(created, older, "issue")
+        self._write(partial(t.adapter.close_duplicate, created, older), t.result)
+        t.result.operations.append(close.describe())
+        if self.state is not None:
+            self.state.put_ref(t.name, t.incident.id, older.key, older.url, older.native)
+        raise Superseded(
+            f"{older.key} was created first, elsewhere: continuing there",
+            tracker=t.name,
+            retryable=True,
+        )
 
     def _duplicate_parts(
         self, t: Tracker, duplicates: list[IssueRef]
@@ -180,6 +212,9 @@ class Reconciler:
                         name, t.incident.id, created.key, created.url, created.native
                     )
                 result.writes += 1
+                result.operations.append(op.describe())
+                self._yield_if_older(t, created)
+                continue
             elif ref is None or t.remote is None:
                 raise AssertionError("an operation on an issue that does not exist")  # plan bug
             elif isinstance(op, AddEvents):
