@@ -30,7 +30,9 @@ from adapters.jira.fields import (
     DUPLICATE_LABEL,
     EVENT_MARK,
     ID_LABEL,
+    ITEM_LABEL,
     ITEM_PROPERTY,
+    PM_LABEL,
     PROPERTY,
     PROPERTY_LIMIT,
     TEXT_LIMIT,
@@ -102,6 +104,7 @@ class JiraAdapter(Adapter):
         self.format = JiraText(self.api_version)
         self.workflow = Workflow(name, settings, self.client)
         self._lock = threading.RLock()
+        self._local = threading.local()  # the parts the last find listed, for the fetch after it
         # What the last reads said, per issue key (the engine reads, then writes).
         self._seen: Recent = Recent()
         self._postmortem_of: dict[str, str] = {}
@@ -153,10 +156,13 @@ class JiraAdapter(Adapter):
 
     def find(self, incident_id: str) -> list[IssueRef]:
         client = self.client.get()
-        jql = (
-            f'project = "{self.settings.project}" AND labels = "{ID_LABEL}{incident_id}" '
-            "ORDER BY created ASC"
+        # The postmortems and items in the same request: those a race left on another issue
+        # are healed from this listing (they are linked only from that issue).
+        labels = (
+            f'"{ID_LABEL}{incident_id}", "{PM_LABEL}{incident_id}", "{ITEM_LABEL}{incident_id}"'
         )
+        jql = f'project = "{self.settings.project}" AND labels in ({labels}) ORDER BY created ASC'
+
         try:
             found = self.client.call(
                 f"search for {incident_id}",
@@ -172,10 +178,14 @@ class JiraAdapter(Adapter):
                 retry_after=exc.retry_after,
                 status=exc.status,
             ) from None
-        refs = []
+        refs, parts = [], []
         for issue in found:
             raw = issue.raw or {}
             prop = (raw.get("properties") or {}).get(PROPERTY)
+            if isinstance(prop, dict) and prop.get("kind") in ("postmortem", "action"):
+                if prop.get("id") == incident_id:
+                    parts.append((str(prop.get("item") or ""), str(raw.get("key") or issue.key)))
+                continue
             # The label alone is not enough: a cloned issue copies labels but not properties,
             # and a healed duplicate's property says so before the search index does.
             if not (
@@ -197,6 +207,7 @@ class JiraAdapter(Adapter):
         refs.sort(
             key=lambda r: (r.created_at or datetime.max.replace(tzinfo=UTC), key_number(r.key))
         )
+        self._local.parts = (incident_id, parts)
         return refs
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
@@ -246,6 +257,13 @@ class JiraAdapter(Adapter):
         postmortem, pm_digest, items, duplicates = self._postmortem(
             ref, incident_id, prop, links, props
         )
+        listed_for, listed = getattr(self._local, "parts", (None, []))
+        self._local.parts = (None, [])
+        known = {d.native for d, _ in duplicates} | {r.native for r in items.values()}
+        for item, key in listed if listed_for == incident_id else []:
+            keep = items.get(item, postmortem) if item else postmortem
+            if keep is not None and key not in known | {keep.native}:  # reached by the listing
+                duplicates.append((self._ref(key), keep))
         snapshot = markers.decode_snapshot(prop["snapshot"]) if prop.get("snapshot") else None
         return Remote(
             ref=ref,
@@ -508,7 +526,7 @@ class JiraAdapter(Adapter):
                 {
                     "project": {"key": self.settings.project},
                     "issuetype": {"name": self.settings.postmortem_issue_type},
-                    "labels": ["postmortem", f"incident-postmortem-{doc.incident.id}"],
+                    "labels": ["postmortem", PM_LABEL + doc.incident.id],
                 }
             )
             fields.update(self._extra_fields(self.settings.postmortem_fields, doc.incident))
@@ -539,7 +557,7 @@ class JiraAdapter(Adapter):
             "issuetype": {"name": self.settings.action_item_issue_type},
             "summary": self.format.summary(doc.title),
             "description": self.format.fit(doc.body),
-            "labels": ["action-item", f"incident-action-{doc.incident.id}"],
+            "labels": ["action-item", ITEM_LABEL + doc.incident.id],
         }
         fields.update(self._extra_fields(self.settings.action_item_fields, doc.incident))
         prop = {"v": 1, "kind": "action", "id": doc.incident.id, "item": doc.item_id}

@@ -13,6 +13,8 @@ from adapters.base import IssueDoc
 PROPERTY = "incident-syncer"
 ITEM_PROPERTY = "incident-syncer-item-"
 ID_LABEL = "incident-id-"
+PM_LABEL = "incident-postmortem-"  # on the postmortem issue, + the incident id
+ITEM_LABEL = "incident-action-"  # on each action item issue, + the incident id
 DUPLICATE_LABEL = "incident-duplicate-"
 TEXT_LIMIT = 32_767  # characters in one text field (description, comment)
 SUMMARY_LIMIT = 255
