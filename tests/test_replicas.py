@@ -179,6 +179,9 @@ def test_eight_runs_without_shared_state_then_one_stateless_sync_leave_one_of_ev
     from tests.contract.test_github import GitHubHarness
     from tests.contract.test_jira import JiraHarness
     from tests.contract.test_notion import NotionHarness
+    from tests.fakes.github import FakeGitHub, fresh_pacers
+    from tests.fakes.jira import FakeJira
+    from tests.fakes.notion import FakeNotion
 
     fresh_pacers(monkeypatch)
     github, jira, notion = FakeGitHub().start(), FakeJira(cloud=True).start(), FakeNotion()
