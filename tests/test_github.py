@@ -521,6 +521,17 @@ def test_comments_are_read_page_by_page(gh: GH) -> None:
     assert gh.app.writes() == 0
     pages = gh.app.entries("GET", r"/issues/1/comments$")
     assert len(pages) == 3  # 25 comments, 10 a page, following rel="next"
+    data["timeline"] += [
+        {"at": f"2024-03-05T15:{m:02d}:00Z", "text": f"step {m}", "kind": "note"} for m in range(5)
+    ]
+    gh.write(data)
+    gh.sync(path)
+    gh.forget()
+    gh.app.reset_log()
+    gh.sync(path)
+    assert gh.app.writes() == 0
+    pages = gh.app.entries("GET", r"/issues/1/comments$")
+    assert len(pages) == 3  # 30 comments: the last full page has no next link, nothing more read
 
 
 def test_reopen_and_close_again(gh: GH) -> None:

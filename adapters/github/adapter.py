@@ -159,8 +159,11 @@ class GitHubAdapter(Adapter):
         return incidents, postmortems, actions
 
     def _comments(self, number: int) -> list[str]:
-        listing = self.client.repo().get_issue(number).get_comments()
-        return [c.body or "" for c in self.client.pages(f"read comments of #{number}", listing)]
+        """The bodies of the issue's comments, oldest first (read as JSON: only the text)."""
+        path = f"/repos/{self.settings.repo}/issues/{number}/comments"
+        return [
+            c.get("body") or "" for c in self.client.listing(f"read comments of #{number}", path)
+        ]
 
     def _remember(self, item: _Issue) -> None:
         """Keep the body and labels just read or written: an update right after needs them."""

@@ -68,8 +68,30 @@ class GitHubClient:
         self.pacer.observe(200)
         return result
 
+    def listing(
+        self, what: str, path: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a listing as GitHub's JSON (no PyGithub object built per item: a
+        10,000-comment timeline reads in a fraction of the time), a page a request, each
+        request paced, the pages followed by the ``next`` link of GitHub's Link header."""
+        import requests
+
+        requester = self.repo().requester
+        url: str | None = path
+        parameters: dict[str, Any] | None = {"per_page": self.settings.page_size, **(params or {})}
+        items: list[dict[str, Any]] = []
+        while url is not None:
+            headers, page = self.call(
+                what, partial(requester.requestJsonAndCheck, "GET", url, parameters)
+            )
+            items.extend(page or ())
+            links = requests.utils.parse_header_links(headers.get("link", ""))
+            url = next((link["url"] for link in links if link.get("rel") == "next"), None)
+            parameters = None  # the next page's link carries the query
+        return items
+
     def pages(self, what: str, listing: PaginatedList[G]) -> list[G]:
-        """Every item of a listing, a page a request, each request paced."""
+        """Every item of a PyGithub listing, a page a request, each request paced."""
         items: list[G] = []
         while True:
             page = self.call(what, partial(listing.get_page, len(items) // self.settings.page_size))
