@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from syncer import loader, markers, tabular
+from syncer import cells, loader, markers, tabular
 from syncer.config import Config
 from syncer.errors import InputError, InputErrors
 from syncer.model import Incident
@@ -137,7 +137,7 @@ def _since(incident: Incident, since: datetime) -> bool:
 def parse_since(text: str, config: Config) -> datetime:
     """``--since``: a date (midnight in the configured zone) or a time."""
     try:
-        return tabular.parse_time(text, config.tz)
+        return cells.parse_time(text, config.tz)
     except ValueError:
         raise InputError(
             f"--since {text!r}: expected a date like 2024-01-01 or a time like 2024-01-01T09:00"

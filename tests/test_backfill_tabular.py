@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from syncer import cells, tabular
 from syncer import config as config_mod
-from syncer import tabular
 from syncer.errors import InputError, InputErrors
 from tests.conftest import ROOT
 
@@ -101,14 +101,14 @@ def test_the_example_export_with_korean_headers_imports_exactly() -> None:
 def test_time_cells(cell: str, expected: str | None) -> None:
     if expected is None:
         with pytest.raises(ValueError, match="is not a time"):
-            tabular.parse_time(cell, SEOUL)
+            cells.parse_time(cell, SEOUL)
     else:
-        assert tabular.parse_time(cell, SEOUL).isoformat() == expected
+        assert cells.parse_time(cell, SEOUL).isoformat() == expected
 
 
 def test_impossible_dates_are_errors() -> None:
     with pytest.raises(ValueError, match="2024-02-30"):
-        tabular.parse_time("2024-02-30 10:00", SEOUL)
+        cells.parse_time("2024-02-30 10:00", SEOUL)
 
 
 def start() -> datetime:
@@ -116,7 +116,7 @@ def start() -> datetime:
 
 
 def test_compact_timeline_on_one_line_keeps_semicolons_inside_text() -> None:
-    entries = tabular.parse_timeline(
+    entries = cells.parse_timeline(
         "00:25 CS팀 문의로 인지; 원인 미상; 00:48 - [조치] 롤백", SEOUL, start()
     )
     assert [(e["at"].strftime("%H:%M"), e.get("kind"), e["text"]) for e in entries] == [
@@ -129,7 +129,7 @@ def test_compact_timeline_with_dates_separators_and_english_kinds() -> None:
     text = (
         "2024-02-12 00:25 | [detection] paged\n2024-02-13 09:00 · [note] review booked\n09:30 done"
     )
-    entries = tabular.parse_timeline(text, SEOUL, None)
+    entries = cells.parse_timeline(text, SEOUL, None)
     assert [e["at"].isoformat() for e in entries] == [
         f"2024-02-12T00:25:00{KST}",
         f"2024-02-13T09:00:00{KST}",
@@ -149,12 +149,12 @@ def test_compact_timeline_with_dates_separators_and_english_kinds() -> None:
 )
 def test_bad_timeline_cells_say_what_is_expected(cell: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        tabular.parse_timeline(cell, SEOUL, start())
+        cells.parse_timeline(cell, SEOUL, start())
 
 
 def test_a_time_only_entry_needs_a_date_from_somewhere() -> None:
     with pytest.raises(ValueError, match="has no date"):
-        tabular.parse_timeline("00:25 인지", SEOUL, None)
+        cells.parse_timeline("00:25 인지", SEOUL, None)
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -279,7 +279,7 @@ def test_json_lines_map_keys_and_pass_native_values_through(tmp_path: Path) -> N
 
 
 def test_links_cells() -> None:
-    assert tabular.parse_links(
+    assert cells.parse_links(
         "Grafana https://grafana.example.com/d/1\n[Runbook](https://wiki.example.com/rb); https://x.example.com/a"
     ) == [
         {"title": "Grafana", "url": "https://grafana.example.com/d/1"},
@@ -287,7 +287,7 @@ def test_links_cells() -> None:
         {"title": "x.example.com", "url": "https://x.example.com/a"},
     ]
     with pytest.raises(ValueError, match="has no http"):
-        tabular.parse_links("대시보드")
+        cells.parse_links("대시보드")
 
 
 def test_the_mapping_is_checked_when_the_config_loads(tmp_path: Path) -> None:
