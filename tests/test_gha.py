@@ -880,10 +880,9 @@ def test_chatops_answers_mistakes_with_usage_and_changes_nothing(runner: dict[st
     unknown = comment_event(event_payload(app, number), "/incident ack\n재실행 중", comment_id=502)
     done = step(runner, "issue_comment", unknown)
     assert done.exit_code == 0 and done.outputs["outcome"] == "rejected"
-    assert done.shown() == (
-        "::warning title=incident-syncer::unknown command `/incident ack`\n"
-        "::notice title=incident-syncer::unknown command `/incident ack`\n"
-    )
+    # Said once, as what it is: the commenter's mistake is a warning (not also a notice).
+    assert done.shown() == "::warning title=incident-syncer::unknown command `/incident ack`\n"
+    assert done.stderr == "unknown command `/incident ack`\n"
     assert github_events(app, number) == before
 
 

@@ -142,12 +142,15 @@ class _Run:
 
     # Shared steps.
 
-    def finish(self, outcome: str, message: str | None = None, **outputs: Any) -> int:
+    def finish(
+        self, outcome: str, message: str | None = None, *, warn: bool = False, **outputs: Any
+    ) -> int:
+        """The ``outcome`` output, and ``message`` said once: a warning annotation if ``warn``."""
         from syncer import gha as job
 
         if message:
             click.echo(message, err=True)
-            job.notice(message)
+            (job.warning if warn else job.notice)(message)
         job.write_outputs(outcome=outcome, **outputs)
         return 0
 
@@ -467,9 +470,8 @@ class _Run:
                 f"@{comment.author}: {command.error}. " if command.error else ""
             ) + chatops.USAGE
             self._reply(api, comment, text)
-            if command.error:
-                job.warning(command.error)
-            return self.finish("rejected" if command.error else "help", command.error)
+            outcome = "rejected" if command.error else "help"
+            return self.finish(outcome, command.error, warn=bool(command.error))
 
         incident_id = chatops.incident_id_of(comment.issue)
         if incident_id is None:
