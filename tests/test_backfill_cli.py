@@ -389,7 +389,7 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
     assert all(p["last_error"] is None for p in pending)
     journal = run(cfg, "journal").stdout.splitlines()
     assert journal[0] == f"{len(pending)} pending:"
-    line = r"  INC-BF-\d{3} → gh \(backfill, 0 attempt\(s\) since [-\d: ]+\): not started yet"
+    line = r"  INC-BF-\d{3} → gh \(backfill, pending since [-\d: ]+\): not started yet"
     assert [x for x in journal[1:] if not re.fullmatch(line, x)] == []
     resumed = subprocess.run(
         [sys.executable, "-m", "syncer", "--config", str(cfg), "retry"],

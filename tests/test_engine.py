@@ -236,7 +236,8 @@ def test_sync_json_output_says_which_tracker_failed(tmp_path: Path) -> None:
     journal = CliRunner().invoke(main, ["--config", str(cfg), "journal"])
     since = re.sub(r"since \d{4}-\d\d-\d\d \d\d:\d\d", "since <when>", journal.stdout)
     assert since == (
-        f"1 pending:\n  INC-2024-0212-banner → down (sync, 1 attempt(s) since <when>): {error}\n"
+        f"1 pending:\n  INC-2024-0212-banner → down (sync, pending since <when>, failed once): "
+        f"{error}\n"
     )
 
 

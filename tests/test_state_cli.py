@@ -57,17 +57,48 @@ def test_journal_shows_pending_and_failed_deliveries_with_the_reason(tmp_path: P
     state.close()
     result = CliRunner().invoke(main, ["--config", str(config), "journal"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0] == "1 pending:"
-    assert lines[1].startswith("  INC-1 → mem (sync, 1 attempt(s) since ")
-    assert lines[1].endswith("): mem: 503")
-    assert lines[2] == "webhook deliveries: 1 pending, 1 failed:"
     when = datetime.fromtimestamp(1_733_300_000.0).strftime("%Y-%m-%d %H:%M")  # local time
-    assert lines[3:] == [
-        f"  delivery {waiting} (alertmanager, ALERT-3f9c) pending, 1 attempt(s) since {when}: "
-        "unexpected KeyError: 'x' (see the server log)",
+    assert result.output == (
+        "1 pending:\n"
+        f"  INC-1 → mem (sync, pending since {when}, failed once): mem: 503\n"
+        "webhook deliveries: 1 pending, 1 failed:\n"
+        f"  delivery {waiting} (alertmanager, ALERT-3f9c) pending since {when}, failed once: "
+        "unexpected KeyError: 'x' (see the server log)\n"
         f"  delivery {broken} (grafana, ALERT-77aa) failed at {when}: "
-        "grafana: alerts[0].labels: expected an object",
-    ]
+        "grafana: alerts[0].labels: expected an object\n"
+    )
     as_json = CliRunner().invoke(main, ["--config", str(config), "journal", "--json"])
     assert '"delivery": 1' in as_json.output and '"state": "failed"' in as_json.output
+
+
+def test_journal_reads_naturally_before_the_first_try_after_one_and_after_several(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path / "incident-syncer.toml", {"mem": {"type": "memory"}})
+    state = SQLiteState(tmp_path / "state" / "state.db", lambda: 1_733_300_000.0)
+    state.journal_put("mem", "INC-1", "backfill", {"id": "INC-1"})  # queued, not tried yet
+    state.journal_put("mem", "INC-2", "sync", {"id": "INC-2"}, error="mem: 503")
+    for _ in range(2):
+        state.journal_put("mem", "INC-3", "sync", {"id": "INC-3"}, error="mem: 503")
+    for _ in range(3):
+        state.journal_put("mem", "INC-4", "sync", {"id": "INC-4"}, error="mem: 502")
+    fresh = state.deliveries.add("alertmanager", "ALERT-1", b"{}")
+    tried = state.deliveries.add("alertmanager", "ALERT-2", b"{}")
+    for _ in range(3):
+        state.deliveries.claim("replica-1", 5, lease=30)
+        state.deliveries.attempt_failed(tried, "mem: 503")
+    state.close()
+    result = CliRunner().invoke(main, ["--config", str(config), "journal"])
+    assert result.exit_code == 0, result.output
+    when = datetime.fromtimestamp(1_733_300_000.0).strftime("%Y-%m-%d %H:%M")  # local time
+    assert result.output == (
+        "4 pending:\n"
+        f"  INC-1 → mem (backfill, pending since {when}): not started yet\n"
+        f"  INC-2 → mem (sync, pending since {when}, failed once): mem: 503\n"
+        f"  INC-3 → mem (sync, pending since {when}, failed twice): mem: 503\n"
+        f"  INC-4 → mem (sync, pending since {when}, failed 3 times): mem: 502\n"
+        "webhook deliveries: 2 pending, 0 failed:\n"
+        f"  delivery {fresh} (alertmanager, ALERT-1) pending since {when}: not applied yet\n"
+        f"  delivery {tried} (alertmanager, ALERT-2) pending since {when}, failed 3 times: "
+        "mem: 503\n"
+    )

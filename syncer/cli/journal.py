@@ -143,11 +143,9 @@ def journal(as_json: bool) -> None:
     if entries:
         click.echo(f"{len(entries)} pending:")
     for e in entries:
-        since = _when(e.created)
         why = e.last_error or "not started yet"
-        click.echo(
-            f"  {e.incident_id} → {e.tracker} ({e.command}, {e.attempts} attempt(s) since {since}): {why}"
-        )
+        pending = f"pending since {_when(e.created)}{_failed(e.attempts)}"
+        click.echo(f"  {e.incident_id} → {e.tracker} ({e.command}, {pending}): {why}")
     if deliveries:
         waiting = sum(1 for d in deliveries if d.state == "pending")
         click.echo(f"webhook deliveries: {waiting} pending, {len(deliveries) - waiting} failed:")
@@ -155,9 +153,16 @@ def journal(as_json: bool) -> None:
         head = f"  delivery {d.id} ({d.source}, {d.group})"
         if d.state == "pending":
             why = d.last_error or "not applied yet"
-            click.echo(f"{head} pending, {d.attempts} attempt(s) since {_when(d.received)}: {why}")
+            click.echo(f"{head} pending since {_when(d.received)}{_failed(d.attempts)}: {why}")
         else:
             click.echo(f"{head} failed at {_when(d.updated)}: {d.last_error}")
+
+
+def _failed(attempts: int) -> str:
+    """How often it failed so far, as a clause (nothing before the first try)."""
+    if attempts <= 0:
+        return ""
+    return ", failed " + {1: "once", 2: "twice"}.get(attempts, f"{attempts} times")
 
 
 def _when(stamp: float) -> str:
