@@ -28,11 +28,10 @@ from adapters.channels import CAP_EDIT, CAP_ROOM, CAP_THREAD, Channel, Notice, T
 from syncer import markers
 from syncer.config import Config
 from syncer.engine import Options, Result
-from syncer.errors import TrackerError
+from syncer.engine.attempts import journal_options, settle
 from syncer.model import Incident, Status
 from syncer.render import TrackerLink
-from syncer.retry import Policy, call, delay
-from syncer.secrets import redact
+from syncer.retry import Policy, call
 from syncer.state import State
 
 log = logging.getLogger("syncer.telling")
@@ -158,13 +157,9 @@ class Teller:
 
     def _pending(self, incident: Incident, options: Options) -> None:
         if self.state is not None and not options.dry_run:
-            data, extra = incident.to_data(), self._options(options)
+            data, extra = incident.to_data(), journal_options(options)
             entries = [(n, incident.id, options.command, data, extra) for n in self.channels]
             self.state.journal_put_many(entries)
-
-    @staticmethod
-    def _options(options: Options) -> dict[str, Any]:
-        return {"postmortem": options.postmortem, "historical": options.historical}
 
     # Planning.
 
@@ -284,41 +279,26 @@ class Teller:
     ) -> Result | None:
         channel = self.channels[name]
         result = ChannelResult(incident=incident.id, tracker=name, dry_run=options.dry_run)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                heard = self._once(name, channel, incident, links, postmortem_url, options, result)
-                if self.state is not None and not options.dry_run:
-                    self.state.journal_done(name, incident.id)
-                return result if heard else None
-            except TrackerError as exc:
-                # A rate limit asking for longer than the policy waits is left to `retry`.
-                patient = (exc.retry_after or 0) <= self.policy.max_retry_after
-                if (
-                    exc.retryable
-                    and patient
-                    and not options.dry_run
-                    and attempt < self.policy.attempts
-                ):
-                    wait = delay(self.policy, attempt, exc)
-                    log.info("%s: %s; reading again and re-planning in %.2fs", name, exc, wait)
-                    self.policy.clock.sleep(wait)
-                    continue
-                code = f" (HTTP {exc.status})" if exc.status else ""
-                result.error = redact(exc.message + code)
-                result.retryable = exc.retryable
-                log.warning("%s: %s", name, result.error)
-                if self.state is not None and not options.dry_run:
-                    self.state.journal_put(
-                        name,
-                        incident.id,
-                        options.command,
-                        incident.to_data(),
-                        self._options(options),
-                        error=result.error,
-                    )
-                return result
+        heard = [False]
+
+        def once() -> bool:
+            heard[0] = self._once(name, channel, incident, links, postmortem_url, options, result)
+            return True
+
+        # A rate limit asking for longer than the policy waits is left to the journal.
+        failed = settle(
+            name,
+            incident,
+            options,
+            result,
+            once,
+            policy=self.policy,
+            state=self.state,
+            long_waits=False,
+        )
+        if failed is not None:  # a channel that cannot be read for good is not worth a retry
+            result.retryable = failed.retryable
+        return result if heard[0] or failed is not None else None
 
     def _once(
         self,

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 from adapters.base import Adapter, IssueDoc, IssueRef, Remote
+from syncer.engine.attempts import settle
 from syncer.engine.documents import Documents
 from syncer.engine.options import Options, Result
 from syncer.engine.plan import (
@@ -25,8 +26,7 @@ from syncer.engine.plan import (
 from syncer.errors import LookupFailed, TrackerError
 from syncer.model import Incident, Status
 from syncer.render import TrackerLink
-from syncer.retry import Policy, call, delay
-from syncer.secrets import redact
+from syncer.retry import Policy, call
 from syncer.state import State
 
 log = logging.getLogger("syncer.engine")
@@ -60,44 +60,28 @@ class Reconciler:
         self.policy = policy
 
     def reconcile(self, t: Tracker) -> Result:
-        result, options, incident = t.result, t.options, t.incident
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._reconcile_once(t)
-                # A deferred tracker stays journaled until phase 2 has done the rest.
-                if self.state is not None and not options.dry_run and not result.deferred:
-                    self.state.journal_done(t.name, incident.id)
-                return result
-            except TrackerError as exc:
-                # A write whose answer was lost may have happened: never repeat it blindly.
-                # Look again (a fresh lookup and read) and plan only what is still missing.
-                if isinstance(exc, Superseded) and attempt < self.policy.attempts:
-                    log.info("%s: %s", t.name, exc)
-                    t.found, t.remote = self._fresh_lookup(t.name, t.adapter, incident.id), None
-                    continue
-                if exc.retryable and not options.dry_run and attempt < self.policy.attempts:
-                    wait = delay(self.policy, attempt, exc)
-                    log.info("%s: %s; reading again and re-planning in %.2fs", t.name, exc, wait)
-                    self.policy.clock.sleep(wait)
-                    t.found, t.remote = self._fresh_lookup(t.name, t.adapter, incident.id), None
-                    continue
-                # The tracker is named beside the error already: don't say it twice.
-                code = f" (HTTP {exc.status})" if exc.status else ""
-                result.error = redact(exc.message + code)
-                result.retryable = exc.retryable or isinstance(exc, LookupFailed)
-                log.warning("%s: %s", t.name, result.error)
-                if self.state is not None and not options.dry_run:
-                    self.state.journal_put(
-                        t.name,
-                        incident.id,
-                        options.command,
-                        incident.to_data(),
-                        {"postmortem": options.postmortem, "historical": options.historical},
-                        error=result.error,
-                    )
-                return result
+        def once() -> bool:
+            self._reconcile_once(t)
+            # A deferred tracker stays journaled until phase 2 has done the rest.
+            return not t.result.deferred
+
+        def look_again() -> None:
+            # A write whose answer was lost may have happened: never repeat it blindly.
+            # Look again (a fresh lookup and read) and plan only what is still missing.
+            t.found, t.remote = self._fresh_lookup(t.name, t.adapter, t.incident.id), None
+
+        settle(
+            t.name,
+            t.incident,
+            t.options,
+            t.result,
+            once,
+            policy=self.policy,
+            state=self.state,
+            look_again=look_again,
+            start_over=(Superseded,),
+        )
+        return t.result
 
     def _fresh_lookup(
         self, name: str, adapter: Adapter, incident_id: str
