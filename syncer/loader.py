@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from syncer.errors import InputError, InputErrors
 from syncer.model import Incident
 
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json"}
+STDIN = "-"
+STDIN_NAME = "<stdin>"  # how messages name an incident read from standard input
 
 Path_ = tuple[str | int, ...]
 
@@ -63,18 +66,25 @@ def discover(
 
 
 def load_file(path: Path, config: Config) -> Loaded:
-    """Read, parse and validate one incident file (at most ``[syncer] max_file_bytes``)."""
-    name = str(path)
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
+    """Read, parse and validate one incident file (at most ``[syncer] max_file_bytes``).
+
+    ``-`` reads standard input, whose format is told by its first line (:func:`sniff`).
+    """
+    from_stdin = str(path) == STDIN
+    name = STDIN_NAME if from_stdin else str(path)
+    kind = None if from_stdin else SUFFIXES.get(path.suffix.lower())
+    if kind is None and not from_stdin:
         raise InputError(
             f"unknown file type {path.suffix or '(none)'!r}: expected .yaml, .yml, .toml or .json",
             file=name,
         )
     limit = config.syncer.max_file_bytes
     try:
-        with path.open("rb") as handle:  # read at most the limit: a FIFO or a device never ends
-            raw = handle.read(limit + 1)
+        if from_stdin:
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:  # read at most the limit: a FIFO or a device never ends
+            with path.open("rb") as handle:
+                raw = handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=name) from exc
     if len(raw) > limit:
@@ -87,7 +97,24 @@ def load_file(path: Path, config: Config) -> Loaded:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason})", file=name) from exc
-    return load_text(text, kind, name, config)
+    return load_text(text, kind or sniff(text), name, config)
+
+
+_TOML_START = re.compile(r"""^(\[\[?\s*[\w."'-]+\s*\]\]?|[\w."'-]+\s*=)""")
+
+
+def sniff(text: str) -> str:
+    """The format of a document without a file name: its first line that is not blank or a
+    comment starts with ``{`` (JSON), with ``key =`` or a ``[table]`` header (TOML), or else
+    it is YAML (which also reads JSON)."""
+    for line in text.removeprefix("\ufeff").splitlines():
+        first = line.strip()
+        if not first or first.startswith("#"):
+            continue
+        if first.startswith("{"):
+            return "json"
+        return "toml" if _TOML_START.match(first) else "yaml"
+    return "yaml"
 
 
 def load_text(text: str, kind: str, name: str, config: Config) -> Loaded:

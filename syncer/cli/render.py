@@ -40,6 +40,9 @@ from syncer.cli.common import config_option, handle_errors, load_config
 def render(path: str, doc: str, fmt: str, lang: str | None, output: str | None) -> None:
     """Render the notice or the postmortem of the incident in PATH.
 
+    `-` reads one incident from standard input: JSON if it starts with `{`,
+    TOML if with `key =` or a `[table]`, YAML otherwise.
+
     \b
     Examples:
       incident-syncer render incidents/INC-1.yaml --doc postmortem

@@ -86,6 +86,9 @@ def sync(
     label and the status current, and publishes the postmortem when the
     incident is resolved or closed. Running it again changes nothing.
 
+    `-` reads one incident from standard input: JSON if it starts with `{`,
+    TOML if with `key =` or a `[table]`, YAML otherwise.
+
     \b
     Examples:
       incident-syncer sync incidents/ --dry-run
@@ -100,6 +103,9 @@ def postmortem(
     paths: tuple[str, ...], trackers: tuple[str, ...], dry_run: bool, as_json: bool, recheck: bool
 ) -> None:
     """Publish the postmortem of the incidents in PATH... now, even before they are resolved (a draft).
+
+    `-` reads one incident from standard input: JSON if it starts with `{`,
+    TOML if with `key =` or a `[table]`, YAML otherwise.
 
     \b
     Example:

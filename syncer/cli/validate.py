@@ -17,6 +17,9 @@ def validate(paths: tuple[str, ...]) -> None:
     Every problem is reported with its file, line and field; the exit code is
     2 if any file is invalid, 0 if all are valid.
 
+    `-` reads one incident from standard input: JSON if it starts with `{`,
+    TOML if with `key =` or a `[table]`, YAML otherwise.
+
     \b
     Example:
       incident-syncer validate incidents/
