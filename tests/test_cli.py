@@ -31,7 +31,8 @@ Usage: incident-syncer [OPTIONS] COMMAND [ARGS]...
 Options:
   --config PATH  Configuration file (default: $INCIDENT_SYNCER_CONFIG, else
                  ./incident-syncer.toml).
-  -v, --verbose  More detail (-vv: debug logs, secrets masked).
+  -v, --verbose  More detail: -v progress and the libraries' warnings, -vv debug
+                 logs, -vvv all (secrets masked).
   --version      Show the version and exit.
   -h, --help     Show this message and exit.
 

@@ -637,6 +637,55 @@ def test_a_bad_token_is_a_clear_error_and_no_secret_is_ever_shown(
         assert token not in text and basic not in text and "wrong-token-value" not in text
 
 
+def test_a_login_page_for_a_bad_token_is_one_clear_line_without_html(
+    dc: Jira, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Behind single sign-on, a token Jira does not accept is sent on to an HTML login page.
+    dc.fake.sso = True
+    monkeypatch.setenv("JIRA_API_TOKEN", "wrong-token-value")
+    error = (
+        f"cannot tell whether {BANNER_ID} exists: search for {BANNER_ID}: Jira sent a login page "
+        "instead of data: check JIRA_EMAIL and JIRA_API_TOKEN (and, behind single sign-on, that "
+        "url lets API tokens through)"
+    )
+    bad = dc.sync(BANNER, expect=1)
+    assert bad.stdout == f"✗ {BANNER_ID} → jira: {error}\n"
+    assert bad.stderr == ""  # not the library's ERROR with the page, nor the same line again
+    # -v: the library's words too, one line each, the page's markup gone.
+    detail = dc.run("-v", "sync", str(BANNER))
+    assert detail.stdout == bad.stdout
+    assert detail.stderr == (
+        "ERROR jira: Expecting value: line 1 column 1 (char 0) Log in - Jira\n"
+        f"WARNING syncer.engine: jira: {error}\n"
+    )
+    # -vv: the library's detail whole (here the page), and never a secret.
+    debug = dc.run("-vv", "sync", str(BANNER))
+    assert '<input type="password" name="os_password">' in debug.stderr
+    for result in (bad, detail, debug):
+        assert "wrong-token-value" not in result.output
+        assert base64.b64encode(b"bot@example.com:wrong-token-value").decode() not in result.output
+    assert dc.fake.issues == {}
+
+
+def test_the_librarys_paging_warnings_are_not_the_users_business(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for setup in _jira(tmp_path, monkeypatch, cloud=False, search_page_cap=2):
+        first = setup.sync(BANNER)  # the issue, its postmortem, two action items: two pages
+        setup.forget()
+        again = setup.sync(BANNER)
+        assert (first.stderr, again.stderr) == ("", "")
+        assert (
+            setup.screen(again.stdout)
+            == f"✓ {BANNER_ID} → jira OPS-1 <jira>/browse/OPS-1: unchanged\n"
+        )
+        shown = setup.run("-v", "sync", str(BANNER), "--recheck")
+        assert shown.stderr == (
+            "WARNING jira: 'batch_size' set to 100, but only received 2 items in batch. "
+            "Falling back to 2.\n"
+        )
+
+
 def test_doctor_checks_credentials_project_types_links_and_priorities(
     dc: Jira, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -703,7 +752,7 @@ def test_an_unreachable_jira_is_retryable_and_creates_nothing(dc: Jira) -> None:
         "operations": [],
         "error": error,
     }
-    assert result.stderr == f"WARNING syncer.engine: jira: {error}\n"
+    assert result.stderr == ""  # the failure is said once, in its result
 
 
 def test_an_answer_that_is_not_json_is_a_clear_error(dc: Jira) -> None:

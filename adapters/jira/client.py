@@ -58,6 +58,7 @@ class JiraClient:
             remember(f"{self._email}:{self._token.get_secret_value()}")
         self._jira: JIRA | None = None
         self._lock = threading.RLock()
+        self._last = threading.local()  # this thread's last answer, to explain one that is not JSON
 
     def get(self) -> JIRA:
         """The library's client, built on the first call."""
@@ -98,6 +99,7 @@ class JiraClient:
                 return send(method, url, *args, **kwargs)
 
             def observe(response: Response, *args: Any, **kwargs: Any) -> None:
+                self._last.response = response
                 self.pacer.observe(response.status_code, response.headers)
 
             session.request = paced  # type: ignore[method-assign]
@@ -110,6 +112,7 @@ class JiraClient:
         import requests
         from jira.exceptions import JIRAError
 
+        self._last.response = None
         try:
             return fn()
         except JIRAError as exc:
@@ -117,11 +120,7 @@ class JiraClient:
         except ValueError:
             # An answer that is not JSON (a login page, a proxy's error page); before the
             # next clause because requests' JSONDecodeError is also a RequestException.
-            raise TrackerError(
-                f"{what}: Jira's answer is not JSON (is url the Jira base URL, "
-                "and does a proxy or single sign-on page stand in front of it?)",
-                tracker=self.name,
-            ) from None
+            raise self.not_data(what, self._last.response) from None
         except requests.RequestException as exc:
             raise http_error(
                 what, None, tracker=self.name, detail=f"cannot reach Jira ({type(exc).__name__})"
@@ -157,12 +156,52 @@ class JiraClient:
         text = server_message(data) or (response.reason if response is not None else "")
         text = text or "failed"
         hint = ""
-        if status == 401:
-            names = " and ".join(filter(None, [self.settings.email_env, self.settings.token_env]))
-            hint = f"{text} (check {names})"
+        if status in (401, 403) and "DENIED" in _login_reason(response):
+            hint = (
+                f"{text}: after failed logins Jira wants a CAPTCHA: log in once in a browser as "
+                f"that user, then check {self.credentials()}"
+            )
+        elif status == 401:
+            hint = f"{text} (check {self.credentials()})"
         elif status == 410:
             hint = f"{text} (this is Jira Cloud: set cloud = true)"
         headers = response.headers if response is not None else {}
         return http_error(what, status, headers, data, tracker=self.name, detail=text, hint=hint)
 
+    def not_data(self, what: str, response: Response | None) -> TrackerError:
+        """An answer that is not JSON: a login page (the credentials were refused, or single
+        sign-on stands in front of Jira), or some other page."""
+        if _login_page(response):
+            return TrackerError(
+                f"{what}: Jira sent a login page instead of data: check {self.credentials()} "
+                "(and, behind single sign-on, that url lets API tokens through)",
+                tracker=self.name,
+            )
+        return TrackerError(
+            f"{what}: Jira's answer is not JSON (is url the Jira base URL, "
+            "and does a proxy or single sign-on page stand in front of it?)",
+            tracker=self.name,
+        )
+
+    def credentials(self) -> str:
+        """The variables holding the credentials, as a user sets them."""
+        return " and ".join(filter(None, [self.settings.email_env, self.settings.token_env]))
+
     # Text: Markdown → wiki markup (v2) or ADF (v3), within Jira's limits.
+
+
+def _login_reason(response: Response | None) -> str:
+    """Jira Data Center's own word on a failed login (``AUTHENTICATED_FAILED``, ``…_DENIED``)."""
+    return "" if response is None else response.headers.get("X-Seraph-LoginReason", "")
+
+
+def _login_page(response: Response | None) -> bool:
+    """Whether a non-JSON answer is a login page: Jira says the login failed, or the request
+    was sent on to a page that asks for a password."""
+    if response is None:
+        return False
+    if "AUTHENTICAT" in _login_reason(response):
+        return True
+    html = "html" in response.headers.get("Content-Type", "")
+    asks = 'type="password"' in response.text or "login" in response.url.lower()
+    return html and (bool(response.history) or asks)

@@ -77,7 +77,13 @@ class LazyGroup(click.Group):
     envvar="INCIDENT_SYNCER_CONFIG",
     help="Configuration file (default: $INCIDENT_SYNCER_CONFIG, else ./incident-syncer.toml).",
 )
-@click.option("-v", "--verbose", count=True, help="More detail (-vv: debug logs, secrets masked).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More detail: -v progress and the libraries' warnings, -vv debug logs, -vvv all "
+    "(secrets masked).",
+)
 @click.version_option(__version__, prog_name="incident-syncer")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:

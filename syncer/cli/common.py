@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -122,26 +121,14 @@ def emit_error(message: str, exc: BaseException | None = None) -> None:
     gha.annotate_error(exc, text)
 
 
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(secrets.RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    if verbose < 3:
-        for noisy in ("urllib3", "github", "jira", "notion_client", "httpx", "httpcore"):
-            logging.getLogger(noisy).setLevel(
-                max(level, logging.WARNING if verbose < 2 else logging.INFO)
-            )
-
-
-def load_config(required: bool = False) -> Config:
+def load_config(required: bool = False, *, prints_results: bool = True) -> Config:
+    """The configuration, with logging set up (``prints_results``: the command shows each
+    tracker's failure as its result, so the log need not say it again)."""
     from syncer import config as config_mod
+    from syncer import logs
 
     obj = click.get_current_context().find_root().obj or {}
-    setup_logging(obj.get("verbose", 0))
+    logs.setup(obj.get("verbose", 0), outcomes=not prints_results)
     from syncer import gha
 
     # Inside GitHub Actions the repository's own issues are a working default: no file needed.

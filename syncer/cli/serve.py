@@ -39,7 +39,7 @@ def serve(host: str | None, port: int | None) -> None:
     from syncer import httpguard
     from syncer.serve import Receiver
 
-    config = load_config(required=True)
+    config = load_config(required=True, prints_results=False)  # its log is its output
     host = host or config.serve.host
     port = config.serve.port if port is None else port
     receiver = Receiver(config, announce=lambda text: click.echo(text, err=True))

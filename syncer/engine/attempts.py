@@ -15,6 +15,7 @@ from typing import Any
 
 from syncer.engine.options import Options, Result
 from syncer.errors import LookupFailed, TrackerError
+from syncer.logs import OUTCOME
 from syncer.model import Incident
 from syncer.retry import Policy, delay
 from syncer.secrets import redact
@@ -92,7 +93,7 @@ def give_up(
     code = f" (HTTP {exc.status})" if exc.status else ""
     result.error = redact(exc.message + code)
     result.retryable = exc.retryable or isinstance(exc, LookupFailed)
-    log.warning("%s: %s", name, result.error)
+    log.warning("%s: %s", name, result.error, extra=OUTCOME)
     if state is not None and not options.dry_run:
         extra = kept(exc) if kept is not None else {}
         state.journal_put(

@@ -5,7 +5,8 @@ issue links, a three-status workflow, and the request log, faults and latency
 of :class:`~tests.fakes.base.FakeApp`. What it checks, as Jira does
 (see ``/work/shared/contracts/jira.openapi.json``):
 
-* auth: basic ``email:token`` (Cloud) or ``Bearer <token>`` (Data Center PAT); 401 otherwise;
+* auth: basic ``email:token`` (Cloud) or ``Bearer <token>`` (Data Center PAT); 401 otherwise,
+  or, with ``sso`` (a single sign-on gateway in front), a 302 to an HTML login page;
 * ``/rest/api/2`` takes wiki-markup strings for ``description`` and comment
   ``body``; ``/rest/api/3`` takes Atlassian Document Format objects; texts over
   32,767 characters are refused;
@@ -147,6 +148,7 @@ class FakeJira(FakeApp):
         self.search_page_cap = search_page_cap
         self.search_lag = search_lag
         self.near_limit = False
+        self.sso = False  # bad credentials are sent on (302) to a login page, as behind SSO
         self.issues: dict[str, Issue] = {}
         self.links: list[dict[str, str]] = []
         self.bodies: list[tuple[str, str, dict[str, str], Any]] = []
@@ -178,6 +180,7 @@ class FakeJira(FakeApp):
             self.route("POST", base + "/search", self.search_old)
             self.route("GET", base + "/search/jql", self.search_jql)
             self.route("POST", base + "/search/jql", self.search_jql)
+        self.route("GET", "/login.jsp", self.login_page)
 
     # The request log with bodies (for checking what arrived), auth, errors.
 
@@ -208,6 +211,8 @@ class FakeJira(FakeApp):
         return {"errorMessages": [message], "errors": {}}
 
     def authorize(self, request: Request) -> Response | None:
+        if request.path == "/login.jsp":
+            return None
         header = request.headers.get("authorization", "")
         if header.startswith("Basic "):
             try:
@@ -218,6 +223,8 @@ class FakeJira(FakeApp):
                 return None
         elif header.startswith("Bearer ") and self.bearer and header[7:] == self.bearer:
             return None
+        if self.sso:
+            return Response(302, raw=b"", headers={"Location": "/login.jsp?os_destination=api"})
         return Response(
             401,
             {
@@ -227,6 +234,14 @@ class FakeJira(FakeApp):
                 "errors": {},
             },
         )
+
+    def login_page(self, request: Request) -> Response:
+        page = (
+            "<!DOCTYPE html>\n<html><head><title>Log in - Jira</title></head>\n<body>\n"
+            '<form action="/login.jsp" method="post">\n<input name="os_username">\n'
+            '<input type="password" name="os_password">\n</form>\n</body></html>\n'
+        )
+        return Response(200, raw=page.encode(), headers={"Content-Type": "text/html;charset=UTF-8"})
 
     @staticmethod
     def _fail(status: int, message: str = "", errors: dict[str, str] | None = None) -> HTTPError:
