@@ -22,11 +22,11 @@ TOP_LEVEL_HELP = """\
 Usage: incident-syncer [OPTIONS] COMMAND [ARGS]...
 
   Keep an incident's issue in Jira, GitHub Issues and Notion in step with the
-  incident.
+  incident, and tell people in Slack and by webhooks.
 
-  Exit codes: 0 done; 1 a tracker operation failed (the rest done, the failed
-  part journaled, `incident-syncer retry` finishes it); 2 bad input or
-  configuration (nothing written); 141 the output was cut off (`... | head`).
+  Exit codes: 0 done; 1 a tracker or channel operation failed (the rest done,
+  the failed part journaled, `incident-syncer retry` finishes it); 2 bad input
+  or configuration (nothing written); 141 the output was cut off (`... | head`).
 
 Options:
   --config PATH  Configuration file (default: $INCIDENT_SYNCER_CONFIG, else
@@ -72,6 +72,26 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme(name: str) 
     silent = [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help]
     assert silent == [], f"{name}: options without help"
     assert f"`incident-syncer {name}" in README, f"{name} is not in the README"
+
+
+SHARED = ["--tracker", "--channel", "--dry-run", "--json", "--config"]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_shared_options_read_alike_and_in_one_order(name: str) -> None:
+    command = main.get_command(click.Context(main), name)
+    assert command is not None
+    options = [p for p in command.params if isinstance(p, click.Option)]
+    shared = [p.opts[0] for p in options if p.opts[0] in SHARED]
+    assert shared == [o for o in SHARED if o in shared], f"{name}: {shared}"
+    examples = [x for x in command.help.split("\n\n") if x.lstrip().startswith("Example")]
+    for section in examples:  # "Example:" for one, "Examples:" for several
+        lines = [x for x in section.splitlines()[1:] if x.strip().startswith("incident-syncer")]
+        plural = section.lstrip("\b \n").startswith("Examples")
+        assert plural == (len(lines) > 1), f"{name}: {section!r}"
+    for option in options:
+        if option.opts[0] == "--tracker":
+            assert option.help in ("Only these trackers (repeatable).", None), name
 
 
 def test_top_level_help_lists_every_command_without_importing_them() -> None:

@@ -87,12 +87,13 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="incident-syncer")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
-    """Keep an incident's issue in Jira, GitHub Issues and Notion in step with the incident.
+    """Keep an incident's issue in Jira, GitHub Issues and Notion in step with the incident,
+    and tell people in Slack and by webhooks.
 
     \b
-    Exit codes: 0 done; 1 a tracker operation failed (the rest done, the failed
-    part journaled, `incident-syncer retry` finishes it); 2 bad input or
-    configuration (nothing written); 141 the output was cut off (`... | head`).
+    Exit codes: 0 done; 1 a tracker or channel operation failed (the rest done,
+    the failed part journaled, `incident-syncer retry` finishes it); 2 bad input
+    or configuration (nothing written); 141 the output was cut off (`... | head`).
     """
     obj: dict[str, Any] = ctx.ensure_object(dict)
     obj["config_path"] = config_path

@@ -112,10 +112,11 @@ def doctor(trackers: tuple[str, ...], channels: tuple[str, ...], as_json: bool) 
     body for every event it sends. Templates must render and the state store
     must open.
 
-    Exit codes: 0 all good; 1 a tracker has a problem; 2 the configuration is wrong.
+    Exit codes: 0 all good; 1 a tracker or channel has a problem; 2 the
+    configuration is wrong.
 
     \b
-    Example:
+    Examples:
       incident-syncer doctor
       incident-syncer doctor --tracker notion --json
       incident-syncer doctor --channel slack

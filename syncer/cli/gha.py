@@ -60,7 +60,9 @@ COMMENT_BUDGET = 60_000
     show_default=True,
     help="issue_comment: the least repository permission a commenter needs.",
 )
-@click.option("--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers.")
+@click.option(
+    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @config_option

@@ -28,12 +28,18 @@ KINDS = ["detection", "action", "status", "note", "grade"]
 
 
 def _common(fn: Any) -> Any:
+    # Applied last to first: --help lists them --tracker, --channel, --dry-run, --json, --config.
+    fn = config_option(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per tracker.")(fn)
     fn = click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")(fn)
-    fn = click.option(
-        "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers."
+    fn = channel_option(fn)
+    return click.option(
+        "--tracker",
+        "trackers",
+        multiple=True,
+        metavar="NAME",
+        help="Only these trackers (repeatable).",
     )(fn)
-    return channel_option(config_option(fn))
 
 
 def _when(text: str | None, config: Config, option: str = "--at") -> datetime:

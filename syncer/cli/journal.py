@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers.")
+@click.option(
+    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
+)
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only these channels.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @click.option(

@@ -56,6 +56,7 @@ def _options(fn: Any) -> Any:
             metavar="NAME",
             help="Only these trackers (repeatable).",
         ),
+        channel_option,
         click.option("--dry-run", is_flag=True, help="Print the plan; write nothing."),
         click.option(
             "--recheck",
@@ -67,7 +68,6 @@ def _options(fn: Any) -> Any:
             "--json", "as_json", is_flag=True, help="One JSON object per incident and tracker."
         ),
         config_option,
-        channel_option,
         handle_errors,
     ]
     for decorate in reversed(decorators):
