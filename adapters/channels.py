@@ -20,6 +20,13 @@ checks them):
   a repeat after a lost answer.
 * Only the tool's own messages count: a person's message that looks like the
   notice is never taken for it.
+* What two runs without shared state told twice is healed, as trackers close a
+  duplicate issue: the oldest notice is the one; :meth:`Channel.lookup` reports
+  the rest in :attr:`Told.duplicates` and :meth:`Channel.heal` turns each younger
+  copy into a pointer to the kept one, so that no run takes it for the tool's own
+  again, after making sure nothing only it held is lost. A channel that posts a
+  notice looks again right after, so that of two racing runs the later one heals
+  at once.
 * Every failure is a :class:`~syncer.errors.TrackerError` whose ``retryable``
   says whether the same call may succeed later (``retry_after`` carries
   Retry-After). The engine retries by looking again, never by repeating a
@@ -85,6 +92,7 @@ MEMBERS = (
     "post_entry",
     "open_room",
     "close_room",
+    "heal",
 )
 
 KINDS = ("open", "grade", "status", "entry")
@@ -136,6 +144,9 @@ class Told:
     * ``entries``: ids of the timeline entries already told (in any place: the
       notice's thread or the room).
     * ``room``: the incident's room, if one was opened.
+    * ``duplicates``: what was told more than once (two runs without shared state
+      each posted), in words for ``--dry-run`` and the output ("a younger notice",
+      "entry e-… posted twice"); :meth:`Channel.heal` heals them and empties it.
     * ``private``: the channel's own bookkeeping (Slack: the metadata it read, the
       thread's announcement); the engine never looks inside.
     * ``memo``: what the channel keeps in the local state store for this incident
@@ -150,6 +161,7 @@ class Told:
     status: Status | None = None
     entries: set[str] = field(default_factory=set)
     room: RoomRef | None = None
+    duplicates: list[str] = field(default_factory=list)
     private: dict[str, Any] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)
 
@@ -218,6 +230,10 @@ class Channel(Protocol):
     def post_notice(self, notice: Notice) -> tuple[Told, int]:
         """Tell the channel about the incident for the first time; return what it now holds.
 
+        A channel that can be read back looks again once it has posted: if another run
+        posted first (both looked before either posted), the returned :class:`Told` is the
+        older notice's, with the new one among its :attr:`Told.duplicates`.
+
         A channel without :data:`CAP_THREAD` (a page, an SMS) marks every current entry
         as told in the returned :class:`Told`: its first notification stands for them.
         """
@@ -249,4 +265,16 @@ class Channel(Protocol):
 
     def close_room(self, told: Told, notice: Notice) -> int:
         """Close (archive) the incident's room; closing a closed room is not an error."""
+        ...
+
+    def heal(self, told: Told, notice: Notice) -> int:
+        """Heal what :attr:`Told.duplicates` lists, then empty it.
+
+        Called after the timeline entries were told, so that every entry a duplicate
+        holds is in the kept place first; anything a duplicate holds that the incident
+        no longer lists is copied there. Each younger copy then points at the kept one
+        and is never taken for the tool's own again; the younger notice is marked last,
+        so that a run cut short finds it again. A channel that never reports duplicates
+        returns 0.
+        """
         ...

@@ -33,6 +33,12 @@ def mrkdwn(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def link_url(url: str) -> str:
+    """A URL for a Slack link, ``<URL|label>``."""
+    # Inside <...> Slack reads '|' as the start of the label and '>' as the end.
+    return mrkdwn(url).replace("|", "%7C")
+
+
 def plain(text: str) -> str:
     """Rendered mrkdwn back to plain text (for plain_text fields, topics, webhook bodies)."""
     return html.unescape(_requote(text))
@@ -75,6 +81,7 @@ class ChatTexts:
             icon=status_icon.get(incident.status.value, "✅"),
         )
         self._renderer = renderer
+        self._lang = lang
         self._module = _load(lang, str(renderer._override) if renderer._override else None)
         self._context = context
         self._mod = self._call(lambda: self._module.make_module(vars=context))
@@ -111,6 +118,17 @@ class ChatTexts:
 
     def room_opened(self) -> str:
         return self._text("room_opened")
+
+    def duplicate(self, kind: str, url: str | None = None) -> str:
+        """What a younger copy is edited into (``kind``: notice, entry, announcement, room),
+        pointing at ``url`` (the kept message) or the view's room. A template of the user's
+        from before this text existed gets the built-in one."""
+        module = self._mod
+        if not hasattr(module, "duplicate"):
+            builtin = _load(self._lang, None)
+            module = self._call(lambda: builtin.make_module(vars=self._context))
+        link = Markup(link_url(url)) if url else None
+        return _requote(str(self._call(lambda: module.duplicate(kind, link)))).strip()
 
     def entry(self, event: TimelineEvent) -> str:
         return self._text("entry", self._renderer._event_view(event))

@@ -24,12 +24,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.channels import CAP_EDIT, CAP_ROOM, CAP_THREAD, Channel, Notice, Told
+from adapters.channels import CAP_EDIT, CAP_READ_BACK, CAP_ROOM, CAP_THREAD, Channel, Notice, Told
 from syncer import markers
 from syncer.config import Config
 from syncer.engine import Options, Result
 from syncer.engine.attempts import journal_options, settle
-from syncer.model import Incident, Status
+from syncer.model import Incident, Status, TimelineEvent
 from syncer.render import TrackerLink
 from syncer.retry import Policy, call
 from syncer.state import State
@@ -68,6 +68,11 @@ class Step:
     kind: str
     summary: str
     payload: Any = None
+
+
+def healing(told: Told) -> str:
+    """The step that heals what was told twice, in words."""
+    return "heal duplicates: " + "; ".join(told.duplicates)
 
 
 class Teller:
@@ -231,10 +236,9 @@ class Teller:
         if "entry" in channel.hears and (not fresh or CAP_THREAD in channel.capabilities):
             missing = [e for e in incident.sorted_timeline if e.event_id not in told.entries]
             if missing:
-                ids = ", ".join(e.event_id for e in missing)
-                count = f"{len(missing)} timeline entr{'y' if len(missing) == 1 else 'ies'}"
-                verb = "post" if edits else "send"
-                steps.append(Step("entries", f"{verb} {count}: {ids}", missing))
+                steps.append(self.entries_step(channel, missing))
+        if told.duplicates:  # after the entries: whatever a duplicate holds is kept first
+            steps.append(Step("heal", healing(told)))
         has_room = room is not None or any(s.kind == "room" for s in steps)
         if has_room and not (room and room.closed) and notice.closes_room:
             steps.append(
@@ -245,6 +249,13 @@ class Teller:
             if changes:
                 steps.append(Step("update", changes))
         return steps
+
+    @staticmethod
+    def entries_step(channel: Channel, events: list[TimelineEvent]) -> Step:
+        ids = ", ".join(e.event_id for e in events)
+        count = f"{len(events)} timeline entr{'y' if len(events) == 1 else 'ies'}"
+        verb = "post" if CAP_EDIT in channel.capabilities else "send"
+        return Step("entries", f"{verb} {count}: {ids}", events)
 
     def changes(self, channel: Channel, notice: Notice, told: Told) -> str:
         """What an update would change, in words ('' when nothing worth an update)."""
@@ -312,6 +323,8 @@ class Teller:
     ) -> bool:
         """Look, plan and do, once; False when the channel does not hear of this incident."""
         memo = self._memo(name, incident.id)
+        if options.recheck and CAP_READ_BACK in channel.capabilities:
+            memo = {}  # a hint saves a search; --recheck searches (a webhook's memo is its record)
         told = call(lambda: channel.lookup(incident, memo), self.policy, what=f"{name}: lookup")
         if not self.hears(name, incident, told):
             return False
@@ -328,18 +341,32 @@ class Teller:
                     result.created = True
                 elif step.kind == "room":
                     told.room, writes = channel.open_room(told, notice)
+                    if not writes:
+                        continue  # the older notice a racing run posted had its room ready
                 elif step.kind == "entries":
-                    writes = 0
+                    writes, posted = 0, []
                     for event in step.payload:
-                        if event.event_id not in told.entries:  # a first notice may cover them
+                        # A first notice may cover them, or the older notice another run posted.
+                        if event.event_id not in told.entries:
                             writes += channel.post_entry(told, notice, event)
+                            posted.append(event)
                             self._save(name, incident.id, told.memo, options)
+                    if not posted:
+                        continue
+                    step = self.entries_step(channel, posted)
+                elif step.kind == "heal":
+                    writes = channel.heal(told, notice)
                 elif step.kind == "close":
                     writes = channel.close_room(told, notice)
                 else:
                     continue  # the update comes last, with the room as it is by then
                 result.writes += writes
                 result.operations.append(step.summary)
+                notice = self.notice(channel, incident, links, postmortem_url, told)
+            if told.duplicates:  # the notice just posted met another run's, posted first
+                summary = healing(told)
+                result.writes += channel.heal(told, notice)
+                result.operations.append(summary)
                 notice = self.notice(channel, incident, links, postmortem_url, told)
             changes = self.changes(channel, notice, told)
             if changes and told.notice is not None:

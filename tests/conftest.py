@@ -17,7 +17,9 @@ from tests.fakes.slack import fake_slack  # noqa: F401  (likewise)
 from tests.pg import pg  # noqa: F401  (the PostgreSQL fixture, for every test module)
 
 # The shared suites are helpers, not test modules: their failures should still explain.
-pytest.register_assert_rewrite("tests.contract.suite", "tests.contract.state_suite")
+pytest.register_assert_rewrite(
+    "tests.contract.suite", "tests.contract.state_suite", "tests.contract.channels"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "incidents"

@@ -72,6 +72,23 @@ def run(config: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
 
 
+def incident_file(
+    tmp_path: Path, incident_id: str, title: str, grade: str, detected: str
+) -> tuple[Path, dict[str, Any]]:
+    """An incident file under investigation since 10:00 (its data, to change and write again)."""
+    data: dict[str, Any] = {
+        "id": incident_id,
+        "title": title,
+        "grade": grade,
+        "status": "investigating",
+        "detected_at": "2026-11-25T10:00:00",
+        "timeline": [{"at": "2026-11-25T10:00:00", "text": detected, "kind": "detection"}],
+    }
+    path = tmp_path / "inc.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path, data
+
+
 def shown(result: Result) -> str:
     return PERMALINK.sub("/pTS", result.output)
 
@@ -202,16 +219,7 @@ def test_a_resolved_file_links_its_postmortem_and_archives_the_room_once_closed(
     tmp_path: Path, slack: FakeSlack
 ) -> None:
     config = configure(tmp_path, slack)
-    data: dict[str, Any] = {
-        "id": "INC-pm",
-        "title": "메인 배너 미노출",
-        "grade": "SEV2",
-        "status": "investigating",
-        "detected_at": "2026-11-25T10:00:00",
-        "timeline": [{"at": "2026-11-25T10:00:00", "text": "CS 문의로 인지", "kind": "detection"}],
-    }
-    path = tmp_path / "inc.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path, data = incident_file(tmp_path, "INC-pm", "메인 배너 미노출", "SEV2", "CS 문의로 인지")
     assert run(config, "sync", str(path)).exit_code == 0
     data.update(
         status="closed",
@@ -353,3 +361,39 @@ def test_serve_tells_slack_in_the_background_and_stop_waits(
     notices = [m for m in slack.incidents.messages if m.get("metadata")]
     assert [m["metadata"]["event_type"] for m in notices][:1] == ["incident_syncer_notice"]
     assert receiver.state.journal() == []
+
+
+def test_two_runners_without_shared_state_leave_one_notice(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    path, _ = incident_file(tmp_path, "INC-race", "검색 지연", "SEV3", "지연 인지")
+    (tmp_path / "b").mkdir()
+    runner_a, runner_b = configure(tmp_path, slack), configure(tmp_path / "b", slack)
+    first = run(runner_a, "sync", str(path))
+    assert first.exit_code == 0, first.output
+    # Runner B looked before runner A's notice was there, and posts its own.
+    slack.as_of(slack.incidents.messages[0]["ts"])
+    second = run(runner_b, "sync", str(path))
+    assert second.exit_code == 0, second.output
+    assert shown(second) == (
+        "✓ INC-race → mem #1 memory://mem/1: unchanged\n"
+        f"✓ INC-race → slack C000000001 {NOTICE}: created\n"
+        "    - post the notice (SEV3, investigating)\n"
+        "    - heal duplicates: a younger notice\n"
+    )
+    kept, younger = slack.incidents.messages
+    assert second.output.count(kept["ts"].replace(".", "")) == 1
+    assert younger["text"] == (
+        ":link: 중복 공지입니다. 장애 INC-race 소식은 "
+        f"<https://acme-fake.slack.com/archives/C000000001/p{kept['ts'].replace('.', '')}"
+        "|먼저 올린 공지>에서 이어집니다."
+    )
+    assert len(slack.incidents.replies[kept["ts"]]) == 1
+    for runner in (runner_a, runner_b):
+        slack.reset_log()
+        again = run(runner, "sync", str(path))
+        assert shown(again) == (
+            "✓ INC-race → mem #1 memory://mem/1: unchanged\n"
+            f"✓ INC-race → slack C000000001 {NOTICE}: unchanged\n"
+        )
+        assert slack.writes() == 0

@@ -56,3 +56,18 @@ def test_the_korean_notice_in_the_docs_is_what_slack_shows(slack: FakeSlack) -> 
     assert f"```text\n{body}\n```" in readme
     korean = (ROOT / "docs" / "chat.ko.md").read_text(encoding="utf-8")
     assert f"```text\n{body}\n```" in korean and f"```text\n{thread}\n```" in korean
+
+
+@pytest.mark.parametrize(("language", "doc"), [("en", "chat.md"), ("ko", "chat.ko.md")])
+def test_the_healed_notice_in_the_docs_is_what_the_template_says(
+    slack: FakeSlack, language: str, doc: str
+) -> None:
+    from syncer.chattext import ChatTexts
+    from syncer.render import Extra
+
+    config = configure(slack)
+    config.syncer.language = language
+    text = ChatTexts(config, incident(config), Extra()).duplicate("notice", "https://x.example/p1")
+    seen = as_seen(slack, text).replace(":link:", "🔗")
+    docs = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    assert f"```text\n  {seen}\n  ```" in docs, seen

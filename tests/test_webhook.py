@@ -304,7 +304,7 @@ def test_a_third_party_channel_is_loaded_by_entry_point_and_checked(
         channel_class("half")
     assert str(refused.value) == (
         "channel type 'half' (tests.test_webhook:Half) does not implement the channel contract: "
-        "missing capabilities, lookup, update_notice, post_entry, open_room, close_room"
+        "missing capabilities, lookup, update_notice, post_entry, open_room, close_room, heal"
     )
 
 

@@ -244,7 +244,7 @@ class SlackApi:
             args.update(latest=latest, inclusive=True)
         if oldest:
             args.update(oldest=oldest, inclusive=True)
-        if limit:  # one exact message: no further pages
+        if limit:  # the newest ``limit`` only: no further pages
             answer = self.call("conversations.history", **args)
             yield from answer.get("messages") or []
             return

@@ -23,7 +23,9 @@ from adapters.channels import (
     RoomRef,
     Told,
 )
+from adapters.slack import healing
 from adapters.slack.api import SlackApi
+from adapters.slack.healing import ENTRY, NOTICE, ROOM, Copy
 from adapters.slack.settings import EMAIL, USER_ID, SlackSettings
 from adapters.slack.texts import TOPIC_LIMIT, cut, entry_text, notice_blocks, room_name
 from syncer import clock, markers
@@ -35,10 +37,8 @@ from syncer.render import Extra
 
 log = logging.getLogger("adapters.slack")
 
-NOTICE = "incident_syncer_notice"
-ENTRY = "incident_syncer_entry"
-ROOM = "incident_syncer_room"
 LOOKBACK_SECONDS = 86400  # a notice is searched from a day before the incident began
+RACE_WINDOW = 900  # a racing run's notice follows the first within this (seconds); see healing
 ROOM_SUFFIXES = 5  # inc-...-2 … -5 when the name is taken by someone else's channel
 
 
@@ -103,45 +103,33 @@ class SlackChannel:
 
     def _lookup(self, incident: Incident, memo: dict[str, Any]) -> Told:
         channel = self.broadcast()
-        found = None
+        notices: list[tuple[str, dict[str, Any]]] = []
         hint = memo.get("ts")
         if isinstance(hint, str) and memo.get("channel") == channel:
-            for message in self.api.history(channel, latest=hint, oldest=hint, limit=1):
-                found = self._notice_in(message, incident.id)
-        if found is None:
-            oldest = self._search_from(incident)
-            candidates = [
-                (message["ts"], payload)
-                for message in self.api.history(channel, oldest=oldest)
-                if (payload := self._ours(message, NOTICE, incident.id)) is not None
-            ]
-            if candidates:
-                # Oldest first: a second notice (two racing runs) is never taken for the first.
-                found = min(candidates, key=lambda c: float(c[0]))
-                if len(candidates) > 1:
-                    log.warning("%s: %d notices for %s", self.name, len(candidates), incident.id)
-        if found is None:
+            # The notice where the hint says, and any a racing run posted soon after it.
+            until = f"{float(hint) + RACE_WINDOW:.6f}"
+            notices = self._notices(channel, incident, oldest=hint, latest=until)
+            if hint not in {ts for ts, _ in notices}:
+                notices = []  # gone, or no longer the notice: search
+        if not notices:
+            notices = self._notices(channel, incident, oldest=self._search_from(incident))
+        if not notices:
             return Told()
-        ts, payload = found
-        told = self._told(channel, ts, payload)
-        for reply in self.api.replies(channel, ts):
-            if reply.get("ts") == ts:
-                continue
-            if (entry := self._ours(reply, ENTRY, incident.id)) is not None:
-                told.entries.add(str(entry.get("event_id")))
-            elif self._ours(reply, ROOM, incident.id) is not None:
-                told.private["announced"] = True
-        if self.settings.entries == "room" and told.room is not None:
-            for message in self.api.history(told.room.id):
-                if (entry := self._ours(message, ENTRY, incident.id)) is not None:
-                    told.entries.add(str(entry.get("event_id")))
-        return told
+        if len(notices) > 1:
+            log.info("%s: %d notices for %s", self.name, len(notices), incident.id)
+        return healing.read(self, channel, incident, notices)
 
-    def _notice_in(
-        self, message: dict[str, Any], incident_id: str
-    ) -> tuple[str, dict[str, Any]] | None:
-        payload = self._ours(message, NOTICE, incident_id)
-        return (str(message["ts"]), payload) if payload is not None else None
+    def _notices(
+        self, channel: str, incident: Incident, *, oldest: str | None, latest: str | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The tool's notices of ``incident`` between ``oldest`` and ``latest``, oldest first:
+        the first is the one, whichever run reads them (another is a racing run's, healed)."""
+        found = [
+            (str(message["ts"]), payload)
+            for message in self.api.history(channel, oldest=oldest, latest=latest)
+            if (payload := self._ours(message, NOTICE, incident.id)) is not None
+        ]
+        return sorted(found, key=lambda c: float(c[0]))
 
     def _search_from(self, incident: Incident) -> str | None:
         """Where the search for the notice starts: a day before the incident began (or before now,
@@ -152,16 +140,20 @@ class SlackChannel:
         start = min(began.timestamp(), clock.current().time()) - LOOKBACK_SECONDS
         return f"{start:.6f}"
 
+    def _room(self, payload: dict[str, Any]) -> RoomRef | None:
+        """The room a notice's metadata records, if any."""
+        if not payload.get("room_id"):
+            return None
+        return RoomRef(
+            id=str(payload["room_id"]),
+            name=str(payload.get("room_name", "")),
+            url=self.api.channel_url(str(payload["room_id"])),
+            closed=bool(payload.get("room_closed")),
+            digest=payload.get("room_digest") or None,
+        )
+
     def _told(self, channel: str, ts: str, payload: dict[str, Any]) -> Told:
-        room = None
-        if payload.get("room_id"):
-            room = RoomRef(
-                id=str(payload["room_id"]),
-                name=str(payload.get("room_name", "")),
-                url=self.api.channel_url(str(payload["room_id"])),
-                closed=bool(payload.get("room_closed")),
-                digest=payload.get("room_digest") or None,
-            )
+        room = self._room(payload)
         status = payload.get("status")
         return Told(
             notice=NoticeRef(
@@ -235,9 +227,16 @@ class SlackChannel:
             unfurl_media=False,
             **self._message(notice, told),
         )
-        ts = str(answer["ts"])
-        told = self._told(channel, ts, self._payload(notice, told))
-        return told, 1
+        ts, payload = str(answer["ts"]), self._payload(notice, told)
+        # Look again: a run with no state shared with this one may have posted too, both having
+        # looked before either posted. The oldest notice is the one; a younger one is healed.
+        notices = self._notices(channel, notice.incident, oldest=self._search_from(notice.incident))
+        if ts not in {t for t, _ in notices}:
+            notices = sorted([*notices, (ts, payload)], key=lambda c: float(c[0]))
+        if len(notices) > 1:
+            log.info("%s: another run announced %s too", self.name, notice.incident.id)
+            return healing.read(self, channel, notice.incident, notices), 1
+        return self._told(channel, ts, payload), 1
 
     def update_notice(self, told: Told, notice: Notice) -> int:
         channel, ts = self._where(told)
@@ -249,24 +248,34 @@ class SlackChannel:
         return 1
 
     def post_entry(self, told: Told, notice: Notice, event: TimelineEvent) -> int:
-        channel, ts = self._where(told)
         texts = self._texts(notice, told.room, mention=False)
+        self._say_entry(told, notice.incident.id, event.event_id, entry_text(texts.entry(event)))
+        return 1
+
+    def _say_entry(self, told: Told, incident_id: str, event_id: str, text: str) -> None:
+        """Post one entry's text in the notice's thread (or the room); remember where it is."""
+        channel, ts = self._where(told)
         target: dict[str, Any] = {"channel": channel, "thread_ts": ts}
         if self.settings.entries == "room" and told.room is not None and not told.room.closed:
             target = {"channel": told.room.id}
-        self.api.write(
+        answer = self.api.write(
             "chat.postMessage",
             **target,
-            text=entry_text(texts.entry(event)),
+            text=text,
             unfurl_links=False,
             unfurl_media=False,
             metadata={
                 "event_type": ENTRY,
-                "event_payload": {"incident_id": notice.incident.id, "event_id": event.event_id},
+                "event_payload": {"incident_id": incident_id, "event_id": event_id},
             },
         )
-        told.entries.add(event.event_id)
-        return 1
+        told.entries.add(event_id)
+        where = target["channel"]
+        copy = Copy(ENTRY, event_id, where, str(answer["ts"]), target.get("thread_ts"), text)
+        told.private.setdefault("kept", {})[(ENTRY, event_id)] = copy
+
+    def heal(self, told: Told, notice: Notice) -> int:
+        return healing.heal(self, told, notice)
 
     def open_room(self, told: Told, notice: Notice) -> tuple[RoomRef, int]:
         writes = 0

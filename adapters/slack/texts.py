@@ -22,7 +22,7 @@ import re
 import unicodedata
 from typing import Any
 
-from syncer.chattext import ChatTexts, mrkdwn
+from syncer.chattext import ChatTexts, link_url, mrkdwn
 from syncer.model import Incident
 from syncer.render import TrackerLink
 
@@ -56,7 +56,7 @@ def notice_blocks(
     if postmortem_url:
         anchors.append((texts.label("postmortem"), postmortem_url))
     if anchors:
-        line = " · ".join(f"<{_url(url)}|{_label(label)}>" for label, url in anchors)
+        line = " · ".join(f"<{link_url(url)}|{_label(label)}>" for label, url in anchors)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(line, 3000)}})
     tail = {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(texts.footer(), 3000)}]}
     return [*blocks[: MAX_BLOCKS - 1], tail]
@@ -76,11 +76,6 @@ def _sections(body: str) -> list[str]:
         if paragraph:
             parts.append(paragraph)
     return parts
-
-
-def _url(url: str) -> str:
-    # Inside <...> Slack reads '|' as the start of the label and '>' as the end.
-    return mrkdwn(url).replace("|", "%7C")
 
 
 def _label(text: str) -> str:

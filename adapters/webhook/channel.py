@@ -179,6 +179,10 @@ class WebhookChannel:
     def close_room(self, told: Told, notice: Notice) -> int:
         raise AssertionError("a webhook has no rooms")
 
+    def heal(self, told: Told, notice: Notice) -> int:
+        # Never read back, never seen twice: a receiver drops a repeat by its idempotency key.
+        return 0
+
     # The request.
 
     def key(self, incident_id: str, event: str, detail: str) -> str:

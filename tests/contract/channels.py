@@ -36,6 +36,13 @@ class ChannelHarness(Protocol):
     * ``down(on)``: every request fails (the service is out).
     * ``forge(id)``: someone else posts a look-alike of the incident's notice and entries
       (nothing to do for a channel that cannot be read back).
+    * ``race(id)``: leave what a second run with no shared state would have left: a younger
+      notice whose thread holds the told entries, ``ev-2`` and ``ev-9``, and the first entry
+      posted twice; returns how many younger copies that is (0: a channel that is never read
+      back, where a receiver drops a repeat by its idempotency key).
+    * ``lag(id)``: the next lookup answers as of before the notice was posted (a run that
+      looked before another one posted); False where it cannot be done.
+    * ``duplicates(id)``: how many of the tool's messages are marked as duplicates.
     """
 
     name: str
@@ -52,6 +59,9 @@ class ChannelHarness(Protocol):
     def faults(self, rate: float, seed: int = 0) -> None: ...
     def down(self, on: bool) -> None: ...
     def forge(self, incident_id: str) -> None: ...
+    def race(self, incident_id: str) -> int: ...
+    def lag(self, incident_id: str) -> bool: ...
+    def duplicates(self, incident_id: str) -> int: ...
 
 
 def incident(incident_id: str = "INC-chan", **changes: Any) -> dict[str, Any]:
@@ -246,3 +256,44 @@ class ChannelContract:
         # Told once, it keeps hearing, even at a grade that lists it not.
         back = self.run(env, "sync", str(self.file(env, incident(grade="SEV1"))))
         assert back.exit_code == 0 and harness.told("INC-chan")[0] == "SEV1"
+
+    def test_what_runs_without_shared_state_told_twice_is_healed(
+        self, harness: ChannelHarness, env: dict[str, Any]
+    ) -> None:
+        path = self.file(env, incident())
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        left = harness.race("INC-chan")
+        if not left:
+            pytest.skip("never read back: a receiver drops a repeat by its idempotency key")
+        assert harness.notices("INC-chan") == 2
+        self.file(env, incident(timeline=[*incident()["timeline"], LATER[0]]))
+        healed = self.run(env, "sync", str(path), "--json")
+        assert healed.exit_code == 0, healed.output
+        told = json.loads(healed.stdout.splitlines()[1])
+        assert told["channel"] == harness.name and told["operations"][-1].startswith(
+            "heal duplicates: "
+        )
+        assert harness.notices("INC-chan") == 1
+        # Nothing the younger notice's thread held is lost, and each entry is told once.
+        assert harness.entries("INC-chan") == ["ev-1", "ev-2", "ev-9"]
+        assert harness.duplicates("INC-chan") == left
+        shutil.rmtree(env["state"])
+        harness.reset_log()
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        assert harness.writes() == 0
+
+    def test_a_run_that_looked_before_another_posted_heals_at_once(
+        self, harness: ChannelHarness, env: dict[str, Any]
+    ) -> None:
+        path = self.file(env, incident())
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        if not harness.lag("INC-chan"):
+            pytest.skip("never read back: a receiver drops a repeat by its idempotency key")
+        shutil.rmtree(env["state"])
+        late = self.run(env, "sync", str(path))
+        assert late.exit_code == 0, late.output
+        assert harness.notices("INC-chan") == 1 and harness.duplicates("INC-chan") == 1
+        assert harness.entries("INC-chan") == ["ev-1"]
+        harness.reset_log()
+        assert self.run(env, "sync", str(path)).exit_code == 0
+        assert harness.writes() == 0

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.channels import Told
+from adapters.channels import Notice, Told
 from adapters.slack import SlackChannel
 from syncer.model import Incident
 from tests.conftest import install_plugin
@@ -43,10 +43,32 @@ class TrustsOnlyItsMemo(SlackChannel):
         return super()._lookup(incident, memo) if memo.get("ts") else Told()
 
 
+class NeverHeals(SlackChannel):
+    """Takes the oldest notice and leaves the rest as they are (the younger ones, a repeat)."""
+
+    def _lookup(self, incident: Incident, memo: dict[str, Any]) -> Told:
+        told = super()._lookup(incident, memo)
+        told.duplicates = []
+        return told
+
+
+class NeverLooksAgain(SlackChannel):
+    """Posts the notice and goes on, never looking for one a racing run posted first."""
+
+    def post_notice(self, notice: Notice) -> tuple[Told, int]:
+        self._notices = lambda *args, **kwargs: []  # type: ignore[method-assign]
+        try:
+            return super().post_notice(notice)
+        finally:
+            del self._notices
+
+
 BROKEN = [
     (TrustsAnyBot, "test_a_look_alike_is_not_the_tools_own"),
     (ForgetsTheThread, "test_told_once_in_order_and_kept_current"),
     (TrustsOnlyItsMemo, "test_a_resync_without_local_state"),
+    (NeverHeals, "test_what_runs_without_shared_state_told_twice_is_healed"),
+    (NeverLooksAgain, "test_a_run_that_looked_before_another_posted_heals_at_once"),
 ]
 
 

@@ -46,6 +46,9 @@ class SlackHarness:
     def reset_log(self) -> None:
         self.app.reset_log()
 
+    def _replies(self) -> list[dict[str, Any]]:
+        return [r for rs in self.app.incidents.replies.values() for r in rs]
+
     def notices(self, incident_id: str) -> int:
         return len(self._ours(self.app.incidents.messages, "notice", incident_id))
 
@@ -55,11 +58,36 @@ class SlackHarness:
         return payload["grade"], payload["status"]
 
     def entries(self, incident_id: str) -> list[str]:
-        replies = [r for rs in self.app.incidents.replies.values() for r in rs]
         return [
             m["metadata"]["event_payload"]["event_id"]
-            for m in self._ours(replies, "entry", incident_id)
+            for m in self._ours(self._replies(), "entry", incident_id)
         ]
+
+    def race(self, incident_id: str) -> int:
+        channel = self.app.incidents
+        (kept,) = self._ours(channel.messages, "notice", incident_id)
+        told = self._ours(channel.replies.get(kept["ts"], []), "entry", incident_id)
+        twin = self.app.say(channel, kept["text"], token=TOKEN, metadata=kept["metadata"])
+        copies = [(m["text"], m["metadata"]) for m in told] + [
+            (f"`10:{n}0` *메모* 다른 러너가 남긴 기록", _entry(incident_id, f"ev-{n}"))
+            for n in (2, 9)
+        ]
+        for text, metadata in copies:
+            self.app.say(channel, text, thread_ts=twin["ts"], token=TOKEN, metadata=metadata)
+        first = told[0]
+        self.app.say(
+            channel, first["text"], thread_ts=kept["ts"], token=TOKEN, metadata=first["metadata"]
+        )
+        return 1 + len(copies) + 1
+
+    def lag(self, incident_id: str) -> bool:
+        (kept,) = self._ours(self.app.incidents.messages, "notice", incident_id)
+        self.app.as_of(kept["ts"])
+        return True
+
+    def duplicates(self, incident_id: str) -> int:
+        messages = self.app.incidents.messages + self._replies()
+        return len(self._ours(messages, "duplicate", incident_id))
 
     def faults(self, rate: float, seed: int = 0) -> None:
         self.app.faults(rate, seed)
@@ -91,6 +119,11 @@ class SlackHarness:
             token=OTHER_BOT,
             metadata={"event_type": "incident_syncer_entry", "event_payload": entry},
         )
+
+
+def _entry(incident_id: str, event_id: str) -> dict[str, Any]:
+    payload = {"incident_id": incident_id, "event_id": event_id}
+    return {"event_type": "incident_syncer_entry", "event_payload": payload}
 
 
 class WebhookHarness:
@@ -141,6 +174,15 @@ class WebhookHarness:
 
     def forge(self, incident_id: str) -> None:
         return None  # a webhook is never read back: there is nothing to take for its own
+
+    def race(self, incident_id: str) -> int:
+        return 0  # never read back: nothing a run could find twice
+
+    def lag(self, incident_id: str) -> bool:
+        return False
+
+    def duplicates(self, incident_id: str) -> int:
+        return 0
 
 
 class TestSlackChannel(ChannelContract):

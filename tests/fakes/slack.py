@@ -112,6 +112,7 @@ class FakeSlack(FakeApp):
         self._ts_lock = threading.Lock()
         self.limited: dict[str, tuple[int, str]] = {}  # method → (how many more, Retry-After)
         self.lose: dict[str, int] = {}  # method → answers to lose after acting
+        self.stale: list[float] = []  # the next history reads answer as of before these times
         self.route("POST", "/api/{method}", self._api)
         self.route("GET", "/api/{method}", self._api)
         self.incidents = self.add_channel("incidents", members={ACTORS[TOKEN].user})
@@ -162,6 +163,12 @@ class FakeSlack(FakeApp):
         """The next ``times`` calls of ``method`` act, then answer 500 (the answer is lost)."""
         with self.lock:
             self.lose[method] = times
+
+    def as_of(self, ts: str, times: int = 1) -> None:
+        """The next ``times`` ``conversations.history`` calls answer as if it were just before
+        message ``ts`` was posted: a run that looked before another run posted."""
+        with self.lock:
+            self.stale += [float(ts)] * times
 
     def by_name(self, name: str) -> Channel | None:
         return next((c for c in self.channels.values() if c.name == name), None)
@@ -392,10 +399,12 @@ class FakeSlack(FakeApp):
             _ts_arg(args.get("oldest"), "invalid_ts_oldest"),
             _ts_arg(args.get("latest"), "invalid_ts_latest"),
         )
+        before = self.stale.pop(0) if self.stale else None
         picked = [
             m
             for m in reversed(channel.messages)
-            if (
+            if (before is None or float(m["ts"]) < before)
+            and (
                 oldest is None
                 or float(m["ts"]) > oldest
                 or (inclusive and float(m["ts"]) == oldest)
