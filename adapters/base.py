@@ -235,8 +235,13 @@ class Adapter(Protocol):
     """This tracker's request budget, shared by every thread and engine in the process: take it
     from ``pacer_for(name, settings, self.default_limits)`` in the constructor, call
     ``pacer.wait(write=...)`` before every HTTP request (``write=True`` for POST, PUT, PATCH,
-    DELETE) and ``pacer.observe(status, headers)`` with every answer, errors included (a 429
-    or a secondary limit then holds every caller). Backfills read it for their estimates."""
+    DELETE) and, in the same thread, ``pacer.observe(status, headers)`` with every answer,
+    errors included (a 429 or a secondary limit then holds every caller), or
+    ``pacer.observe(None)`` when no answer came (a refused connection, a timeout, any
+    exception of the client library). Every request's answer is observed: a request counts
+    against the tracker's limits until then (the tracker may count it at any time before its
+    answer), and ``burst`` requests in flight hold every other caller, so a request left
+    unobserved slows the whole process. Backfills read it for their estimates."""
 
     def __init__(self, name: str, settings: Any, config: Config) -> None:
         """Build the adapter for ``[trackers.NAME]``; never touches the network.

@@ -63,6 +63,7 @@ class Store:
     fail_rate: float = 0.0
     fail_after_write: bool = False
     reads_down: bool = False  # every read fails (writes would succeed)
+    unreachable: bool = False  # no call gets an answer
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.RLock = field(default_factory=threading.RLock)
     # File-backed: the lock other processes honour, and which version of the file is loaded.
@@ -139,14 +140,20 @@ class MemoryAdapter(Adapter):
         self.pacer.wait(write=kind == "write")
         with self.store.lock:
             self.store.calls.append((kind, what))
+            if self.store.unreachable:
+                self.pacer.observe(None)
+                raise TrackerError(f"{what}: no answer", tracker=self.name, retryable=True)
             if kind == "read" and self.store.reads_down:
+                self.pacer.observe(503)
                 raise TrackerError(
                     f"{what}: reads are down", tracker=self.name, retryable=True, status=503
                 )
             if self.store.fail_rate and self.store.rng.random() < self.store.fail_rate:
+                self.pacer.observe(503)
                 raise TrackerError(
                     f"injected failure in {what}", tracker=self.name, retryable=True, status=503
                 )
+        self.pacer.observe(200)
 
     def _wrote(self, what: str) -> None:
         """After a write: persist; optionally fail as if the answer was lost."""

@@ -8,7 +8,9 @@ bunch them); it slows down after a 429 and recovers gradually. Both wait on a
 :class:`~syncer.clock.Clock` (the system's unless a test injects a fake one).
 Adapters get theirs from :func:`pacer_for` (one per tracker name, per
 process), call ``pacer.wait(write=...)`` before each HTTP request and
-``pacer.observe(status, headers)`` after each answer.
+``pacer.observe(status, headers)`` after each answer, or ``pacer.observe(None)``
+when none came (a network failure, a timeout): a request counts against the
+tracker's limits until its answer is observed.
 """
 
 from __future__ import annotations
@@ -180,11 +182,20 @@ class Pacer:
     only if what was really sent leaves room for it, at the time it really
     goes: a caller that woke late (the process was descheduled, the machine
     stalled) and finds its slot taken books the next free one, keeping its
-    place in line, instead of going with every other late caller at once. A
-    write counts in the windows until its answer is in (the thread's next
-    call to the pacer), so the windows hold at the tracker whatever held the
-    request up on its way. Time is read and slept on ``clock`` (the process's
-    clock unless given; tests inject a fake one).
+    place in line, instead of going with every other late caller at once.
+
+    The tracker counts a request when it arrives, at some time between its
+    sending and its answer, so the limits are kept at both ends: a request
+    counts from when it is sent until its answer is observed (:meth:`observe`,
+    or the thread's next :meth:`wait`). For a write, in the sliding windows;
+    for every request, in the ``rate``/``burst`` bucket: the bucket is kept
+    over the times the answers came in, each request still waiting for its
+    answer counted as arriving now. So at most ``burst`` requests are in
+    flight at once, and however long a request was held up on its way (a
+    descheduled process, a slow connection) it cannot arrive among later ones
+    and overfill the tracker's bucket. A caller that finds ``burst`` requests
+    in flight waits for an answer. Time is read and slept on ``clock`` (the
+    process's clock unless given; tests inject a fake one).
 
     After a 429 (or GitHub's 403 secondary limit) every caller is held until
     Retry-After has passed and the pace is halved (once a second at most, down
@@ -221,6 +232,12 @@ class Pacer:
         self._booked_next = self._booked_next_write = 0.0
         self._sent_next = self._sent_next_write = 0.0
         self._writes = _Writes()
+        # Every request sent and not yet answered (key -> when sent), and the GCRA time of
+        # the answers: the ``rate``/``burst`` bucket as the tracker may have counted it.
+        self._flying: dict[int, float] = {}
+        self._answered_next = 0.0
+        self._keys = itertools.count()
+        self._answer = threading.Condition(self._lock)
         self._hold_until = 0.0
         self._factor = 1.0  # <1 after a 429 or a near-limit signal
         self._dynamic: float | None = None  # a rate imposed on an unpaced tracker
@@ -231,6 +248,7 @@ class Pacer:
         self._recent: deque[float] = deque(maxlen=256)
         # Counters for summaries and benchmarks.
         self.requests = 0
+        self.answers = 0  # requests whose answer (or its absence) :meth:`observe` was told
         self.writes = 0
         self.waited = 0.0
         self.rebooked = 0
@@ -269,7 +287,11 @@ class Pacer:
         return 1 if self._dynamic is not None else self.burst  # slowed down: no bursts
 
     def wait(self, write: bool = False) -> float:
-        """Block until this caller's request may go; returns when it went (on :attr:`clock`)."""
+        """Block until this caller's request may go; returns when it went (on :attr:`clock`).
+
+        The request then counts as in flight until :meth:`observe` is called in this thread
+        (or this thread waits again).
+        """
         self._land()
         again = False
         while True:
@@ -290,12 +312,15 @@ class Pacer:
     def _book(self, write: bool, again: bool) -> float:
         """A slot: after every slot handed out, or (``again``: it went by) the first free one."""
         with self._lock:
+            self._await_answer()
             now = self.clock.monotonic()
             start = max(now, self._hold_until)
             rate = self._request_rate()
             if rate:
                 tat = self._sent_next if again else max(self._booked_next, self._sent_next)
                 start = _after(start, tat - (self._burst() - 1) / rate)
+                if self.rate:
+                    start = _after(start, self._arrivals_allow(start, rate))
             write_rate = self._write_pace()
             if write and write_rate:
                 tat = self._sent_next_write
@@ -330,6 +355,8 @@ class Pacer:
             rate = self._request_rate()
             if rate:
                 self._sent_next = max(self._sent_next, now) + 1 / rate
+            self._local.request = key = next(self._keys)
+            self._flying[key] = now
             if write:
                 write_rate = self._write_pace()
                 if write_rate:
@@ -351,6 +378,8 @@ class Pacer:
         rate = self._request_rate()
         if rate and late < self._sent_next - (self._burst() - 1) / rate:
             return False
+        if rate and self.rate and late < self._arrivals_allow(now, rate):
+            return False
         if not write:
             return True
         write_rate = self._write_pace()
@@ -359,17 +388,72 @@ class Pacer:
         self._writes.forget(now, self._horizon)
         return all(self._writes.count(now - s) < n for n, s in self.write_windows)
 
-    def _land(self) -> None:
-        """This thread's last write has its answer: it counts from now on as landed now."""
-        key = getattr(self._local, "flying", None)
-        if key is not None:
-            self._local.flying = None
-            with self._lock:
-                self._writes.land(key, self.clock.monotonic())
+    def _arrivals_allow(self, start: float, rate: float) -> float:
+        """The earliest time the bucket has room at or after ``start``, as the tracker counts.
 
-    def observe(self, status: int, headers: Mapping[str, str] | None = None) -> None:
-        """Learn from an answer: 429/secondary limits hold and slow, near-limit slows, 2xx recovers."""
-        self._land()
+        Answered requests arrived at the latest when their answer came (the bucket is kept
+        over those times, ``_answered_next``); those in flight may arrive now.
+        """
+        self._expire()
+        flying = len(self._flying)
+        return max(self._answered_next, start) + (flying - (self.burst - 1)) / rate
+
+    def _await_answer(self) -> None:
+        """While ``burst`` requests are in flight, wait for an answer (no slot can be free)."""
+        while self.rate and self._expire() >= self.burst:
+            self._answer.wait(timeout=1.0)
+
+    def _expire(self) -> int:
+        """Requests in flight; one never reported counts as answered after ``IN_FLIGHT_MAX``."""
+        if self._flying:
+            now = self.clock.monotonic()
+            for key, sent in list(self._flying.items()):
+                if now - sent > _Writes.IN_FLIGHT_MAX:
+                    self._answered(key, sent + _Writes.IN_FLIGHT_MAX)
+        return len(self._flying)
+
+    def _answered(self, key: int, at: float) -> bool:
+        """Request ``key`` was answered at ``at``: it counts in the bucket then (False: unknown)."""
+        if self._flying.pop(key, None) is None:
+            return False
+        rate = self._request_rate()
+        if rate and self.rate:
+            self._answered_next = max(self._answered_next, at) + 1 / rate
+        self._answer.notify_all()
+        return True
+
+    def _land(self) -> bool:
+        """This thread's last request has its answer (False: it had none in flight)."""
+        request = getattr(self._local, "request", None)
+        key = getattr(self._local, "flying", None)
+        if request is None and key is None:
+            return False
+        self._local.request = self._local.flying = None
+        with self._lock:
+            now = self.clock.monotonic()
+            if key is not None:
+                self._writes.land(key, now)
+            return request is not None and self._answered(request, now)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose answer was not observed yet."""
+        with self._lock:
+            return len(self._flying)
+
+    def observe(self, status: int | None, headers: Mapping[str, str] | None = None) -> None:
+        """This thread's request has its answer (``status`` None: no answer came, say a
+        network failure or a timeout); learn from it: 429/secondary limits hold and slow,
+        near-limit slows, 2xx recovers.
+
+        Every request must be observed: until then it counts against the limits as in
+        flight, and ``burst`` requests in flight hold every other caller.
+        """
+        if self._land():
+            with self._lock:
+                self.answers += 1
+        if status is None:
+            return
         h = {k.lower(): v for k, v in (headers or {}).items()}
         retry_after = retry_after_seconds(h.get("retry-after"), now=self.clock.time())
         exhausted = h.get("x-ratelimit-remaining") == "0"
@@ -480,6 +564,7 @@ class Pacer:
     def stats(self) -> dict[str, float]:
         return {
             "requests": self.requests,
+            "answers": self.answers,
             "writes": self.writes,
             "waited": round(self.waited, 3),
             "penalties": self.penalties,

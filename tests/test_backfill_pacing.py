@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -299,3 +300,79 @@ def test_only_a_429_for_a_request_sent_at_the_new_pace_slows_down_again() -> Non
     pacer.wait()  # sent after the slow-down
     pacer.observe(429, {"Retry-After": "0"})
     assert pacer.pace == pytest.approx(25.0)
+
+
+def fits_the_bucket(flights: list[tuple[float, float]], rate: float, burst: int) -> bool:
+    """Whether a token bucket took every request, whenever each arrived between its sending
+    and its answer: no window [a, e] saw more than ``burst + rate × (e - a)`` of them."""
+    sends = sorted(sent for sent, _ in flights)
+    answers = sorted(answered for _, answered in flights)
+    for a in sends + answers:
+        for e in sends:
+            if e < a:
+                continue
+            inside = sum(1 for sent, answered in flights if sent <= e and answered >= a)
+            if inside > burst + rate * (e - a) + 1e-6:
+                return False
+    return True
+
+
+def test_the_bucket_holds_at_the_tracker_whenever_requests_arrive(clock: FakeClock) -> None:
+    """A request may reach the tracker at any time until its answer: with answers taking
+    from nothing to half a second, no choice of arrival times overfills the tracker's bucket."""
+    import random
+
+    pacer = Pacer(10.0, burst=3)
+    flights: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(8):
+            sent = pacer.wait()
+            clock.sleep(rng.choice([0.0, 0.01, 0.2, 0.5]))  # on its way, then answered
+            answered = clock.monotonic()
+            pacer.observe(200)
+            with lock:
+                flights.append((sent, answered))
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert len(flights) == 48 and pacer.in_flight == 0
+    assert pacer.answers == pacer.requests == 48
+    assert fits_the_bucket(flights, 10.0, 3)
+    assert conforms([sent for sent, _ in flights], 10.0, 3)  # and at the times they were sent
+
+
+def test_with_burst_requests_in_flight_a_caller_waits_for_an_answer(clock: FakeClock) -> None:
+    pacer = Pacer(1000.0, burst=2)
+    answer = threading.Event()
+    sent: list[float] = []
+
+    def slow() -> None:
+        sent.append(pacer.wait())
+        answer.wait(timeout=10)
+        pacer.observe(200)
+
+    holders = [threading.Thread(target=slow) for _ in range(2)]
+    for t in holders:
+        t.start()
+    while pacer.in_flight < 2:
+        time.sleep(0.001)
+
+    def third_caller() -> None:
+        sent.append(pacer.wait())
+        pacer.observe(None)  # no answer came: it leaves the flight all the same
+
+    third = threading.Thread(target=third_caller)
+    third.start()
+    third.join(timeout=0.2)
+    assert third.is_alive() and len(sent) == 2  # held: two requests in flight, no answer yet
+    answer.set()
+    for t in [*holders, third]:
+        t.join(timeout=10)
+    assert len(sent) == 3 and sent[2] >= max(sent[:2])
+    assert pacer.in_flight == 0 and pacer.answers == 3

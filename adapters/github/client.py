@@ -61,7 +61,8 @@ class GitHubClient:
         try:
             result = fn()
         except Exception as exc:
-            error = self.translate(exc, what)
+            error = self.translate(exc, what)  # an answer's status is observed there
+            self.pacer.observe(None)  # no answer at all (a request already observed stays so)
             if error is None:
                 raise
             raise error from exc
@@ -128,11 +129,10 @@ class GitHubClient:
         error = http_error(
             what, status, headers, data, tracker=self.name, detail=message, hint=hint
         )
-        if rate_limited(status, headers, data):
-            # Also a secondary limit said only in words, which the pacer cannot read.
+        self.pacer.observe(status, headers)
+        if rate_limited(status, headers, data) and not rate_limited(status, headers):
+            # A secondary limit said only in words, which the pacer cannot read: hold everyone.
             self.pacer.penalise(error.retry_after)
-        else:
-            self.pacer.observe(status, headers)
         return error
 
 

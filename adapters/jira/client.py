@@ -96,7 +96,12 @@ class JiraClient:
 
             def paced(method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
                 self.pacer.wait(write=method.upper() in _WRITES)
-                return send(method, url, *args, **kwargs)
+                try:
+                    return send(method, url, *args, **kwargs)
+                finally:
+                    # No answer (the hook did not run) must not stay in flight; an answer
+                    # the hook observed stays observed.
+                    self.pacer.observe(None)
 
             def observe(response: Response, *args: Any, **kwargs: Any) -> None:
                 self._last.response = response

@@ -106,6 +106,10 @@ class NotionApi:
                 detail=f"cannot reach Notion at {self.settings.base_url}: "
                 f"{redact(str(exc)) or type(exc).__name__}",
             ) from exc
+        finally:
+            # Without an answer (a network failure, a timeout) the response hook did not run:
+            # the request must not stay in flight (an answer already observed stays observed).
+            self.pacer.observe(None)
 
     def error(self, what: str, exc: HTTPResponseError) -> TrackerError:
         """A failed answer as a :class:`TrackerError`, saying what to check where it can."""

@@ -138,12 +138,18 @@ class SlackApi:
         self._local.pacers = pacers
         try:
             response = getattr(self.client(), method.replace(".", "_"))(**kwargs)
-        except SlackApiError as exc:
-            raise self._translate(method, exc) from None
-        except (OSError, TimeoutError) as exc:  # URLError, connection reset, timeout
-            raise TrackerError(
-                f"{method}: no answer from Slack ({exc})", tracker=self.name, retryable=True
-            ) from None
+        except BaseException as exc:
+            # Answered with an error (its limits already read by the rate-limit handler) or
+            # not at all: either way the request must not stay in flight.
+            for pacer in pacers:
+                pacer.observe(None)
+            if isinstance(exc, SlackApiError):
+                raise self._translate(method, exc) from None
+            if isinstance(exc, (OSError, TimeoutError)):  # URLError, connection reset, timeout
+                raise TrackerError(
+                    f"{method}: no answer from Slack ({exc})", tracker=self.name, retryable=True
+                ) from None
+            raise
         for pacer in pacers:
             pacer.observe(200)
         return response

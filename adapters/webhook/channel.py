@@ -262,6 +262,7 @@ class WebhookChannel:
             )
             raise error from None
         except (OSError, TimeoutError) as exc:  # URLError, reset connection, timeout
+            self.pacer.observe(None)  # no answer: the request must not stay in flight
             what = f"{event} notification: no answer"
             raise http_error(what, None, tracker=self.name, detail=redact(str(exc))) from None
 

@@ -103,6 +103,10 @@ class Harness(Protocol):
         """
         ...
 
+    def unreachable(self, down: bool) -> None:
+        """While ``down``, no request gets an answer (the connection is closed unanswered)."""
+        ...
+
     def duplicate(self, incident_id: str) -> None:
         """A second, newer issue for the incident with its markers and its first two events.
 
@@ -145,6 +149,9 @@ class ServedHarness:
     def reads_down(self, down: bool) -> None:
         self.server.outage = 503 if down else None
         self.server.outage_reads_only = down
+
+    def unreachable(self, down: bool) -> None:
+        self.server.hang_up = down
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -425,6 +432,27 @@ class TrackerContract:
         assert self.run(env, "sync", str(BANNER), str(CHECKOUT)).exit_code == 0
         _, pacer = retry._PACERS[harness.name]
         assert pacer.requests == harness.requests() > 0
+
+    def test_every_requests_answer_is_observed(self, harness: Harness, env: dict[str, Any]) -> None:
+        """Answers, errors and requests that got no answer all reach the pacer, in order: a
+        request left in flight would count against the tracker's limits and hold the others."""
+        from syncer import retry
+
+        harness.faults(0.3, seed=3)
+        for _ in range(3):
+            self.run(env, "sync", str(BANNER), str(CHECKOUT))
+            _, pacer = retry._PACERS[harness.name]
+            assert pacer.requests > 0
+            assert (pacer.answers, pacer.in_flight) == (pacer.requests, 0)
+        harness.faults(0.0)
+        harness.unreachable(True)  # no answer at all: the connection is refused
+        try:
+            self.run(env, "sync", str(BANNER))
+        finally:
+            harness.unreachable(False)
+        _, pacer = retry._PACERS[harness.name]
+        assert pacer.requests > 0
+        assert (pacer.answers, pacer.in_flight) == (pacer.requests, 0)
 
     # A lookup that cannot answer, healed duplicates, a stale cache, long issues, people.
 

@@ -9,7 +9,7 @@ not crash. The memory adapter itself passes every test (``test_memory.py``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -82,6 +82,28 @@ class PacesOnlyWrites(MemoryAdapter):
             self.pacer = pacer
 
 
+class _HearsOnlySuccesses:
+    """A pacer to which only successful answers are told."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pacer, name)
+
+    def observe(self, status: int | None, headers: Any = None) -> None:
+        if status is not None and status < 400:
+            self._pacer.observe(status, headers)
+
+
+class ObservesOnlySuccesses(MemoryAdapter):
+    """Failed calls and calls without an answer are not told to the pacer."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.pacer = cast(Pacer, _HearsOnlySuccesses(self.pacer))
+
+
 BROKEN = [
     (SwallowsLookupErrors, "test_a_reads_only_outage_creates_nothing"),
     (FindsClosedDuplicates, "test_healed_duplicates_stay_healed"),
@@ -89,6 +111,7 @@ BROKEN = [
     (IgnoresPeople, "test_what_people_wrote_is_not_posted_again"),
     (ReadsOnePage, "test_every_page_of_comments_is_read"),
     (PacesOnlyWrites, "test_every_request_goes_through_the_pacer"),
+    (ObservesOnlySuccesses, "test_every_requests_answer_is_observed"),
 ]
 
 

@@ -77,6 +77,9 @@ class MemoryHarness:
     def reads_down(self, down: bool) -> None:
         self.store.reads_down = down
 
+    def unreachable(self, down: bool) -> None:
+        self.store.unreachable = down
+
     def delete(self, incident_id: str) -> None:
         (issue,) = self._incidents(incident_id)
         del self.store.issues[issue["number"]]

@@ -7,7 +7,8 @@ the server acts (nothing happened) and half *after* (the write happened, but the
 an error: the case that makes naive retries duplicate things). Statuses rotate through
 500, 502 and 429 (with ``Retry-After``). ``latency`` delays every answer. ``outage`` answers
 every request (with ``outage_reads_only``, every read: GETs and the POSTs that only search)
-with that status, before acting.
+with that status, before acting; ``hang_up`` closes every connection without an answer (the
+client sees no answer at all, as when a proxy or the network drops it).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class FakeApp:
         self.forced: list[tuple[int, dict[str, str], Any]] = []
         self.outage: int | None = None  # answer every request with this status (down)
         self.outage_reads_only = False  # ... only the reads (writes would succeed)
+        self.hang_up = False  # close every connection unanswered (logged with status 0)
         # Rate limits count on the test's clock, the one the pacer waits on (a fake one in
         # tests: see tests/conftest.py); ``latency`` is real time, to make a tracker slow.
         self.clock: clocks.Clock = clocks.current()
@@ -141,6 +143,10 @@ class FakeApp:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if app.hang_up:
+                    app._log(self.command, self.path.split("?", 1)[0], 0, "hang-up")
+                    self.close_connection = True
+                    return
                 response = app.handle(self.command, self.path, dict(self.headers.items()), body)
                 payload = (
                     response.raw
