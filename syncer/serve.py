@@ -13,7 +13,8 @@ journal (:mod:`syncer.ingest.worker`): one group's deliveries strictly in
 arrival order, different groups in parallel, each retried with backoff while
 trackers fail. Whatever is still pending (a crash, a SIGKILL) is processed
 again: on start-up, or with a shared PostgreSQL state by another replica once
-the dead one's lease has run out.
+the dead one's lease has run out. Channels are told in the background, and one
+that fails is retried by ``serve`` itself (:mod:`syncer.retelling`).
 
 Everything is built once at start-up: the configuration, the secrets, the
 engine with its tracker clients, the journal, the worker pool.
@@ -50,11 +51,12 @@ from syncer.ingest.machine import Ingestor, Outcome
 from syncer.ingest.mapping import Mapping
 from syncer.ingest.payloads import PayloadError, parse
 from syncer.ingest.worker import Worker
+from syncer.retelling import Retrier
 from syncer.retry import Policy
 from syncer.state import Delivery, open_state
 
 if TYPE_CHECKING:
-    from syncer.engine import Engine
+    from syncer.engine import Engine, Result
 
 log = logging.getLogger("syncer.serve")
 
@@ -246,6 +248,13 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        self.channel_retries = Counter(
+            "incident_syncer_channel_retries",
+            "Channel retries serve made on its own, by channel and outcome "
+            "(told, failed, elsewhere: told or taken up meanwhile).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
         self.tracker_failures = Counter(
             "incident_syncer_tracker_failures",
             "Tracker operations that failed after the engine's retries, by tracker.",
@@ -301,6 +310,19 @@ class Receiver:
             backoff=self._backoff,
         )
         self.metrics.queue.set_function(lambda: self.deliveries.count())
+        # A channel that failed is retried by serve itself, on a thread of its own.
+        self.retrier: Retrier | None = None
+        teller = self.engine.teller
+        if teller is not None and teller.state is not None:
+            self.retrier = Retrier(
+                teller,
+                teller.state,
+                policy=self.policy,
+                poll=config.serve.poll_interval,
+                grace=config.serve.lease,
+                on_result=self._channel_retried,
+            )
+            teller.on_journaled, teller.resync = self.retrier.wake, self.engine.sync
         self._started = False
         self._announce = announce or log.warning
 
@@ -321,12 +343,16 @@ class Receiver:
         if pending:
             self._announce(f"incident-syncer serve: resuming {pending} pending deliveries")
         self.worker.start()
+        if self.retrier is not None:
+            self.retrier.start()
         return pending
 
     def stop(self) -> int:
         """Finish queued work (up to shutdown_timeout); returns how many deliveries stay pending."""
         self.commits.stop()
         self.worker.stop(self.config.serve.shutdown_timeout)
+        if self.retrier is not None:
+            self.retrier.stop(self.config.serve.shutdown_timeout)
         if self.engine.teller is not None:
             self.engine.teller.close(cancel=True)  # what is not started stays in the journal
         left = self.deliveries.count()
@@ -534,6 +560,10 @@ class Receiver:
         if self.deliveries.failed(delivery.id, error, data, owner=self.owner):
             self.metrics.deliveries.labels(delivery.source, "failed").inc()
             log.error("delivery %s (%s): %s", delivery.id, delivery.source, secrets.redact(error))
+
+    def _channel_retried(self, channel: str, result: Result | None) -> None:
+        outcome = "elsewhere" if result is None else "failed" if result.error else "told"
+        self.metrics.channel_retries.labels(channel, outcome).inc()
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self.policy.cap, self.policy.base * 2 ** (attempts - 1)))

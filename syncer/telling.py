@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,10 +29,11 @@ from syncer import markers
 from syncer.config import Config
 from syncer.engine import Options, Result
 from syncer.engine.attempts import journal_options, settle
+from syncer.errors import SyncerError, TrackerError
 from syncer.model import Incident, Status, TimelineEvent
 from syncer.render import TrackerLink
 from syncer.retry import Policy, call
-from syncer.state import State
+from syncer.state import Pending, State
 
 log = logging.getLogger("syncer.telling")
 TELLERS = 2  # incidents told at once in the background (Slack paces per method anyway)
@@ -70,6 +71,14 @@ class Step:
     payload: Any = None
 
 
+def _told_of(links: list[TrackerLink], postmortem_url: str | None) -> dict[str, Any]:
+    """What the journal keeps of the trackers for a channel: its retry needs no tracker."""
+    return {
+        "links": [[x.tracker, x.key, x.url] for x in links],
+        "postmortem_url": postmortem_url,
+    }
+
+
 def healing(told: Told) -> str:
     """The step that heals what was told twice, in words."""
     return "heal duplicates: " + "; ".join(told.duplicates)
@@ -94,6 +103,10 @@ class Teller:
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        # serve's retries (syncer.retelling): told when a failure is journaled, and how an entry
+        # journaled without the trackers' links (by an older version) is synced again.
+        self.on_journaled: Callable[[], None] | None = None
+        self.resync: Callable[[Incident, Options], object] | None = None
 
     def tell(
         self,
@@ -113,7 +126,7 @@ class Teller:
         if not self.channels or options.historical:
             return []
         if not journaled:
-            self._pending(incident, options)
+            self._pending(incident, options, links, postmortem_url)
         with self._incident_lock(incident.id):
             names = list(self.channels)
             results: dict[str, Result | None] = {}
@@ -145,7 +158,7 @@ class Teller:
         if not self.channels or options.historical:
             done.set_result([])
             return done
-        self._pending(incident, options)
+        self._pending(incident, options, links, postmortem_url)
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(TELLERS, thread_name_prefix="tell")
@@ -160,9 +173,16 @@ class Teller:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=cancel)
 
-    def _pending(self, incident: Incident, options: Options) -> None:
+    def _pending(
+        self,
+        incident: Incident,
+        options: Options,
+        links: list[TrackerLink],
+        postmortem_url: str | None,
+    ) -> None:
         if self.state is not None and not options.dry_run:
-            data, extra = incident.to_data(), journal_options(options)
+            data = incident.to_data()
+            extra = journal_options(options) | _told_of(links, postmortem_url)
             entries = [(n, incident.id, options.command, data, extra) for n in self.channels]
             self.state.journal_put_many(entries)
 
@@ -296,6 +316,13 @@ class Teller:
             heard[0] = self._once(name, channel, incident, links, postmortem_url, options, result)
             return True
 
+        def kept(exc: TrackerError) -> dict[str, Any]:
+            # What serve's retries need (syncer.retelling): the links, and whether and when.
+            return _told_of(links, postmortem_url) | {
+                "retry": "auto" if exc.retryable else "manual",
+                "retry_after": exc.retry_after,
+            }
+
         # A rate limit asking for longer than the policy waits is left to the journal.
         failed = settle(
             name,
@@ -306,10 +333,47 @@ class Teller:
             policy=self.policy,
             state=self.state,
             long_waits=False,
+            kept=kept,
         )
         if failed is not None:  # a channel that cannot be read for good is not worth a retry
             result.retryable = failed.retryable
+            if self.on_journaled is not None and not options.dry_run:
+                self.on_journaled()
         return result if heard[0] or failed is not None else None
+
+    def retell(self, entry: Pending) -> Result | None:
+        """Tell channel ``entry.tracker`` again what the journal keeps for it (serve's retries).
+
+        Under the incident's lock, and only if the entry is still the one the retry was
+        planned on (its ``updated`` unchanged): None when it was told or taken up meanwhile,
+        here or by another replica. Raises :class:`~syncer.errors.InputError` if the
+        journal's copy no longer validates, a :class:`~syncer.errors.SyncerError` for an
+        entry without the trackers' links when nothing can sync it again.
+        """
+        from syncer import loader
+
+        name, incident_id = entry.tracker, entry.incident_id
+        if self.state is None:
+            return None
+        with self._incident_lock(incident_id):
+            now = next((p for p in self.state.journal(name) if p.incident_id == incident_id), None)
+            if now is None or now.updated != entry.updated:
+                return None
+            incident = loader.validate(now.incident, f"journal:{incident_id}", {}, self.config)
+            options = Options(
+                command=now.command,
+                postmortem=now.options.get("postmortem", "auto"),
+                historical=bool(now.options.get("historical", False)),
+            )
+            links = now.options.get("links")
+            if links is None:  # journaled by an older version: the trackers say where it is
+                if self.resync is None:
+                    raise SyncerError("journaled without the trackers' links: run `retry`")
+                self.resync(incident, options)
+                return None
+            postmortem_url = now.options.get("postmortem_url")
+            told = [TrackerLink(*link) for link in links]
+            return self._tell(name, incident, told, postmortem_url, options)
 
     def _once(
         self,
