@@ -34,7 +34,7 @@ from syncer.engine import Result
 from syncer.errors import SyncerError
 from syncer.retry import Policy
 from syncer.secrets import redact
-from syncer.state import Pending, State
+from syncer.state import Pending
 from syncer.telling import Teller
 
 log = logging.getLogger("syncer.telling")
@@ -49,19 +49,16 @@ class Retrier:
     def __init__(
         self,
         teller: Teller,
-        state: State,
         *,
         policy: Policy,
         poll: float,
         grace: float,
         on_result: Callable[[str, Result | None], None] | None = None,
     ) -> None:
-        self.teller = teller
-        self.state = state
-        self.policy = policy
-        self.poll = poll
-        self.grace = grace
-        self._on_result = on_result
+        if teller.state is None:
+            raise ValueError("retries need the journal: a teller with a state")
+        self.teller, self.state, self.policy = teller, teller.state, policy
+        self.poll, self.grace, self._on_result = poll, grace, on_result
         self._cond = threading.Condition()
         self._woken = False
         self._stopping = False

@@ -316,7 +316,6 @@ class Receiver:
         if teller is not None and teller.state is not None:
             self.retrier = Retrier(
                 teller,
-                teller.state,
                 policy=self.policy,
                 poll=config.serve.poll_interval,
                 grace=config.serve.lease,

@@ -220,3 +220,26 @@ def test_replicas_on_one_state_tell_a_channel_once(
     ]
     assert sorted(told_by) == [False, True]
     assert told(slack) == opened(slack)
+
+
+def test_an_entry_an_older_version_journaled_is_synced_again(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    from tests.test_slack import incident
+
+    config = configure(tmp_path, slack)
+    state = open_state(config)
+    data = incident(config, id="INC-old", grade="SEV3").to_data()
+    # What the version before serve's retries kept: no trackers' links, no schedule.
+    state.journal_put("slack", "INC-old", "ingest", data, {"postmortem": "auto"}, error="down")
+    state.close()
+    receiver = Receiver(config)
+    assert receiver.retrier is not None
+    with TestClient(receiver.app()):
+        assert receiver.retrier.settled(WAIT)
+    assert [(i["kind"], i["incident"]) for i in memory.store("serve").issues.values()] == [
+        ("incident", "INC-old")
+    ]
+    notice = slack.incidents.messages[0]
+    assert "<memory://mem/1|mem #1>" in json.dumps(notice["blocks"], ensure_ascii=False)
+    assert receiver.state.journal() == []
