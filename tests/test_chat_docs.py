@@ -56,6 +56,17 @@ def test_the_korean_notice_in_the_docs_is_what_slack_shows(slack: FakeSlack) -> 
     assert f"```text\n{body}\n```" in readme
     korean = (ROOT / "docs" / "chat.ko.md").read_text(encoding="utf-8")
     assert f"```text\n{body}\n```" in korean and f"```text\n{thread}\n```" in korean
+    korean_readme = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+    assert f"```text\n{body}\n```" in korean_readme
+
+
+def test_both_readmes_lead_to_the_korean_channel_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "[docs/chat.ko.md](docs/chat.ko.md)" in readme
+    korean = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+    section = korean.split("## 장애 전파 (Slack, 웹훅)\n", 1)[1].split("\n## ", 1)[0]
+    assert "[`docs/chat.ko.md`](docs/chat.ko.md)" in section
+    assert "- [장애 전파 (Slack, 웹훅)](#장애-전파-slack-웹훅)" in korean
 
 
 @pytest.mark.parametrize(("language", "doc"), [("en", "chat.md"), ("ko", "chat.ko.md")])

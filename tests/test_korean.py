@@ -242,7 +242,8 @@ def test_the_korean_example_holds_no_english_word_outside_names_ids_and_urls(
 
 README_NAMES = {  # products, formats and the like: names, not English words to translate
     "GitHub", "Issues", "Actions", "Jira", "Notion", "Alertmanager", "Grafana", "Python",
-    "PyPI", "YAML", "TOML", "JSON", "CSV", "incident-syncer",
+    "PyPI", "YAML", "TOML", "JSON", "CSV", "incident-syncer", "Slack", "Microsoft", "Teams",
+    "Jinja", "PagerDuty", "PostgreSQL",
 }  # fmt: skip
 
 

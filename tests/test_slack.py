@@ -135,7 +135,8 @@ def test_open_posts_the_notice_opens_the_room_and_threads_the_timeline(slack: Fa
         "<https://jira.example/browse/OPS-7|jira OPS-7>"
     )
     assert (
-        notice["blocks"][5]["elements"][0]["text"] == f"장애 ID `INC-pay` · 소통 채널 <#{room.id}>"
+        notice["blocks"][5]["elements"][0]["text"]
+        == f"장애 식별자 `INC-pay` · 소통 채널 <#{room.id}>"
     )
     payload = notice["metadata"]["event_payload"]
     assert notice["metadata"]["event_type"] == "incident_syncer_notice"
