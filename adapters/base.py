@@ -22,6 +22,40 @@ checks them):
 * The client library's own retries of non-idempotent writes are switched
   off: the engine owns retries and looks again before repeating a create.
 * Every request goes through the adapter's :attr:`Adapter.pacer`.
+
+**Only the tool's own writes count (the trust rule).** A marker (the ownership
+``begin`` of an issue, an event, an action item, a postmortem, a snapshot, a
+digest, a duplicate note) counts only when the tool itself wrote it; anything
+else is people's text, however much it looks like a marker. An adapter decides
+with no local state and no request beyond those it makes anyway (a sync with
+nothing to do costs what it cost before), through :class:`syncer.markers.Trust`:
+
+* a marker **signed** with a marker key (``sig``: HMAC-SHA256 over its kind and
+  attributes, the incident id among them, keyed from ``[syncer].marker_key_env``)
+  counts whoever wrote it: GITHUB_TOKEN in Actions and a PAT on a laptop agree
+  because they share the key, not an identity;
+* an **unsigned** marker (older versions, or no key) counts only when the tracker
+  reports the tool as its author: the author the adapter already read (a
+  comment's or issue's user, a Jira comment author or issue creator, a Notion
+  block's ``created_by``) is the identity of the adapter's own token (asked once,
+  and only when an unsigned marker is met) or one of ``trusted_authors``;
+  ``[syncer].require_signature`` refuses every unsigned marker;
+* where a tracker records no author of the marker itself (a Jira entity
+  property), an unsigned marker counts only on an object the tool's identity
+  created; where it records none at all (a file's first line in a repository,
+  written by whoever may push), only while no marker key is configured;
+* every marker the adapter writes is signed (``Trust.sign``), and read back only
+  from where the adapter puts it (the last line of its comment, the first of its
+  postmortem, the owned section of the issue it created);
+* a snapshot counts only inside the tool's owned section and only when its
+  incident id is the one asked for;
+* :meth:`Adapter.find` returns only issues whose ownership marker counts, and
+  when several do, those written by one of the tool's identities come first
+  (a planted older issue is never kept over the tool's own);
+* what is ignored is logged at INFO (``-v``), never silently trusted.
+
+People's text can never carry a marker in the first place: the renderer and the
+markup converters pass everything through :func:`syncer.markers.neutralise`.
 """
 
 from __future__ import annotations
@@ -90,6 +124,11 @@ class AdapterSettings(BaseModel):
     writes_per_minute: int | None = Field(None, ge=0, description="GitHub: 80; 0 = no limit")
     writes_per_hour: int | None = Field(None, ge=0, description="GitHub: 500; 0 = no limit")
     burst: int | None = Field(None, ge=1, description="requests allowed back to back (Notion: 3)")
+    trusted_authors: list[str] = Field(
+        default_factory=list,
+        description="identities besides the token's whose unsigned markers count "
+        "(e.g. the PAT user and github-actions[bot] when both write without a marker key)",
+    )
 
 
 @dataclass(frozen=True)
@@ -174,10 +213,15 @@ class IssueDoc:
 
 @dataclass
 class EventDoc:
-    """One timeline event: ``body`` is the rendered Markdown comment."""
+    """One timeline event: ``body`` is the rendered Markdown comment.
+
+    ``incident_id`` is the incident it belongs to: an adapter signs the event's
+    marker for it, so the marker copied into another incident does not count there.
+    """
 
     event: TimelineEvent
     body: str
+    incident_id: str = ""
 
     @property
     def event_id(self) -> str:

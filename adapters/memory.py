@@ -1,12 +1,17 @@
 """An in-memory tracker: the reference adapter, the engine's test double, and a local demo.
 
 It behaves like a small issue tracker (issues with labels and comments, open
-or closed, linked postmortem and action-item issues) and keeps a call log and
-fault injection so that engine tests can count writes and break things. With
-``path`` set, the store is kept in a JSON file, so the CLI can sync into it
-with no tracker account at all. Several processes may share the file: each
+or closed, linked postmortem and action-item issues, each with its author) and
+keeps a call log and fault injection so that engine tests can count writes and
+break things. With ``path`` set, the store is kept in a JSON file, so the CLI
+can sync into it with no tracker account at all. Several processes may share the file: each
 call holds a file lock beside it, reads the file again if another process
 replaced it, and a write replaces it atomically (a reader never sees half).
+
+The trust rule of :mod:`adapters.base` holds here as on the real trackers: the
+tool writes as ``identity`` (what a token would be), and a marker counts only
+when signed or written by that identity. Tests plant people's issues and
+comments with another ``author``.
 """
 
 from __future__ import annotations
@@ -47,11 +52,13 @@ from syncer.model import Status
 from syncer.retry import pacer_for
 
 PAGE = 100  # comments per read, as the real trackers page them
+TOOL = "incident-syncer"
 
 
 class MemorySettings(AdapterSettings):
     store: str = Field("default", description="name of the shared in-process store")
     path: str | None = Field(None, description="keep the store in this JSON file")
+    identity: str = Field(TOOL, description="who the tool writes as here (as a token would be)")
 
 
 @dataclass
@@ -81,6 +88,17 @@ class Store:
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.issues = {int(k): v for k, v in data.get("issues", {}).items()}
+        for issue in self.issues.values():
+            # Files from before authors were kept: everything in them was the tool's writing.
+            issue.setdefault("author", TOOL)
+            issue["comments"] = [
+                c if isinstance(c, dict) else {"author": TOOL, "body": c} for c in issue["comments"]
+            ]
+
+
+def texts(issue: dict[str, Any]) -> list[str]:
+    """The bodies of an issue's comments, in order."""
+    return [str(c["body"]) for c in issue["comments"]]
 
 
 _STORES: dict[str, Store] = {}
@@ -112,12 +130,14 @@ class MemoryAdapter(Adapter):
         if self.path is not None and not self.path.is_absolute() and config.path is not None:
             self.path = config.path.parent / self.path
         self.store = store(str(self.path) if self.path else settings.store)
+        self.identity = settings.identity
+        self.trust = markers.trust_for(
+            name, config, settings.trusted_authors, self._whoami, settings.identity
+        )
         # Unpaced unless the table sets a rate (tests and benchmarks of pacing do).
         self.pacer = pacer_for(name, settings, self.default_limits)
         with self._locked():  # loads the file
             pass
-
-    # Plumbing: the call log, faults, persistence.
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -135,6 +155,8 @@ class MemoryAdapter(Adapter):
                     self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
                     self.store.loaded = seen
                 yield
+
+    # Plumbing: the call log, faults, persistence.
 
     def _call(self, kind: str, what: str) -> None:
         self.pacer.wait(write=kind == "write")
@@ -170,6 +192,10 @@ class MemoryAdapter(Adapter):
                 f"answer lost after {what}", tracker=self.name, retryable=True, status=502
             )
 
+    def _whoami(self) -> list[str]:
+        self._call("read", "whoami")
+        return [self.identity]
+
     def _ref(self, number: int) -> IssueRef:
         return IssueRef(key=f"#{number}", url=f"memory://{self.name}/{number}", native=str(number))
 
@@ -186,72 +212,110 @@ class MemoryAdapter(Adapter):
             "labels": labels,
             "state": "open",
             "comments": [],
+            "author": self.identity,
         }
         self.store.issues[number] = issue
+        self.trust.learn(self.identity)  # what the tool wrote names who it writes as
         return issue
 
     # The adapter contract.
 
+    def _labelled(self, kind: str, incident_id: str) -> list[dict[str, Any]]:
+        """Issues of ``kind`` for the incident, oldest first (what a label lists, anyone's)."""
+        return sorted(
+            (
+                i
+                for i in self.store.issues.values()
+                if i["kind"] == kind and i["incident"] == incident_id
+            ),
+            key=lambda i: i["number"],
+        )
+
+    def _marked(self, issue: dict[str, Any], kind: str, incident_id: str) -> dict[str, str] | None:
+        """The attributes of the tool's ``kind`` marker on the first line of an issue body."""
+        mark = markers.leading(issue["body"], kind)
+        if mark is None or mark.get("id") != incident_id:
+            return None
+        where = f"#{issue['number']}"
+        return mark if self.trust.counts(kind, mark, issue.get("author"), where) else None
+
     def find(self, incident_id: str) -> list[IssueRef]:
         self._call("read", "find")
         with self._locked():
-            numbers = sorted(
-                n
-                for n, i in self.store.issues.items()
-                if i["kind"] == "incident" and i["incident"] == incident_id
-            )
-            return [self._ref(n) for n in numbers]
+            ours = [
+                i
+                for i in self._labelled("incident", incident_id)
+                if markers.owned(
+                    i["body"], incident_id, self.trust, i.get("author"), f"#{i['number']}"
+                )
+            ]
+            if len(ours) > 1:  # duplicates: the tool's own identity's issues are kept first
+                ours.sort(key=lambda i: not self.trust.is_tool(i.get("author")))
+            return [self._ref(i["number"]) for i in ours]
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
         self._call("read", "fetch")
         with self._locked():
             issue = self.store.issues.get(int(ref.native))
-            if issue is None or issue["incident"] != incident_id or issue["kind"] != "incident":
+            section = (
+                markers.owned(issue["body"], incident_id, self.trust, issue.get("author"), ref.key)
+                if issue is not None
+                and issue["incident"] == incident_id
+                and issue["kind"] == "incident"
+                else None
+            )
+            if issue is None or section is None:
                 raise TrackerError(
                     f"{ref.key} is not incident {incident_id}", tracker=self.name, status=404
                 )
-            begin = markers.find(issue["body"], markers.BEGIN) or {}
         events, unmarked = [], []
         comments = self._comments(issue)
         with self._locked():
             for comment in comments:
-                mark = markers.find(comment, "event")
-                if mark:
+                mark = markers.trailing(comment["body"], "event")
+                bound = {"incident": incident_id}
+                if (
+                    mark
+                    and mark.get("id")
+                    and self.trust.counts("event", mark, comment["author"], ref.key, bound)
+                ):
                     events.append(mark["id"])
                 else:
-                    unmarked.append(comment)
+                    unmarked.append(comment["body"])
             grade_labels = {v: k for k, v in issue.get("grade_labels", {}).items()}
-            parts = sorted(
-                (i for i in self.store.issues.values() if i["incident"] == incident_id),
-                key=lambda i: int(i["number"]),
-            )
-            pms = [i for i in parts if i["kind"] == "postmortem"]
+            pms = [
+                i
+                for i in self._labelled("postmortem", incident_id)
+                if self._marked(i, "postmortem", incident_id)
+            ]
             pm = pms[0] if pms else None
             items: dict[str, IssueRef] = {}
             duplicates = [(self._ref(i["number"]), self._ref(pms[0]["number"])) for i in pms[1:]]
-            for i in parts:
-                if i["kind"] == "action_item":
-                    kept = items.setdefault(i["item"], self._ref(i["number"]))
+            for i in self._labelled("action_item", incident_id):
+                mark = self._marked(i, "action", incident_id)
+                if mark and mark.get("item"):
+                    kept = items.setdefault(mark["item"], self._ref(i["number"]))
                     if kept.native != str(i["number"]):
                         duplicates.append((self._ref(i["number"]), kept))
+            bodies = [str(c["body"]) for c in comments]
             return Remote(
                 ref=ref,
-                digest=begin.get("digest"),
+                digest=section.attrs.get("digest"),
                 grades=[grade_labels[label] for label in issue["labels"] if label in grade_labels],
                 status_key=issue["state"],
                 events=events,
-                last_comment=comments[-1] if comments else None,
+                last_comment=bodies[-1] if bodies else None,
                 unmarked=unmarked,
                 postmortem=self._ref(pm["number"]) if pm else None,
-                postmortem_digest=(markers.find(pm["body"], "postmortem") or {}).get("digest")
+                postmortem_digest=(self._marked(pm, "postmortem", incident_id) or {}).get("digest")
                 if pm
                 else None,
                 action_items=items,
-                snapshot=markers.find_snapshot(issue["body"]),
+                snapshot=section.snapshot,
                 duplicate_parts=duplicates,
             )
 
-    def _comments(self, issue: dict[str, Any]) -> list[str]:
+    def _comments(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
         """Every comment, a page a read (the first page comes with the issue)."""
         with self._locked():
             comments = list(issue["comments"][:PAGE])
@@ -267,7 +331,7 @@ class MemoryAdapter(Adapter):
     def create(self, doc: IssueDoc) -> IssueRef:
         self._call("write", "create")
         with self._locked():
-            body = markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
+            body = self._section(doc)
             issue = self._new(
                 "incident", doc.title, body, ["incident", doc.grade_label], doc.incident.id
             )
@@ -280,9 +344,11 @@ class MemoryAdapter(Adapter):
         for event in events:
             self._call("write", "comment")
             with self._locked():
+                mark = self._mark("event", {"incident": event.incident_id}, id=event.event_id)
                 self.store.issues[int(ref.native)]["comments"].append(
-                    f"{event.body}\n{markers.marker('event', id=event.event_id)}"
+                    {"author": self.identity, "body": f"{event.body}\n{mark}"}
                 )
+                self.trust.learn(self.identity)
                 self._wrote("comment")
 
     def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
@@ -290,9 +356,9 @@ class MemoryAdapter(Adapter):
         with self._locked():
             issue = self.store.issues[int(ref.native)]
             if "content" in changes:
-                section = markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
+                where = markers.owned(issue["body"], doc.incident.id, self.trust, issue["author"])
                 issue["title"] = doc.title
-                issue["body"] = markers.replace_owned(issue["body"], section)
+                issue["body"] = markers.replace_owned(issue["body"], self._section(doc), where)
             if "grade" in changes:
                 stale = set(doc.all_grade_labels.values()) - {doc.grade_label}
                 issue["labels"] = [x for x in issue["labels"] if x not in stale]
@@ -303,6 +369,14 @@ class MemoryAdapter(Adapter):
                 issue["state"] = self.status_key(doc.status)
             self._wrote("update")
 
+    def _mark(self, kind: str, bound: markers.Bound = None, **attrs: str) -> str:
+        return markers.marker(kind, **self.trust.sign(kind, attrs, bound))
+
+    def _section(self, doc: IssueDoc) -> str:
+        return markers.owned_section(
+            doc.incident.id, doc.digest, doc.body, doc.snapshot, self.trust.keys
+        )
+
     def status_key(self, status: Status) -> str | None:
         return "closed" if status.is_over else "open"
 
@@ -311,9 +385,7 @@ class MemoryAdapter(Adapter):
     ) -> IssueRef:
         self._call("write", "postmortem")
         with self._locked():
-            body = (
-                f"{markers.marker('postmortem', id=doc.incident.id, digest=doc.digest)}\n{doc.body}"
-            )
+            body = f"{self._mark('postmortem', id=doc.incident.id, digest=doc.digest)}\n{doc.body}"
             if existing is not None:
                 issue = self.store.issues[int(existing.native)]
                 issue["title"], issue["body"] = doc.title, body
@@ -328,7 +400,7 @@ class MemoryAdapter(Adapter):
     ) -> IssueRef:
         self._call("write", "action_item")
         with self._locked():
-            body = f"{markers.marker('action', id=doc.incident.id, item=doc.item_id)}\n{doc.body}"
+            body = f"{self._mark('action', id=doc.incident.id, item=doc.item_id)}\n{doc.body}"
             issue = self._new("action_item", doc.title, body, ["action-item"], doc.incident.id)
             issue["item"] = doc.item_id
             new_ref = self._ref(issue["number"])
@@ -341,7 +413,8 @@ class MemoryAdapter(Adapter):
             issue = self.store.issues[int(duplicate.native)]
             issue["state"] = "closed"
             issue["kind"] = "duplicate"
-            issue["comments"].append(f"Duplicate of {keep.key}")
+            note = f"Duplicate of {keep.key}\n{self._mark('duplicate', of=keep.native)}"
+            issue["comments"].append({"author": self.identity, "body": note})
             self._wrote("close_duplicate")
 
 

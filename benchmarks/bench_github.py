@@ -8,7 +8,9 @@ other processes on the machine weighs on each alike.
 
 * a fresh sync of an incident with 50 timeline events, a postmortem and 2 action items
   (unpaced, and once with the default pacing of 1 write a second unless --quick);
-* a no-op resync, with the local state and without it (an ephemeral CI runner);
+* a no-op resync, with the local state and without it (an ephemeral CI runner), without a
+  marker key (unsigned markers: trusted by their author, the token's identity asked once when
+  the local state does not know it) and with one (signed markers: no identity asked);
 * `incident-syncer --help` beside `python -c 'import click'`.
 
 Run: .venv/bin/python benchmarks/bench_github.py [--latency 0.02] [--repeat 3] [--runs 15] [--quick]
@@ -36,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import CHECKOUT, write_config  # noqa: E402
 from tests.fakes.github import TOKEN, FakeGitHub, github_tracker  # noqa: E402
 from tests.procs import cli_command  # noqa: E402
+
+MARKER_KEY = "bench-marker-key-0123456789abcdef"  # signs the markers in the "marker key" rows
 
 
 def incident(events: int) -> dict[str, object]:
@@ -164,6 +168,20 @@ def main() -> None:
                 "no-op resync (no local state)", args.repeat, fresh=False, local_state=False
             )
         )
+        bench.env["INCIDENT_SYNCER_MARKER_KEY"] = MARKER_KEY
+        bench.scenario("fresh sync, marker key", 1, fresh=True)
+        rows.append(
+            bench.scenario("no-op resync, marker key (local state)", args.repeat, fresh=False)
+        )
+        rows.append(
+            bench.scenario(
+                "no-op resync, marker key (no local state)",
+                args.repeat,
+                fresh=False,
+                local_state=False,
+            )
+        )
+        del bench.env["INCIDENT_SYNCER_MARKER_KEY"]
         if not args.quick:
             bench.configure(writes_per_second=1.0)
             row = bench.scenario("fresh sync, 50 events (default 1 write/s)", 1, fresh=True)

@@ -2,7 +2,8 @@
 
 The real ``jira`` client talks to the fake Jira (tests/fakes/jira.py) on 127.0.0.1 with a
 fixed latency per answer (default 20 ms), as Data Center (API v2, wiki markup, /search)
-and as Cloud (API v3, ADF, /search/jql). Printed as a Markdown table.
+and as Cloud (API v3, ADF, /search/jql), without a marker key (unsigned markers, trusted by
+their author) and with one (signed). Printed as a Markdown table.
 
 Run: python benchmarks/bench_jira.py [--latency 0.02] [--events 50] [--runs 3]
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+MARKER_KEY = "bench-marker-key-0123456789abcdef"  # signs the markers in the "marker key" rows
 
 
 def incident(events: int) -> dict[str, Any]:
@@ -41,7 +43,9 @@ def incident(events: int) -> dict[str, Any]:
     return data
 
 
-def run_once(cloud: bool, latency: float, events: int) -> dict[str, tuple[int, int, float]]:
+def run_once(
+    cloud: bool, latency: float, events: int, key: str | None
+) -> dict[str, tuple[int, int, float]]:
     import yaml
     from click.testing import CliRunner
 
@@ -54,6 +58,9 @@ def run_once(cloud: bool, latency: float, events: int) -> dict[str, tuple[int, i
     tmp = Path(tempfile.mkdtemp(prefix="bench-jira-"))
     try:
         os.environ["JIRA_EMAIL"], os.environ["JIRA_API_TOKEN"] = fake.email, fake.token
+        os.environ.pop("INCIDENT_SYNCER_MARKER_KEY", None)
+        if key:
+            os.environ["INCIDENT_SYNCER_MARKER_KEY"] = key
         path = tmp / "inc.yaml"
         path.write_text(yaml.safe_dump(incident(events), allow_unicode=True), encoding="utf-8")
         table = jira_tracker(fake)
@@ -89,12 +96,15 @@ def main() -> None:
     print("| Jira | run | reads | writes | wall time (s) |")
     print("|---|---|---:|---:|---:|")
     for cloud in (False, True):
-        runs = [run_once(cloud, args.latency, args.events) for _ in range(args.runs)]
-        for name in runs[0]:
-            reads, writes, _ = runs[0][name]
-            wall = statistics.median(r[name][2] for r in runs)
-            label = "Cloud (v3)" if cloud else "Data Center (v2)"
-            print(f"| {label} | {name} | {reads} | {writes} | {wall:.2f} |")
+        for key in (None, MARKER_KEY):
+            runs = [run_once(cloud, args.latency, args.events, key) for _ in range(args.runs)]
+            for name in runs[0]:
+                reads, writes, _ = runs[0][name]
+                wall = statistics.median(r[name][2] for r in runs)
+                label = ("Cloud (v3)" if cloud else "Data Center (v2)") + (
+                    ", marker key" if key else ""
+                )
+                print(f"| {label} | {name} | {reads} | {writes} | {wall:.2f} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ clients to Notion's rate (3 requests a second, bursts of 3, 429 + Retry-After be
 * a fresh sync of a resolved incident with 250 timeline events, a postmortem and 2 action
   items, paced at the default 3 requests a second;
 * the same fresh sync unpaced against an unlimited fake (what the API calls cost alone);
-* a no-op resync with the local state, and without it (an ephemeral CI runner), paced and not.
+* a no-op resync with the local state, and without it (an ephemeral CI runner), paced and not;
+  without a marker key (unsigned tags, trusted by the bot that wrote them) and with one.
 
 Reads and writes count the requests that succeeded; 429s are counted apart (each one is
 retried after its Retry-After).
@@ -41,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import BANNER, write_config  # noqa: E402
 from tests.fakes.notion import TOKEN, FakeNotion, notion_tracker  # noqa: E402
 from tests.procs import cli_command  # noqa: E402
+
+MARKER_KEY = "bench-marker-key-0123456789abcdef"  # signs the markers in the "marker key" rows
 
 
 def incident(events: int) -> dict[str, Any]:
@@ -156,6 +159,15 @@ def main() -> None:
             ),
             bench.scenario(
                 "no-op resync (no local state), unpaced", args.repeat, False, 0, "no-state"
+            ),
+        ]
+        bench.env["INCIDENT_SYNCER_MARKER_KEY"] = MARKER_KEY  # signed markers from here on
+        rows += [
+            bench.scenario(
+                "no-op resync, marker key (local state)", args.repeat, False, 0, "state"
+            ),
+            bench.scenario(
+                "no-op resync, marker key (no local state)", args.repeat, False, 0, "no-state"
             ),
         ]
     finally:

@@ -272,50 +272,78 @@ class Command:
     error: str | None = None
 
 
-def parse_command(body: str) -> Command | None:
-    """The first ``/incident …`` line of ``body`` (and the lines after it, for a note's text)."""
-    lines = body.replace("\r\n", "\n").split("\n")
-    for index, line in enumerate(lines):
-        match = _COMMAND.match(line)
-        if not match:
+def first_prose_line(body: str) -> int | None:
+    """The index of the comment's first line of prose: not in a fenced or indented code
+    block, a blockquote or an HTML block (a command shown as an example is no command)."""
+    from markdown_it import MarkdownIt
+
+    skipped = {"fence", "code_block", "html_block", "blockquote_open"}
+    for token in MarkdownIt("commonmark").parse(body):
+        if token.level != 0 or token.map is None or token.nesting == -1:
             continue
-        rest = (match.group("rest") or "").strip()
-        word, _, tail = rest.partition(" ")
-        word = word.lower()
-        following = "\n".join(lines[index + 1 :]).strip()
-        text = "\n".join(part for part in (tail.strip(), following) if part)
-        if word == "note":
-            if not text:
-                return Command("note", error="`/incident note` needs a text")
-            return Command("note", text=text)
-        if word == "grade":
-            args = tail.split()
-            final = "--final" in args
-            names = [a for a in args if a != "--final"]
-            if len(names) != 1:
-                return Command("grade", error="`/incident grade` takes one grade, e.g. SEV1")
-            return Command("grade", grade=names[0], final=final)
-        if word == "resolve":
-            return Command("resolve", text=text)
-        if word in ("", "help"):
-            return Command("help")
-        return Command(word, error=f"unknown command `/incident {word}`")
+        if token.type not in skipped:
+            return token.map[0]
     return None
+
+
+def parse_command(body: str) -> Command | None:
+    """The command a comment gives: only its first line of prose (see :func:`first_prose_line`)
+    may be an ``/incident …`` line; the lines after it are a note's text."""
+    lines = body.replace("\r\n", "\n").split("\n")
+    index = first_prose_line("\n".join(lines))
+    if index is None:
+        return None
+    match = _COMMAND.match(lines[index])
+    if not match:
+        return None
+    rest = (match.group("rest") or "").strip()
+    word, _, tail = rest.partition(" ")
+    word = word.lower()
+    following = "\n".join(lines[index + 1 :]).strip()
+    text = "\n".join(part for part in (tail.strip(), following) if part)
+    if word == "note":
+        if not text:
+            return Command("note", error="`/incident note` needs a text")
+        return Command("note", text=text)
+    if word == "grade":
+        args = tail.split()
+        final = "--final" in args
+        names = [a for a in args if a != "--final"]
+        if len(names) != 1:
+            return Command("grade", error="`/incident grade` takes one grade, e.g. SEV1")
+        return Command("grade", grade=names[0], final=final)
+    if word == "resolve":
+        return Command("resolve", text=text)
+    if word in ("", "help"):
+        return Command("help")
+    return Command(word, error=f"unknown command `/incident {word}`")
 
 
 def incident_id_of(issue: dict[str, Any]) -> str | None:
-    """The incident an issue belongs to: an ``incident-id:X`` label, else the body's marker."""
-    for label in issue.get("labels") or []:
-        name = label.get("name") if isinstance(label, dict) else label
-        match = _ID_LABEL.match(str(name or ""))
-        if match:
-            return match.group("id")
+    """The incident an issue belongs to: its ``incident-id:X`` label, else the body's marker.
+
+    A label holds at most 50 characters, so a longer id is shortened there: the whole id is
+    the one in the tool's marker whose id gives exactly that label.
+    """
+    from adapters.github.settings import id_label
+
     body = issue.get("body")
-    for kind in (markers.BEGIN, "postmortem"):
-        found = markers.find(body if isinstance(body, str) else None, kind)
-        if found and found.get("id"):
-            return found["id"]
-    return None
+    kinds = (markers.BEGIN, "postmortem", "action")
+    marked = [
+        m.attrs["id"]
+        for m in markers.find_all(body if isinstance(body, str) else None)
+        if m.kind in kinds and m.attrs.get("id")
+    ]
+    for label in issue.get("labels") or []:
+        name = str((label.get("name") if isinstance(label, dict) else label) or "")
+        match = _ID_LABEL.match(name)
+        if not match:
+            continue
+        value = match.group("id")
+        if "~" not in value and id_label(value) == name:  # "~" marks a shortened label
+            return value
+        return next((full for full in marked if id_label(full) == name), None)
+    return marked[0] if marked else None
 
 
 def permission_rank(name: str) -> int:
@@ -456,6 +484,7 @@ class GitHubAPI:
     """
 
     client: GitHubClient
+    trust: markers.Trust
     policy: Policy = field(default_factory=Policy.from_env)
 
     def _read(self, what: str, fn: Callable[[], T]) -> T:
@@ -495,27 +524,34 @@ class GitHubAPI:
     def upsert_comment(self, number: int, kind: str, key: str, body: str) -> str:
         """One comment per (kind, key), found by its marker: created, updated or left as it is.
 
-        A write whose answer is lost is never repeated blindly: the comments are
-        listed again and only what is still missing is done.
+        Only the tool's own comment is the one (its marker signed, or written by the tool's
+        identity): a look-alike someone posted is neither edited nor taken for it. A write
+        whose answer is lost is never repeated blindly: the comments are listed again and
+        only what is still missing is done.
         """
-        mark = markers.marker(kind, key=key)
-        full = f"{mark}\n{body}"
+        from adapters.github.adapter import author_of
+
+        mark = markers.marker(kind, **self.trust.sign(kind, {"key": key}))
+        full = f"{mark}\n{markers.neutralise(body)}"
+
+        def ours(comment: IssueComment) -> bool:
+            found = markers.leading(comment.body, kind)
+            return (
+                found is not None
+                and found.get("key") == key
+                and self.trust.counts(kind, found, author_of(comment.user), f"#{number}")
+            )
+
         attempt = 0
         while True:
             attempt += 1
             try:
-                existing = next(
-                    (
-                        c
-                        for c in self._comments(number)
-                        if (markers.find(c.body, kind) or {}).get("key") == key
-                    ),
-                    None,
-                )
+                existing = next((c for c in self._comments(number) if ours(c)), None)
                 if existing is None:
                     issue = self.client.repo().get_issue(number)
                     what = f"comment on #{number}"
-                    self.client.call(what, partial(issue.create_comment, full), write=True)
+                    made = self.client.call(what, partial(issue.create_comment, full), write=True)
+                    self.trust.learn(author_of(made.user))
                     return "created"
                 if existing.body == full:
                     return "unchanged"
@@ -550,4 +586,5 @@ def github_api(config: Config, repo: str | None) -> GitHubAPI:
         if not named and os.environ.get("GITHUB_API_URL"):
             table["base_url"] = os.environ["GITHUB_API_URL"]
         adapter = registry.build(name, config, {**table, "repo": repo})
-    return GitHubAPI(cast(GitHubAdapter, adapter).client)
+    github = cast(GitHubAdapter, adapter)
+    return GitHubAPI(github.client, github.trust)

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from syncer.errors import ConfigError, InputErrors
+from syncer.errors import ConfigError, InputError, InputErrors
 from syncer.timeutil import parse_duration, zone
 
 DEFAULT_PATH = "incident-syncer.toml"
@@ -64,6 +64,13 @@ class SyncerSection(_Section):
     max_file_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="the largest incident file read (bytes)"
     )
+    marker_key_env: str | None = Field(
+        "INCIDENT_SYNCER_MARKER_KEY",
+        description="variable holding the key(s) that sign the tool's markers (unset: unsigned)",
+    )
+    require_signature: bool = Field(
+        False, description="count only signed markers (not unsigned ones by the tool's identity)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -95,6 +102,30 @@ class SyncerSection(_Section):
                     "and name it with state_url_env"
                 )
         return v
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: str | None) -> str | None:
+        return None if v is None else relative_path(v)
+
+
+def relative_path(value: str) -> str:
+    """``value`` if it is a relative path that stays inside its root (no ``..``, not absolute).
+
+    Paths and path patterns in the configuration address something inside a
+    repository or beside the configuration file; one that climbs out (``..``) or
+    starts anywhere else could make the tool read or write outside it.
+    """
+    if not value.strip():
+        raise ValueError("an empty path")
+    if value.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{value!r} is absolute; give a path relative to its root")
+    parts = re.split(r"[/\\]", value)
+    if ".." in parts:
+        raise ValueError(f"{value!r} climbs out of its root with '..'")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{value!r} has a control character")
+    return value
 
 
 class Grade(_Section):
@@ -444,9 +475,32 @@ def parse(data: dict[str, Any], path: Path | None) -> Config:
         ) from None
     if not config.grades:
         raise ConfigError("[grades] is empty: define at least one grade", file=str(path))
+    _check_tracker_paths(config, path)
     config.path = path
     config.grades_are_defaults = defaults
     return config
+
+
+def _check_tracker_paths(config: Config, path: Path | None) -> None:
+    """Every tracker key named ``*_path`` is a path inside the tracker: checked for any type."""
+    errors: list[InputError] = []
+    for name, table in config.trackers.items():
+        for key, value in table.items():
+            if not (key.endswith("_path") and isinstance(value, str)):
+                continue
+            try:
+                relative_path(value)
+            except ValueError as exc:
+                errors.append(
+                    ConfigError(
+                        str(exc),
+                        file=str(path) if path else None,
+                        line=toml_line(path, ("trackers", name, key)) if path else None,
+                        field=f"trackers.{name}.{key}",
+                    )
+                )
+    if errors:
+        raise InputErrors(errors)
 
 
 def _pydantic_message(err: Any) -> str:

@@ -3,7 +3,8 @@
 Templates are Markdown files in ``templates/<lang>/``; a user's folder
 (``[syncer].templates``) overrides any of them by name. Undefined variables
 are errors (StrictUndefined). User text is passed as data and never evaluated
-as template code.
+as template code, and every document leaves here neutralised
+(:func:`syncer.markers.neutralise`): nothing in it can pass for the tool's marker.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from syncer import markers
 from syncer.config import Config, builtin_templates
 from syncer.errors import ConfigError
 from syncer.model import Incident, TimelineEvent
@@ -154,7 +156,8 @@ class Renderer:
             if isinstance(exc, TemplateError):
                 raise ConfigError(f"template {lang}/{doc}.md.j2: {exc}") from exc
             raise
-        return _tidy(text)
+        # People's text (every field, alert value, note) is data: it can carry no marker.
+        return markers.neutralise(_tidy(text))
 
     # The view: formatted values so that templates stay simple.
 

@@ -111,7 +111,7 @@ def test_new_events_after_a_historical_backfill_become_comments(tmp_path: Path) 
     store.calls.clear()
     (result,) = eng.sync(later, Options())  # an ordinary sync afterwards
     issue = incident_issue(store, inc.id)
-    assert len(issue["comments"]) == 1 and "회고 일정 공유" in issue["comments"][0]
+    assert len(issue["comments"]) == 1 and "회고 일정 공유" in memory.texts(issue)[0]
     assert result.writes == 2  # the comment, and the body's table and snapshot
     store.calls.clear()
     assert eng.sync(later, Options())[0].writes == 0

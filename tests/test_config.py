@@ -178,3 +178,73 @@ def test_channels_are_checked_against_trackers_and_grades(tmp_path: Path) -> Non
         f"Error: {path}: [channels.ops] has the name of a tracker: give channels and trackers "
         "different names (the journal keeps both by name)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "line", "reason"),
+    [
+        (
+            'type = "github"\nrepo = "a/b"\npostmortem_path = "../{id}.md"',
+            "trackers.gh.postmortem_path",
+            4,
+            "'../{id}.md' climbs out of its root with '..'",
+        ),
+        (
+            'type = "github"\nrepo = "a/b"\npostmortem_path = "docs/../../x/{id}.md"',
+            "trackers.gh.postmortem_path",
+            4,
+            "'docs/../../x/{id}.md' climbs out of its root with '..'",
+        ),
+        (
+            'type = "github"\nrepo = "a/b"\npostmortem_path = "/etc/{id}.md"',
+            "trackers.gh.postmortem_path",
+            4,
+            "'/etc/{id}.md' is absolute; give a path relative to its root",
+        ),
+        (
+            # Any tracker type's *_path key, third-party ones included, is checked at load.
+            'type = "memory"\nexport_path = "..\\\\..\\\\secrets"',
+            "trackers.gh.export_path",
+            3,
+            "'..\\\\..\\\\secrets' climbs out of its root with '..'",
+        ),
+    ],
+)
+def test_paths_that_climb_out_or_start_elsewhere_are_refused_at_load(
+    tmp_path: Path, table: str, key: str, line: int, reason: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[trackers.gh]\n{table}\n", encoding="utf-8")
+    code, out, err = run("--config", str(path), "validate", str(BANNER))
+    assert code == 2
+    assert err == f"Error: {path}:{line}: {key}: {reason}\n"
+    assert out == ""
+
+
+@pytest.mark.parametrize("value", ["../shared", "/etc/incident-syncer/templates", "~/tpl"])
+def test_a_template_folder_outside_the_configuration_folder_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[syncer]\ntemplates = "{value}"\n', encoding="utf-8")
+    code, _, err = run("--config", str(path), "render", str(BANNER))
+    assert code == 2
+    assert err.startswith(f"Error: {path}:2: syncer.templates: '{value}'")
+
+
+def test_a_branch_name_git_refuses_is_refused_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_not-used-0123456789")
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[trackers.gh]\ntype = "github"\nrepo = "a/b"\npostmortem = "file"\n'
+        'postmortem_branch = "../main"\nbase_url = "http://127.0.0.1:9"\n',
+        encoding="utf-8",
+    )
+    code, _, err = run("--config", str(path), "sync", str(BANNER), "--dry-run")
+    assert code == 2
+    assert err == (
+        f"Error: {path}:5: trackers.gh.postmortem_branch: '../main' is not a branch name git "
+        "accepts\n"
+    )

@@ -119,7 +119,7 @@ def test_an_event_a_person_already_posted_is_not_posted_again(tmp_path: Path) ->
     eng.sync(inc)
     store = memory.store("e")
     found = issue(store, inc.id)
-    found["comments"].append("롤백 완료 확인")
+    found["comments"].append({"author": "alice", "body": "롤백 완료 확인"})
     data = inc.to_data()
     data["timeline"].append({"at": "2024-02-12T01:00:00+09:00", "text": "롤백 완료 확인"})
     cfg = config_mod.parse({}, None)
@@ -257,7 +257,7 @@ def test_historical_mode_keeps_the_timeline_in_the_body_for_good(tmp_path: Path)
     data["timeline"].append({"at": "2024-02-12T02:00:00+09:00", "text": "추가 확인", "id": "late"})
     cfg = config_mod.parse({}, None)
     eng.sync(Incident.model_validate(data, context=cfg.context()))
-    assert [markers.find(c, "event")["id"] for c in found["comments"]] == ["late"]  # type: ignore[index]
+    assert [markers.find(c, "event")["id"] for c in memory.texts(found)] == ["late"]  # type: ignore[index]
     store.calls.clear()
     eng.sync(Incident.model_validate(data, context=cfg.context()))
     assert store.writes() == 0

@@ -172,8 +172,18 @@ def test_defaults_point_github_trackers_at_this_repository(
             chatops.Command("note", text="메모리 한도 상향\n두 번째 줄"),
         ),
         (
-            "Thanks!\n/INCIDENT grade sev1 --final",
+            "\n/INCIDENT grade sev1 --final",
             chatops.Command("grade", grade="sev1", final=True),
+        ),
+        # Only the first line of prose is a command: not one shown in code, nor one quoted.
+        ("Thanks!\n/incident grade SEV1", None),
+        ("```\n/incident resolve\n```", None),
+        ("```\n/incident resolve\n```\nThat is how you'd resolve it.", None),
+        ("    /incident resolve", None),
+        ("> /incident resolve\n\nNot yet, please.", None),
+        (
+            "> Can someone note this?\n\n/incident note 고객 공지 발송",
+            chatops.Command("note", text="고객 공지 발송"),
         ),
         (
             "/incident grade",
@@ -193,6 +203,22 @@ def test_defaults_point_github_trackers_at_this_repository(
 )
 def test_comment_commands_are_parsed(body: str, expected: chatops.Command | None) -> None:
     assert chatops.parse_command(body) == expected
+
+
+def test_an_id_longer_than_a_label_comes_back_whole_from_the_marker() -> None:
+    from adapters.github.settings import id_label
+
+    long_id = "ALERT-" + "checkout-api-HighErrorRate-" * 3 + "eu-west-1"
+    body = (
+        f"<!-- incident-syncer:begin id={long_id} digest=abc -->\n…\n<!-- incident-syncer:end -->"
+    )
+    short = id_label(long_id)
+    assert len(short) == 50 and short != f"incident-id:{long_id}"
+    issue = {"labels": [{"name": "incident"}, {"name": short}], "body": body}
+    assert chatops.incident_id_of(issue) == long_id
+    # A marker whose id does not give that label is not this issue's incident.
+    other = body.replace(long_id, long_id + "-other")
+    assert chatops.incident_id_of({"labels": [{"name": short}], "body": other}) is None
 
 
 def test_the_incident_of_an_issue_comes_from_its_label_or_its_marker() -> None:

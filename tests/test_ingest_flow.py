@@ -75,7 +75,9 @@ class Env:
 
     def events(self, incident_id: str) -> list[str]:
         return [
-            m["id"] for c in self.issue(incident_id)["comments"] if (m := markers.find(c, "event"))
+            m["id"]
+            for c in memory.texts(self.issue(incident_id))
+            if (m := markers.find(c, "event"))
         ]
 
 
@@ -130,7 +132,7 @@ def test_a_firing_group_opens_one_incident_with_where_it_came_from(env: Env) -> 
         "사일런스 만들기",
         "Alertmanager 알림 목록",
     ]
-    (comment,) = issue["comments"]
+    (comment,) = memory.texts(issue)
     assert "알림 발생: OrderApiHigh5xxRate (1건 발생 중, 1건 해소)" in comment
     assert (
         "런북" in issue["body"] and "wiki.shop.example.kr/runbooks/order-api-5xx" in issue["body"]
@@ -159,7 +161,7 @@ def test_a_change_adds_one_entry_and_a_dropped_resolved_alert_is_no_change(env: 
     joined = env.outcome(am_group([am_alert("p1"), am_alert("p2", starts="2025-11-03T06:20:00Z")]))
     assert joined["action"] == "updated"
     assert len(env.events(inc)) == 2
-    assert "알림 변경: OrderApiHigh5xxRate (2건 발생 중)" in env.issue(inc)["comments"][-1]
+    assert "알림 변경: OrderApiHigh5xxRate (2건 발생 중)" in memory.texts(env.issue(inc))[-1]
     one_resolved = am_group(
         [
             am_alert("p1"),
@@ -169,7 +171,7 @@ def test_a_change_adds_one_entry_and_a_dropped_resolved_alert_is_no_change(env: 
         ]
     )
     assert env.outcome(one_resolved)["action"] == "updated"
-    assert "(1건 발생 중, 1건 해소)" in env.issue(inc)["comments"][-1]
+    assert "(1건 발생 중, 1건 해소)" in memory.texts(env.issue(inc))[-1]
     writes = env.store.writes()
     # Alertmanager drops a resolved alert after notifying it once: same firing set, no change.
     assert env.outcome(firing("p1"))["action"] == "unchanged"
@@ -184,7 +186,7 @@ def test_resolved_then_firing_again_within_the_window_reopens(env: Env) -> None:
     snap = env.snapshot(inc)
     assert snap["status"] == "mitigated" and snap["mitigated_at"].startswith("2025-11-03T07:02")
     assert env.issue(inc)["state"] == "open"  # mitigated is not over: closing is a person's call
-    assert "알림 해소" in env.issue(inc)["comments"][-1]
+    assert "알림 해소" in memory.texts(env.issue(inc))[-1]
     writes = env.store.writes()
     assert env.outcome(resolved("p1"))["action"] == "unchanged"  # redelivered resolve
     assert env.store.writes() == writes
@@ -196,7 +198,7 @@ def test_resolved_then_firing_again_within_the_window_reopens(env: Env) -> None:
     snap = env.snapshot(inc)
     assert snap["status"] == "investigating" and "mitigated_at" not in snap
     assert len(env.issues()) == 1 and len(env.events(inc)) == 3
-    assert "알림 재발생" in env.issue(inc)["comments"][-1]
+    assert "알림 재발생" in memory.texts(env.issue(inc))[-1]
 
 
 def test_firing_after_the_window_opens_a_new_incident(env: Env) -> None:

@@ -183,13 +183,15 @@ def test_resync_reads_two_issues_and_writes_nothing(jira: Jira) -> None:
         ("GET", f"{jira.api()}/issue/{issue.key}"),
         ("GET", f"{jira.api()}/issue/{pm.key}"),
     ]
-    # Without local state (an ephemeral runner): one search more, still no write.
+    # Without local state (an ephemeral runner): one search more, still no write; and with
+    # no marker key the unsigned markers are trusted by author: who the token is, asked once.
     jira.forget()
     jira.fake.reset_log()
     jira.sync(CHECKOUT)
     search = "/search/jql" if jira.cloud else "/search"
     assert [e.path for e in jira.fake.log] == [
         f"{jira.api()}{search}",
+        f"{jira.api()}/myself",
         f"{jira.api()}/issue/{issue.key}",
         f"{jira.api()}/issue/{pm.key}",
     ]

@@ -174,7 +174,7 @@ def test_a_final_grade_is_recorded_in_the_configured_language(tmp_path: Path) ->
         _sync(config, "open", "--title", "x", "--grade", "SEV3", "--id", "INC-G")
         _sync(config, "grade", "INC-G", "SEV3", "--final")
         (issue,) = _issues("incident")
-        assert markers.strip(issue["comments"][-1]).strip().endswith(expected)
+        assert markers.strip(memory.texts(issue)[-1]).strip().endswith(expected)
 
 
 def test_a_teams_own_texts_j2_words_every_entry(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_a_teams_own_texts_j2_words_every_entry(tmp_path: Path) -> None:
     _sync(config, "open", "--title", "x", "--grade", "SEV3", "--id", "INC-G")
     _sync(config, "grade", "INC-G", "SEV1")
     (issue,) = _issues("incident")
-    assert markers.strip(issue["comments"][-1]).strip().endswith("등급 조정: SEV3 → SEV1")
+    assert markers.strip(memory.texts(issue)[-1]).strip().endswith("등급 조정: SEV3 → SEV1")
 
 
 # No English in a Korean document beyond names, identifiers and URLs.
@@ -215,7 +215,7 @@ def _written(store: str = "t") -> str:
     Mermaid diagram's keywords: diagram syntax, like an identifier)."""
     parts = []
     for issue in memory.store(store).issues.values():
-        parts += [issue["title"], issue["body"], *issue["comments"]]
+        parts += [issue["title"], issue["body"], *memory.texts(issue)]
     text = "\n".join(markers.strip(p) for p in parts)
     return re.sub(r"```mermaid\n.*?```", "", text, flags=re.S)
 

@@ -80,8 +80,9 @@ def test_the_fake_serves_every_operation_of_the_contract(app: FakeNotion) -> Non
     extra = served - {
         (m.upper(), re.sub(r"\{\w+\}", "{id}", p)) for p, ops in SPEC["paths"].items() for m in ops
     }
-    # The only operation beyond the contract is the pre-2025-09-03 database query.
-    assert extra == {("POST", "/v1/databases/{id}/query")}
+    # Beyond the contract: the pre-2025-09-03 database query, and "retrieve your token's bot
+    # user" (GET /v1/users/me, which the trust rule asks only for unsigned markers).
+    assert extra == {("POST", "/v1/databases/{id}/query"), ("GET", "/v1/users/me")}
 
 
 def test_code_languages_match_the_contract_and_the_converter() -> None:

@@ -62,7 +62,7 @@ def ingest(tmp_path: Path, name: str, extra: str = "") -> tuple[Any, dict[str, A
     (issue,) = issues
     snap = markers.find_snapshot(issue["body"])
     assert snap is not None
-    (comment,) = issue["comments"]
+    (comment,) = memory.texts(issue)
     return result, snap["incident"], markers.strip(comment).strip()
 
 

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from filelock import FileLock
 
+from adapters import memory
 from syncer import config as config_mod
 from syncer import markers
 from syncer.ingest.mapping import Mapping
@@ -154,7 +155,7 @@ class Trackers:
             for name, h in self.harnesses.items()
         }
         (issue,) = self.memory_issues(incident_id)
-        marks = [m["id"] for c in issue["comments"] if (m := markers.find(c, "event"))]
+        marks = [m["id"] for c in memory.texts(issue) if (m := markers.find(c, "event"))]
         return counts | {"mem": len(marks)}
 
     def closed(self, incident_id: str) -> dict[str, bool]:

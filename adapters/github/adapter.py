@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import hashlib
 import logging
 import re
 import threading
@@ -31,7 +30,7 @@ from adapters.base import (
 )
 from adapters.github.body import fit, issue_body, title_of, truncation_note, with_marker
 from adapters.github.client import GitHubClient
-from adapters.github.settings import LABEL_LIMIT, GitHubSettings
+from adapters.github.settings import ID_LABEL, GitHubSettings, id_label
 from syncer import markers
 from syncer.config import Config
 from syncer.errors import LookupFailed, TrackerError, retryable
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("adapters.github")
 
-ID_LABEL = "incident-id:"
 POSTMORTEM_LABEL = "postmortem"
 ACTION_ITEM_LABEL = "action-item"
 DUPLICATE_LABEL = "duplicate"
@@ -64,6 +62,7 @@ class _Issue:
     state: str
     created_at: datetime | None
     html_url: str
+    author: tuple[str, ...] = ()  # who opened it: login and id (in the listing: no request)
 
 
 class GitHubAdapter(Adapter):
@@ -90,9 +89,14 @@ class GitHubAdapter(Adapter):
         self._lock = threading.Lock()
         self._labels_ok: set[str] = set()
         self._assignable: dict[str, bool] = {}
-        self._seen: OrderedDict[int, tuple[float, str, list[str]]] = OrderedDict()
+        self._seen: OrderedDict[int, tuple[float, str, list[str], tuple[str, ...]]] = OrderedDict()
         self._grade_of = {config.grade_label(g).lower(): g for g in config.grade_names}
         self.texts = Texts(config)  # the note under a body cut to GitHub's limit
+        self.trust = markers.trust_for(
+            name, config, settings.trusted_authors, self._whoami, token.get_secret_value()
+        )
+        # An installation token (ghs_: GITHUB_TOKEN in Actions, a GitHub App) may not read /user.
+        self._installation = token.get_secret_value().startswith("ghs_")
 
     # Reading.
 
@@ -105,6 +109,7 @@ class GitHubAdapter(Adapter):
             state=issue.state,
             created_at=issue.created_at,
             html_url=issue.html_url,
+            author=author_of(issue.user),
         )
 
     def _ref(self, item: _Issue) -> IssueRef:
@@ -117,11 +122,7 @@ class GitHubAdapter(Adapter):
 
     def id_label(self, incident_id: str) -> str:
         """The label that finds everything of one incident (GitHub allows 50 characters)."""
-        label = ID_LABEL + incident_id
-        if len(label) <= LABEL_LIMIT:
-            return label
-        digest = hashlib.sha256(incident_id.encode()).hexdigest()[:8]
-        return f"{label[: LABEL_LIMIT - 9]}~{digest}"
+        return id_label(incident_id)
 
     def _list(self, incident_id: str) -> list[_Issue]:
         label = self.id_label(incident_id)
@@ -133,57 +134,95 @@ class GitHubAdapter(Adapter):
             self._remember(item)
         return items
 
+    def _whoami(self) -> list[str]:
+        """Who the token writes as (login and id): ``GET /user``, or GraphQL's viewer for an
+        installation token (GITHUB_TOKEN in Actions is ``github-actions[bot]``; a GitHub App,
+        its bot), which may not read ``/user``. Asked only when an unsigned marker is met
+        before the run wrote anything and the local state does not know the token."""
+        requester = self.client.repo().requester
+        if not self._installation:
+            try:
+                _, user = self.client.call(
+                    "ask who the token is", lambda: requester.requestJsonAndCheck("GET", "/user")
+                )
+                return [str(user["login"]), f"id:{user['id']}"]
+            except TrackerError as exc:
+                if exc.status != 403:
+                    raise
+        query = "query { viewer { login databaseId } }"
+        _, data = self.client.call(
+            "ask who the token is (GraphQL)", lambda: requester.graphql_query(query, {})
+        )
+        viewer = data["data"]["viewer"]
+        return [str(viewer["login"]), f"id:{viewer['databaseId']}"]
+
     def _classify(
         self, items: list[_Issue], incident_id: str
-    ) -> tuple[list[_Issue], list[_Issue], dict[str, list[_Issue]]]:
-        """Split one listing into the incident issues, the postmortems and the items, each
-        oldest first (more than one of a kind: duplicates of a race, to heal).
+    ) -> tuple[list[tuple[_Issue, markers.Section]], list[_Issue], dict[str, list[_Issue]]]:
+        """Split one listing into the incident issues (the tool's, with their owned sections),
+        the postmortems and the items, each oldest first (more than one of a kind: duplicates
+        of a race, to heal); people's imitations left out.
 
         A duplicate closed by :meth:`close_duplicate` has lost the id label, so it is not listed.
         """
-        incidents: list[_Issue] = []
+        incidents: list[tuple[_Issue, markers.Section]] = []
         postmortems: list[_Issue] = []
         actions: dict[str, list[_Issue]] = {}
         for item in sorted(items, key=_age):
-            begin = markers.find(item.body, markers.BEGIN)
-            if begin is not None and begin.get("id") == incident_id:
-                incidents.append(item)
+            where = f"#{item.number}"
+            section = markers.owned(item.body, incident_id, self.trust, item.author, where)
+            if section is not None:
+                incidents.append((item, section))
                 continue
-            pm = markers.find(item.body, "postmortem")
-            if pm is not None and pm.get("id") == incident_id:
+            pm = self._leading(item, "postmortem", incident_id)
+            if pm is not None:
                 postmortems.append(item)
                 continue
-            action = markers.find(item.body, "action")
-            if action is not None and action.get("id") == incident_id and action.get("item"):
+            action = self._leading(item, "action", incident_id)
+            if action is not None and action.get("item"):
                 actions.setdefault(action["item"], []).append(item)
+        if len(incidents) > 1:  # duplicates: those the tool's own identities made are kept first
+            incidents.sort(key=lambda pair: not self.trust.is_tool(pair[0].author))
         return incidents, postmortems, actions
 
-    def _comments(self, number: int) -> list[str]:
-        """The bodies of the issue's comments, oldest first (read as JSON: only the text)."""
+    def _leading(self, item: _Issue, kind: str, incident_id: str) -> dict[str, str] | None:
+        """The tool's ``kind`` marker on the first line of an issue it made, if it counts."""
+        mark = markers.leading(item.body, kind)
+        if mark is None or mark.get("id") != incident_id:
+            return None
+        return mark if self.trust.counts(kind, mark, item.author, f"#{item.number}") else None
+
+    def _comments(self, number: int) -> list[tuple[tuple[str, ...], str]]:
+        """(author, body) of each comment, oldest first (read as JSON; the author comes with
+        the listing)."""
         path = f"/repos/{self.settings.repo}/issues/{number}/comments"
-        return [
-            c.get("body") or "" for c in self.client.listing(f"read comments of #{number}", path)
-        ]
+        listing = self.client.listing(f"read comments of #{number}", path)
+        return [(author_of(c.get("user")), c.get("body") or "") for c in listing]
 
     def _remember(self, item: _Issue) -> None:
         """Keep the body and labels just read or written: an update right after needs them."""
         with self._lock:
-            self._seen[item.number] = (time.monotonic(), item.body, list(item.labels))
+            self._seen[item.number] = (
+                time.monotonic(),
+                item.body,
+                list(item.labels),
+                item.author,
+            )
             self._seen.move_to_end(item.number)
             while len(self._seen) > 256:
                 self._seen.popitem(last=False)
 
-    def _current(self, number: int) -> tuple[str, list[str]]:
-        """The issue's body and labels, from a read a moment ago or from a fresh one."""
+    def _current(self, number: int) -> tuple[str, list[str], tuple[str, ...]]:
+        """The issue's body, labels and author, from a read a moment ago or from a fresh one."""
         with self._lock:
             seen = self._seen.get(number)
         if seen is not None and time.monotonic() - seen[0] < FRESH:
-            return seen[1], list(seen[2])
+            return seen[1], list(seen[2]), seen[3]
         item = self.client.call(
             f"read #{number}", lambda: self._item(self.client.repo().get_issue(number))
         )
         self._remember(item)
-        return item.body, item.labels
+        return item.body, item.labels, item.author
 
     def _take_listing(self, incident_id: str) -> list[_Issue] | None:
         """The listing ``find`` made a moment ago in this thread, used once by ``fetch``."""
@@ -208,25 +247,27 @@ class GitHubAdapter(Adapter):
             ) from exc
         self._local.listing = (incident_id, time.monotonic(), items)
         incidents, _, _ = self._classify(items, incident_id)
-        return [self._ref(item) for item in incidents]
+        return [self._ref(item) for item, _ in incidents]
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
         items = self._take_listing(incident_id)
         if items is None:
             items = self._list(incident_id)
         incidents, postmortems, actions = self._classify(items, incident_id)
-        item = next((i for i in incidents if str(i.number) == ref.native), None)
-        if item is None:
+        found = next(((i, s) for i, s in incidents if str(i.number) == ref.native), None)
+        if found is None:
             raise TrackerError(
                 f"{ref.key} is not (or no longer) the issue of {incident_id}",
                 tracker=self.name,
                 status=404,
             )
+        item, section = found
         comments = self._comments(item.number)
         events, unmarked = [], []
-        for text in comments:
-            mark = markers.find(text, "event")
-            if mark and mark.get("id"):
+        bound = {"incident": incident_id}
+        for author, text in comments:
+            mark = markers.trailing(text, "event")
+            if mark and mark.get("id") and self.trust.counts("event", mark, author, ref.key, bound):
                 events.append(mark["id"])
             else:
                 unmarked.append(text)
@@ -235,7 +276,9 @@ class GitHubAdapter(Adapter):
             pm_ref, pm_digest = self._postmortem_file(incident_id)
         else:
             pm_ref = self._ref(pm) if pm else None
-            pm_digest = (markers.find(pm.body, "postmortem") or {}).get("digest") if pm else None
+            pm_digest = (
+                (self._leading(pm, "postmortem", incident_id) or {}).get("digest") if pm else None
+            )
         duplicates = [
             (self._ref(copy), self._ref(copies[0]))
             for copies in [postmortems, *actions.values()]
@@ -243,16 +286,16 @@ class GitHubAdapter(Adapter):
         ]
         return Remote(
             ref=ref,
-            digest=(markers.find(item.body, markers.BEGIN) or {}).get("digest"),
+            digest=section.attrs.get("digest"),
             grades=[self._grade_of[x.lower()] for x in item.labels if x.lower() in self._grade_of],
             status_key=item.state,
             events=events,
-            last_comment=comments[-1] if comments else None,
+            last_comment=comments[-1][1] if comments else None,
             unmarked=unmarked,
             postmortem=pm_ref,
             postmortem_digest=pm_digest,
             action_items={key: self._ref(copies[0]) for key, copies in actions.items()},
-            snapshot=markers.find_snapshot(item.body),
+            snapshot=section.snapshot,
             duplicate_parts=duplicates,
         )
 
@@ -268,19 +311,22 @@ class GitHubAdapter(Adapter):
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
         issue = self.client.repo().get_issue(int(ref.native))
         for event in events:
-            body = with_marker(event.body, markers.marker("event", id=event.event_id))
-            self.client.call(
+            bound = {"incident": event.incident_id}
+            body = with_marker(event.body, self._mark("event", bound, id=event.event_id))
+            made = self.client.call(
                 f"comment on {ref.key}", partial(issue.create_comment, body), write=True
             )
+            self.trust.learn(author_of(made.user))
 
     def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
         number = int(ref.native)
         fields: dict[str, Any] = {}
         if changes & {"content", "grade"}:
-            body, labels = self._current(number)
+            body, labels, author = self._current(number)
             if "content" in changes:
                 fields["title"] = title_of(doc.title)
-                fields["body"] = self.issue_body(doc, body)
+                where = markers.owned(body, doc.incident.id, self.trust, author, ref.key)
+                fields["body"] = self.issue_body(doc, body, where)
             if "grade" in changes:
                 self._ensure_label(doc.grade_label, self.config.grade(doc.grade).color)
                 fields["labels"] = self._labels_with_grade(labels, doc)
@@ -301,7 +347,7 @@ class GitHubAdapter(Adapter):
     def publish_postmortem(
         self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
     ) -> IssueRef:
-        mark = markers.marker("postmortem", id=doc.incident.id, digest=doc.digest)
+        mark = self._mark("postmortem", id=doc.incident.id, digest=doc.digest)
         if self.settings.postmortem == "file":
             return self._publish_file(doc, existing, mark)
         body = fit(doc.body, mark, truncation_note(len(doc.body), [], self.texts))
@@ -321,7 +367,7 @@ class GitHubAdapter(Adapter):
     def create_action_item(
         self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
     ) -> IssueRef:
-        mark = markers.marker("action", id=doc.incident.id, item=doc.item_id)
+        mark = self._mark("action", id=doc.incident.id, item=doc.item_id)
         links = [f"- incident: {ref.url}"]
         if postmortem is not None:
             links.append(f"- postmortem: {postmortem.url}")
@@ -334,14 +380,19 @@ class GitHubAdapter(Adapter):
         number = int(duplicate.native)
         issue = self.client.repo().get_issue(number)
         # Said once: after a failed close, the next attempt finds the comment already there.
-        if not any(markers.find(text, "duplicate") for text in self._comments(number)):
-            note = f"Duplicate of {keep.key}\n{markers.marker('duplicate', of=keep.native)}"
+        said = (
+            (mark := markers.trailing(text, "duplicate")) is not None
+            and self.trust.counts("duplicate", mark, author, duplicate.key)
+            for author, text in self._comments(number)
+        )
+        if not any(said):
+            note = f"Duplicate of {keep.key}\n{self._mark('duplicate', of=keep.native)}"
             self.client.call(
                 f"comment on duplicate {duplicate.key}",
                 partial(issue.create_comment, note),
                 write=True,
             )
-        _, labels = self._current(number)
+        _, labels, _ = self._current(number)
         kept = [x for x in labels if not x.lower().startswith(ID_LABEL)] + [DUPLICATE_LABEL]
         self.client.call(
             f"close duplicate {duplicate.key}",
@@ -378,6 +429,7 @@ class GitHubAdapter(Adapter):
             issue = self.client.call("create issue", create, write=True)
         item = self._item(issue)
         self._remember(item)
+        self.trust.learn(item.author)
         missing = {x.lower() for x in labels} - {x.lower() for x in item.labels}
         if missing:
             # GitHub drops labels silently for tokens without triage/push access; without the
@@ -452,9 +504,17 @@ class GitHubAdapter(Adapter):
                 self._assignable[login.lower()] = known
         return [login] if known else []
 
-    def issue_body(self, doc: IssueDoc, existing: str | None) -> str:
-        """The issue body: ``existing`` with the owned section replaced, within GitHub's limit."""
-        return issue_body(doc, existing, texts=self.texts, tracker=self.name)
+    def issue_body(
+        self, doc: IssueDoc, existing: str | None, where: markers.Section | None = None
+    ) -> str:
+        """The issue body: ``existing`` with the owned section ``where`` replaced, within limits."""
+        return issue_body(
+            doc, existing, where, texts=self.texts, tracker=self.name, keys=self.trust.keys
+        )
+
+    def _mark(self, kind: str, bound: markers.Bound = None, **attrs: str) -> str:
+        """A marker of ``kind``, signed (with ``bound`` context) when a marker key is set."""
+        return markers.marker(kind, **self.trust.sign(kind, attrs, bound))
 
     # Postmortem as a file (the contents API).
 
@@ -479,10 +539,12 @@ class GitHubAdapter(Adapter):
         if isinstance(content, list):  # a folder where the file should be
             raise TrackerError(f"{path} is a folder, not a file", tracker=self.name)
         text = content.decoded_content.decode("utf-8", errors="replace")
-        mark = markers.find(text, "postmortem") or {}
+        mark = markers.leading(text, "postmortem") or {}
         ref = IssueRef(key=path, url=content.html_url, native=content.sha)
-        if mark.get("id") != incident_id:
-            return ref, None  # a person's file: updated in place (needs its sha)
+        if mark.get("id") != incident_id or not self.trust.counts_unattributed(
+            "postmortem", mark, path
+        ):
+            return ref, None  # a person's file (or text): rewritten in place (needs its sha)
         return ref, mark.get("digest")
 
     def _publish_file(self, doc: PostmortemDoc, existing: IssueRef | None, mark: str) -> IssueRef:
@@ -502,6 +564,16 @@ class GitHubAdapter(Adapter):
         result = self.client.call(f"write {path}", call, write=True)
         content = cast(ContentFile, result["content"])
         return IssueRef(key=path, url=content.html_url, native=content.sha)
+
+
+def author_of(user: Any) -> tuple[str, ...]:
+    """A GitHub user (PyGithub's object or the API's JSON) as the trust rule compares them:
+    login, and the id that never changes."""
+    if user is None:
+        return ()
+    if isinstance(user, dict):
+        return (str(user.get("login")), f"id:{user.get('id')}")
+    return (str(user.login), f"id:{user.id}")
 
 
 def _age(item: _Issue) -> tuple[float, int]:

@@ -16,23 +16,33 @@ KEEP_NOTICE = 2000  # keep the snapshot while at least this much of an over-long
 CUT = "\n[…]"
 
 
-def issue_body(doc: IssueDoc, existing: str | None, *, texts: Texts, tracker: str) -> str:
-    """The issue body: ``existing`` with the owned section replaced, within GitHub's limit.
+def issue_body(
+    doc: IssueDoc,
+    existing: str | None,
+    where: markers.Section | None,
+    *,
+    texts: Texts,
+    tracker: str,
+    keys: markers.Keys,
+) -> str:
+    """The issue body: ``existing`` with the tool's section ``where`` replaced, within limits.
 
-    An over-long notice is cut (at a line end) with a note saying so; the snapshot stays
-    while enough of the notice fits beside it, else it is dropped (the imperative commands
-    then read the incident from another tracker). The digest is always the full one, so
-    the next sync sees nothing to change.
+    ``where`` is the section the tool wrote (None: there is none yet, the new one goes on
+    top): a look-alike someone pasted is people's text and stays. An over-long notice is
+    cut (at a line end) with a note saying so; the snapshot stays while enough of the
+    notice fits beside it, else it is dropped (the imperative commands then read the
+    incident from another tracker). The digest is always the full one, so the next sync
+    sees nothing to change. Markers are signed with ``keys``.
     """
     incident_id = doc.incident.id
-    section = markers.owned_section(incident_id, doc.digest, doc.body, doc.snapshot)
-    full = markers.replace_owned(existing, section)
+    section = markers.owned_section(incident_id, doc.digest, doc.body, doc.snapshot, keys)
+    full = markers.replace_owned(existing, section, where)
     if len(full) <= BODY_LIMIT:
         return full
     outside = len(full) - len(section)
     note = truncation_note(len(doc.body), [(x.tracker, x.url) for x in doc.links], texts)
     for snapshot in (doc.snapshot, None):
-        frame = len(markers.owned_section(incident_id, doc.digest, "", snapshot))
+        frame = len(markers.owned_section(incident_id, doc.digest, "", snapshot, keys))
         budget = BODY_LIMIT - outside - frame - len(note)
         if budget >= KEEP_NOTICE or snapshot is None:
             text = cut(doc.body, max(0, budget)) + note
@@ -43,8 +53,8 @@ def issue_body(doc: IssueDoc, existing: str | None, *, texts: Texts, tracker: st
                 len(doc.body),
                 "" if snapshot is not None else " (snapshot dropped)",
             )
-            section = markers.owned_section(incident_id, doc.digest, text, snapshot)
-            return markers.replace_owned(existing, section)
+            section = markers.owned_section(incident_id, doc.digest, text, snapshot, keys)
+            return markers.replace_owned(existing, section, where)
     raise AssertionError("unreachable")  # the last round (no snapshot) always returns
 
 

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from adapters.base import AdapterSettings
+from syncer.config import relative_path
 
 LABEL_LIMIT = 50  # GitHub's limit on a label name
+ID_LABEL = "incident-id:"
+
+
+def id_label(incident_id: str) -> str:
+    """The label that finds everything of one incident (GitHub allows 50 characters): a
+    longer id is shortened with a digest; the tool's markers keep the whole id."""
+    label = ID_LABEL + incident_id
+    if len(label) <= LABEL_LIMIT:
+        return label
+    digest = hashlib.sha256(incident_id.encode()).hexdigest()[:8]
+    return f"{label[: LABEL_LIMIT - 9]}~{digest}"
 
 
 class GitHubSettings(AdapterSettings):
@@ -54,8 +68,23 @@ class GitHubSettings(AdapterSettings):
             path = value.format(id="INC-1")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"only {{id}} may be used in postmortem_path: {exc}") from None
-        if path.startswith("/") or not path.strip("/"):
-            raise ValueError("postmortem_path must be a relative file path")
+        relative_path(path)  # a path in the repository: no "..", not absolute
+        if not path.strip("/") or path.endswith("/"):
+            raise ValueError("postmortem_path must be a file path, e.g. postmortems/{id}.md")
+        return value
+
+    @field_validator("postmortem_branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        # Git's rules for a ref name (git check-ref-format), which the contents API applies.
+        if value is not None and (
+            not value
+            or value.startswith(("/", "-", "."))
+            or value.endswith(("/", ".", ".lock"))
+            or any(part in value for part in ("..", "//", "@{", "/."))
+            or re.search(r"[\x00-\x20\x7f~^:?*\[\\]", value)
+        ):
+            raise ValueError(f"{value!r} is not a branch name git accepts")
         return value
 
     @field_validator("labels")

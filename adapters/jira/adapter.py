@@ -28,7 +28,6 @@ from adapters.jira import doctor
 from adapters.jira.client import JiraClient
 from adapters.jira.fields import (
     DUPLICATE_LABEL,
-    EVENT_MARK,
     ID_LABEL,
     ITEM_LABEL,
     ITEM_PROPERTY,
@@ -43,6 +42,7 @@ from adapters.jira.fields import (
     parse_time,
 )
 from adapters.jira.settings import JiraSettings, fill, template_values
+from adapters.jira.trust import JiraTrust
 from adapters.jira.workflow import Workflow
 from syncer import markers
 from syncer.config import Config
@@ -108,6 +108,8 @@ class JiraAdapter(Adapter):
         # What the last reads said, per issue key (the engine reads, then writes).
         self._seen: Recent = Recent()
         self._postmortem_of: dict[str, str] = {}
+        self.checks = JiraTrust.of(name, config, settings.trusted_authors, self.cloud, self.client)
+        self.trust = self.checks.trust
 
     def _browse(self, key: str) -> str:
         return f"{self.settings.url}/browse/{key}"
@@ -128,7 +130,7 @@ class JiraAdapter(Adapter):
         if postmortem:
             value["postmortem"] = postmortem
         snapshot = markers.encode_snapshot(doc.snapshot)
-        if len(json.dumps({**value, "snapshot": snapshot})) <= PROPERTY_LIMIT:
+        if len(json.dumps({**value, "snapshot": snapshot, "sig": "0" * 16})) <= PROPERTY_LIMIT:
             value["snapshot"] = snapshot
         else:
             log.warning(
@@ -137,7 +139,7 @@ class JiraAdapter(Adapter):
                 doc.incident.id,
                 PROPERTY_LIMIT,
             )
-        return value
+        return self.trust.sign_value("incident", value)
 
     def _extra_fields(self, table: dict[str, Any], incident: Incident) -> dict[str, Any]:
         values = template_values(incident)
@@ -167,7 +169,7 @@ class JiraAdapter(Adapter):
             found = self.client.call(
                 f"search for {incident_id}",
                 lambda: client.search_issues(
-                    jql, maxResults=0, fields=["created", "labels"], properties=PROPERTY
+                    jql, maxResults=0, fields=["created", "labels", "creator"], properties=PROPERTY
                 ),
             )
         except TrackerError as exc:
@@ -178,35 +180,34 @@ class JiraAdapter(Adapter):
                 retry_after=exc.retry_after,
                 status=exc.status,
             ) from None
-        refs, parts = [], []
+        refs, parts, creators = [], [], {}
         for issue in found:
             raw = issue.raw or {}
             prop = (raw.get("properties") or {}).get(PROPERTY)
-            if isinstance(prop, dict) and prop.get("kind") in ("postmortem", "action"):
-                if prop.get("id") == incident_id:
-                    parts.append((str(prop.get("item") or ""), str(raw.get("key") or issue.key)))
+            creator = (raw.get("fields") or {}).get("creator")
+            key = str(raw.get("key") or issue.key)
+            kind = prop.get("kind") if isinstance(prop, dict) else None
+            if kind in ("postmortem", "action"):
+                if self.checks.property(str(kind), prop, creator, key, incident_id):
+                    parts.append((str(prop.get("item") or ""), key))  # type: ignore[union-attr]
                 continue
             # The label alone is not enough: a cloned issue copies labels but not properties,
-            # and a healed duplicate's property says so before the search index does.
-            if not (
-                isinstance(prop, dict)
-                and prop.get("kind") == "incident"
-                and prop.get("id") == incident_id
-            ):
+            # and a healed duplicate's property says so before the search index does; and
+            # the property must be the tool's (signed, or on an issue the tool created).
+            if not self.checks.property("incident", prop, creator, key, incident_id):
                 log.info(
-                    "%s: %s has the label of %s but is not its issue",
-                    self.name,
-                    raw.get("key"),
-                    incident_id,
+                    "%s: %s has the label of %s but is not its issue", self.name, key, incident_id
                 )
                 continue
-            key = str(raw.get("key") or issue.key)
             with self._lock:
                 self._seen.setdefault(key, {})["property"] = prop
+            creators[key] = creator
             refs.append(self._ref(key, (raw.get("fields") or {}).get("created")))
         refs.sort(
             key=lambda r: (r.created_at or datetime.max.replace(tzinfo=UTC), key_number(r.key))
         )
+        if len(refs) > 1:  # duplicates: those the tool's own identities created are kept first
+            refs.sort(key=lambda r: not self.trust.is_tool(self.checks.who(creators[r.native])))
         self._local.parts = (incident_id, parts)
         return refs
 
@@ -216,18 +217,16 @@ class JiraAdapter(Adapter):
             "GET",
             f"issue/{ref.native}",
             params={
-                "fields": "summary,description,labels,status,issuelinks,issuetype,created,comment",
+                "fields": "summary,description,labels,status,issuelinks,issuetype,created,"
+                "creator,comment",
                 "properties": "*all",
             },
         )
         fields = raw.get("fields") or {}
         props = raw.get("properties") or {}
-        prop = props.get(PROPERTY)
-        if (
-            not isinstance(prop, dict)
-            or prop.get("kind") != "incident"
-            or prop.get("id") != incident_id
-        ):
+        prop: dict[str, Any] = props.get(PROPERTY) or {}
+        creator = fields.get("creator")
+        if not self.checks.property("incident", prop, creator, ref.key, incident_id):
             raise TrackerError(
                 f"{ref.key} does not hold incident {incident_id} (no incident-syncer property for it)",
                 tracker=self.name,
@@ -238,9 +237,9 @@ class JiraAdapter(Adapter):
         for comment in comments:
             text = self.format.text(comment.get("body"))
             texts.append(text)
-            mark = EVENT_MARK.search(text)
-            if mark:
-                events.append(mark.group(1))
+            event_id = self.checks.event(comment, text, ref.key, incident_id)
+            if event_id:
+                events.append(event_id)
             else:
                 unmarked.append(text)
         grade_of = {self.config.grade_label(g): g for g in self.config.grade_names}
@@ -255,7 +254,7 @@ class JiraAdapter(Adapter):
                 "description": fields.get("description"),
             }
         postmortem, pm_digest, items, duplicates = self._postmortem(
-            ref, incident_id, prop, links, props
+            ref, incident_id, prop, links, props, creator
         )
         listed_for, listed = getattr(self._local, "parts", (None, []))
         self._local.parts = (None, [])
@@ -264,7 +263,7 @@ class JiraAdapter(Adapter):
             keep = items.get(item, postmortem) if item else postmortem
             if keep is not None and key not in known | {keep.native}:  # reached by the listing
                 duplicates.append((self._ref(key), keep))
-        snapshot = markers.decode_snapshot(prop["snapshot"]) if prop.get("snapshot") else None
+        snapshot = markers.snapshot_of(prop.get("snapshot"), incident_id)
         return Remote(
             ref=ref,
             digest=prop.get("digest"),
@@ -305,6 +304,7 @@ class JiraAdapter(Adapter):
         prop: dict[str, Any],
         links: list[tuple[str, str, str]],
         props: dict[str, Any],
+        creator: Any,
     ) -> tuple[IssueRef | None, str | None, dict[str, IssueRef], list[tuple[IssueRef, IssueRef]]]:
         """The linked postmortem (its digest), the action items, and any duplicates of them
         linked too (two runs that raced on this issue), from the issue links."""
@@ -323,19 +323,21 @@ class JiraAdapter(Adapter):
                 f"read postmortem {key}",
                 "GET",
                 f"issue/{key}",
-                params={"fields": "summary,issuelinks,issuetype,created", "properties": "*all"},
+                params={
+                    "fields": "summary,issuelinks,issuetype,created,creator",
+                    "properties": "*all",
+                },
             )
             pm_props = raw.get("properties") or {}
-            pm_prop = pm_props.get(PROPERTY)
-            if not (
-                isinstance(pm_prop, dict)
-                and pm_prop.get("kind") == "postmortem"
-                and pm_prop.get("id") == incident_id
-            ):
-                continue
+            pm_prop = pm_props.get(PROPERTY) or {}
             pm_fields = raw.get("fields") or {}
+            made_by = pm_fields.get("creator")
+            if not self.checks.property("postmortem", pm_prop, made_by, key, incident_id):
+                continue
             pm_ref = self._ref(key, pm_fields.get("created"))
-            items, extra = self._items(incident_id, pm_props, issue_links(pm_fields), {ref.native})
+            items, extra = self._items(
+                incident_id, pm_props, issue_links(pm_fields), {ref.native}, made_by
+            )
             duplicates += extra
             if kept is None:
                 kept = (pm_ref, pm_prop.get("digest"), items)
@@ -347,7 +349,7 @@ class JiraAdapter(Adapter):
         if kept is not None:
             return kept[0], kept[1], kept[2], duplicates
         # No postmortem: action items (if any) hang off the incident itself.
-        items, duplicates = self._items(incident_id, props, links, set(candidates))
+        items, duplicates = self._items(incident_id, props, links, set(candidates), creator)
         return None, None, items, duplicates
 
     def _items(
@@ -356,11 +358,17 @@ class JiraAdapter(Adapter):
         props: dict[str, Any],
         links: list[tuple[str, str, str]],
         skip: set[str],
+        creator: Any,
     ) -> tuple[dict[str, IssueRef], list[tuple[IssueRef, IssueRef]]]:
         """The items recorded on (or linked from) a parent, and the extra copies of an item."""
         found: dict[str, set[str]] = {}  # item id -> the issues that hold it
         for key, value in props.items():
-            if key.startswith(ITEM_PROPERTY) and isinstance(value, dict) and value.get("key"):
+            if (
+                key.startswith(ITEM_PROPERTY)
+                and isinstance(value, dict)
+                and value.get("key")
+                and self.checks.item(value, creator, key)
+            ):
                 item = str(value.get("item") or key[len(ITEM_PROPERTY) :])
                 found.setdefault(item, set()).add(str(value["key"]))
         known = {k for keys in found.values() for k in keys} | skip
@@ -376,15 +384,12 @@ class JiraAdapter(Adapter):
                 f"read {key}",
                 "GET",
                 f"issue/{key}",
-                params={"fields": "created", "properties": PROPERTY},
+                params={"fields": "created,creator", "properties": PROPERTY},
             )
-            value = (raw.get("properties") or {}).get(PROPERTY)
-            if (
-                isinstance(value, dict)
-                and value.get("kind") == "action"
-                and value.get("id") == incident_id
-                and value.get("item")
-            ):
+            value = (raw.get("properties") or {}).get(PROPERTY) or {}
+            made_by = (raw.get("fields") or {}).get("creator")
+            ours = self.checks.property("action", value, made_by, key, incident_id)
+            if ours and value.get("item"):
                 found.setdefault(str(value["item"]), set()).add(key)
         items: dict[str, IssueRef] = {}
         duplicates: list[tuple[IssueRef, IssueRef]] = []
@@ -428,13 +433,12 @@ class JiraAdapter(Adapter):
 
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
         for event in events:
-            body = self.format.with_mark(
-                self.format.fit(event.body, TEXT_LIMIT - 200),
-                f"incident-syncer:event id={event.event_id}",
-            )
-            self.client.request(
+            footer = self.checks.footer(event.event_id, event.incident_id)
+            body = self.format.with_mark(self.format.fit(event.body, TEXT_LIMIT - 200), footer)
+            made = self.client.request(
                 f"comment on {ref.key}", "POST", f"issue/{ref.native}/comment", body={"body": body}
             )
+            self.checks.learn(made)
 
     def update(self, ref: IssueRef, doc: IssueDoc, remote: Remote, changes: frozenset[str]) -> None:
         with self._lock:
@@ -502,13 +506,8 @@ class JiraAdapter(Adapter):
         self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
     ) -> IssueRef:
         description = self.format.fit(doc.body)
-        prop = {
-            "v": 1,
-            "kind": "postmortem",
-            "id": doc.incident.id,
-            "digest": doc.digest,
-            "incident": ref.key,
-        }
+        prop = {"v": 1, "kind": "postmortem", "id": doc.incident.id, "digest": doc.digest}
+        prop = self.trust.sign_value("postmortem", {**prop, "incident": ref.key})
         fields: dict[str, Any] = {
             "summary": self.format.summary(doc.title),
             "description": description,
@@ -561,6 +560,7 @@ class JiraAdapter(Adapter):
         }
         fields.update(self._extra_fields(self.settings.action_item_fields, doc.incident))
         prop = {"v": 1, "kind": "action", "id": doc.incident.id, "item": doc.item_id}
+        prop = self.trust.sign_value("action", prop)
         key = self._create(
             f"create action item {doc.title!r}",
             {
@@ -576,7 +576,7 @@ class JiraAdapter(Adapter):
             f"record action item {key} on {parent.key}",
             "PUT",
             f"issue/{parent.native}/properties/{ITEM_PROPERTY}{doc.item_id}",
-            body={"item": doc.item_id, "key": key},
+            body=self.trust.sign_value("item", {"item": doc.item_id, "key": key}),
         )
         return self._ref(key)
 
@@ -631,9 +631,7 @@ class JiraAdapter(Adapter):
             f"issue/{duplicate.native}",
             body={
                 "update": update,
-                "properties": [
-                    {"key": PROPERTY, "value": {**prop, "kind": "duplicate", "of": keep.key}}
-                ],
+                "properties": [{"key": PROPERTY, "value": self.checks.duplicate(prop, keep.key)}],
             },
         )
         with self._lock:

@@ -60,6 +60,10 @@ class JiraClient:
         self._lock = threading.RLock()
         self._last = threading.local()  # this thread's last answer, to explain one that is not JSON
 
+    def credential(self) -> str:
+        """The secret this client authenticates with (for a one-way fingerprint only)."""
+        return f"{self._email or ''}:{self._token.get_secret_value()}"
+
     def get(self) -> JIRA:
         """The library's client, built on the first call."""
         with self._lock:

@@ -25,7 +25,6 @@ WIKI_END = "{anchor:incident-syncer-end}"
 _WIKI_SECTION = re.compile(
     re.escape(WIKI_BEGIN) + r".*?" + re.escape(WIKI_END), re.DOTALL | re.IGNORECASE
 )
-EVENT_MARK = re.compile(r"incident-syncer:event id=([A-Za-z0-9._-]+)")
 
 
 def adf_text(node: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import threading
 import time
 from functools import partial
@@ -38,19 +37,19 @@ from adapters.notion.blocks import (
     choice,
     created,
     page_url,
-    plain,
     plan_requests,
     prop_text,
     recorded_hashes,
-    rich_of,
     short,
     tag_of,
     trashed,
     walk,
 )
 from adapters.notion.client import NotionApi, Target
-from adapters.notion.pages import Layout, Pages, PostmortemLayout, scan
+from adapters.notion.layouts import Layouts
+from adapters.notion.pages import Layout, Pages, PostmortemLayout
 from adapters.notion.settings import NotionSettings
+from adapters.notion.trust import NotionTrust
 from syncer import markers, markup
 from syncer.config import Config
 from syncer.model import Status
@@ -76,14 +75,17 @@ class NotionAdapter(Adapter):
     def __init__(self, name: str, settings: NotionSettings, config: Config) -> None:
         self.name = name
         self.settings = settings
-        self.pages = Pages(settings, Texts(config))
         self.props = settings.properties
         self.pm_props = settings.postmortem_properties
         token = from_env(settings.token_env, setting=f"trackers.{name}.token_env")
         self.pacer = pacer_for(name, settings, self.default_limits)
         self.api = NotionApi(name, settings, token, self.pacer)
+        me = partial(self.api.call, "ask who the token is", lambda: self.client.users.me())
+        self.checks = NotionTrust.of(name, config, settings.trusted_authors, token, me)
+        self.trust = self.checks.trust
+        self.pages = Pages(settings, Texts(config), self.trust)
         self._lock = threading.Lock()
-        self._layouts: dict[str, Layout] = {}
+        self.layouts = Layouts(self._children, self.checks)
         self._postmortems: dict[str, PostmortemLayout] = {}
         self._found: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -163,6 +165,7 @@ class NotionAdapter(Adapter):
             answer = self.api.call(
                 "append blocks", partial(self.client.blocks.children.append, parent_id, **kwargs)
             )
+            self.checks.learn(answer)
             created = [str(b["id"]) for b in answer.get("results", [])][-len(request.blocks) :]
             self._follow_up(created, request.deferred)
             ids.extend(created)
@@ -196,6 +199,7 @@ class NotionAdapter(Adapter):
                 parent=parent, properties=properties, children=first.blocks
             ),
         )
+        self.checks.learn(page)
         page_id = str(page["id"])
         if first.deferred:
             ids = [str(b["id"]) for b in self._children(page_id, "read the new page")]
@@ -216,31 +220,6 @@ class NotionAdapter(Adapter):
         return self.pages.status_key(status)
 
     # Reading a page.
-
-    def _read_layout(self, page_id: str, incident_id: str) -> Layout:
-        layout = scan(page_id, incident_id, self._children(page_id, "read the incident page"))
-        if layout.data is not None and layout.data.get("has_children", True):
-            codes = [
-                b
-                for b in self._children(str(layout.data["id"]), "read the sync data")
-                if b.get("type") == "code"
-            ]
-            layout.data_codes = codes
-            try:
-                data = json.loads("".join(plain(rich_of(c)) for c in codes))
-                layout.data_json = data if isinstance(data, dict) else None
-            except ValueError:
-                layout.data_json = None
-        with self._lock:
-            self._layouts[page_id] = layout
-        return layout
-
-    def _layout(self, page_id: str, incident_id: str) -> Layout:
-        with self._lock:
-            known = self._layouts.get(page_id)
-        if known is not None and not known.fresh:
-            return known
-        return self._read_layout(page_id, incident_id)
 
     def _ref(self, page: dict[str, Any]) -> IssueRef:
         page_id = str(page["id"])
@@ -275,7 +254,17 @@ class NotionAdapter(Adapter):
             now = time.monotonic()
             for page in pages:
                 self._found[str(page["id"])] = (now, page)
-        return [self._ref(p) for p in pages]
+        # A page is the incident's when its sync data toggle is the tool's, or the tool's bot
+        # made it (the Incident ID alone is what anyone may type); fetch reuses the layout.
+        ours = [
+            p
+            for p in pages
+            if self.layouts.read(str(p["id"]), incident_id).data is not None
+            or self.checks.made_page(p, warn=True)
+        ]
+        if len(ours) > 1:  # duplicates: the pages the tool's own bots made are kept first
+            ours.sort(key=lambda p: not self.checks.made_page(p))
+        return [self._ref(p) for p in ours]
 
     def _page(self, page_id: str) -> dict[str, Any]:
         """The page, as a query answered it moments ago (the lookup before a fetch), or read."""
@@ -303,14 +292,20 @@ class NotionAdapter(Adapter):
                 tracker=self.name,
                 status=404,
             )
-        layout = self._read_layout(ref.native, incident_id)
+        layout = self.layouts.for_fetch(ref.native, incident_id)
+        if layout.data is None and not self.checks.made_page(page):
+            raise TrackerError(
+                f"page {ref.key} is not incident {incident_id} (no sync data of the tool's)",
+                tracker=self.name,
+                status=404,
+            )
         data = layout.data_json or {}
         digest: str | None = None
         if len(layout.notices) == 1:
             notice_digest = (tag_of(layout.notices[0]) or "").rsplit(" ", 1)[-1]
             if data.get("digest") == notice_digest:
                 digest = notice_digest
-        snapshot = markers.decode_snapshot(str(data["snapshot"])) if data.get("snapshot") else None
+        snapshot = markers.snapshot_of(data.get("snapshot"), incident_id)
         grade = choice(page, self.props.grade)
         postmortems = self._find_postmortems(layout, incident_id)
         pm = postmortems[0] if postmortems else None
@@ -343,7 +338,7 @@ class NotionAdapter(Adapter):
         blocks = [
             self.pages.data_block(incident_id, doc.digest, doc.snapshot),
             self.pages.notice_block(doc),
-            self.pages.timeline_heading(),
+            self.pages.timeline_heading(incident_id),
         ]
         requests = plan_requests(blocks)
         complete = len(requests) == 1 and not requests[0].deferred
@@ -354,17 +349,15 @@ class NotionAdapter(Adapter):
         )
         page_id = str(page["id"])
         if not complete:
-            layout = self._read_layout(page_id, incident_id)
+            layout = self.layouts.read(page_id, incident_id)
             self._write_data(layout, doc.digest, doc.snapshot)
-        with self._lock:
-            self._layouts[page_id] = Layout(page_id, fresh=True)
+        self.layouts.put(page_id, Layout(page_id, incident_id, fresh=True))
         return self._ref(page)
 
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
         if not events:
             return
-        with self._lock:
-            layout = self._layouts.get(ref.native)
+        layout = self.layouts.known(ref.native)
         after = None
         if layout is not None and not layout.fresh:
             after = layout.last_event or layout.heading
@@ -386,7 +379,7 @@ class NotionAdapter(Adapter):
     def _replace_notice(self, page_id: str, doc: IssueDoc) -> None:
         """New callout right after the data toggle, old callouts deleted, then the data."""
         incident_id = doc.incident.id
-        layout = self._layout(page_id, incident_id)
+        layout = self.layouts.get(page_id, incident_id)
         new: list[dict[str, Any]] = [self.pages.notice_block(doc)]
         if layout.data is None:
             new.insert(0, self.pages.data_block(incident_id, "pending", doc.snapshot))
@@ -397,12 +390,11 @@ class NotionAdapter(Adapter):
         for old in layout.notices:
             self._delete(str(old["id"]))
         if layout.data is None:
-            layout = self._read_layout(page_id, incident_id)
+            layout = self.layouts.read(page_id, incident_id)
         else:
             layout.notices = [{"id": ids[-1]}]
         if not self._write_data(layout, doc.digest, doc.snapshot):
-            with self._lock:
-                self._layouts.pop(page_id, None)  # new code blocks: their ids are not known
+            self.layouts.put(page_id, None)  # new code blocks: their ids are not known
 
     def _write_data(self, layout: Layout, digest: str, snapshot: dict[str, Any]) -> bool:
         """Put digest + snapshot in the data toggle's code block(s); True if written in place."""
@@ -412,7 +404,7 @@ class NotionAdapter(Adapter):
                 tracker=self.name,
                 retryable=True,
             )
-        codes = self.pages.data_codes(digest, snapshot)
+        codes = self.pages.data_codes(layout.incident_id, digest, snapshot)
         if len(codes) == len(layout.data_codes):
             for old, code in zip(layout.data_codes, codes, strict=True):
                 self.api.call(
@@ -453,16 +445,17 @@ class NotionAdapter(Adapter):
         if not blocks:
             return None
         head = blocks[0]
-        mark = tag_of(head) or ""
+        mark = self.checks.tag(head, incident_id) or ""
         prefix = f"incident-syncer postmortem {incident_id} "
         if head.get("type") != "toggle" or not mark.startswith(prefix):
             return None
         pm = PostmortemLayout(page=page, head=head, content=[str(b["id"]) for b in blocks[1:]])
         digest = mark.removeprefix(prefix)
-        if len(blocks) > 1 and tag_of(blocks[-1]) == f"incident-syncer end {digest}":
+        end = self.checks.tag(blocks[-1], incident_id)
+        if len(blocks) > 1 and end == f"incident-syncer end {digest}":
             pm.digest = digest
         for block in blocks[1:]:
-            item = tag_of(block)
+            item = self.checks.tag(block, incident_id)
             if block.get("type") == "to_do" and item and ITEM_ID.match(item):
                 pm.items.setdefault(item, str(block["id"]))
         return pm
@@ -471,7 +464,10 @@ class NotionAdapter(Adapter):
         self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
     ) -> IssueRef:
         incident_id = doc.incident.id
-        content = [*self.pages.postmortem_blocks(doc), self.pages.postmortem_end(doc.digest)]
+        content = [
+            *self.pages.postmortem_blocks(doc),
+            self.pages.postmortem_end(incident_id, doc.digest),
+        ]
         hashes = [block_hash(b) for b in content]
         target = self._pm_target()
         items = {
@@ -549,9 +545,12 @@ class NotionAdapter(Adapter):
         if pm is not None and doc.item_id in pm.items:
             return self._item_ref(page_id, doc.item_id, pm.items[doc.item_id] or None)
         for block in self._children(page_id, "read the postmortem"):
-            if block.get("type") == "to_do" and tag_of(block) == doc.item_id:
+            if (
+                block.get("type") == "to_do"
+                and self.checks.tag(block, doc.incident.id) == doc.item_id
+            ):
                 return self._item_ref(page_id, doc.item_id, str(block["id"]))
-        (block_id,) = self.append(page_id, [self.pages.todo(doc.item)])
+        (block_id,) = self.append(page_id, [self.pages.todo(doc.item, doc.incident.id)])
         return self._item_ref(page_id, doc.item_id, block_id)
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:

@@ -19,7 +19,7 @@ MAX_BYTES = 450_000  # of block JSON in one request (the limit is 500 KB for the
 MAX_DEPTH = 2  # levels of nesting below the top-level blocks of one request
 MAX_RICH = 100  # rich_text objects in one array
 
-_TAG = re.compile(r"^⟨([^⟨⟩]+)⟩$")
+_TAG = re.compile(r"^⟨([^⟨⟩]+?)(?: sig:([0-9a-f]+))?⟩$")
 ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -35,8 +35,9 @@ def rich_of(block: dict[str, Any]) -> list[dict[str, Any]]:
     return rich if isinstance(rich, list) else []
 
 
-def tag_of(block: dict[str, Any]) -> str | None:
-    """The tool's tag on a block: the last rich text item, code-styled, ``⟨...⟩``."""
+def tag_parts(block: dict[str, Any]) -> tuple[str, str] | None:
+    """The tag on a block (the last rich text item, code-styled, ``⟨text sig:…⟩``): its text
+    and its signature ("" when unsigned); None if the block has no tag."""
     rich = rich_of(block)
     if not rich:
         return None
@@ -44,7 +45,13 @@ def tag_of(block: dict[str, Any]) -> str | None:
     if not (last.get("annotations") or {}).get("code"):
         return None
     match = _TAG.match(plain([last]).strip())
-    return match.group(1) if match else None
+    return (match.group(1), match.group(2) or "") if match else None
+
+
+def tag_of(block: dict[str, Any]) -> str | None:
+    """The text of the tag on a block (its signature left out), or None."""
+    parts = tag_parts(block)
+    return parts[0] if parts else None
 
 
 def text_of(block: dict[str, Any]) -> str:
@@ -57,8 +64,10 @@ def text_of(block: dict[str, Any]) -> str:
     return plain(rich).strip()
 
 
-def tag(text: str) -> list[dict[str, Any]]:
-    return markup.notion_text(f"⟨{text}⟩", code=True, color="gray")
+def tag(text: str, sig: str | None = None) -> list[dict[str, Any]]:
+    """A small gray code-styled tag ``⟨text⟩``, with its signature when there is one."""
+    signed = f"{text} sig:{sig}" if sig else text
+    return markup.notion_text(f"⟨{signed}⟩", code=True, color="gray")
 
 
 def prop(page: dict[str, Any], name: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ NOTES = ("data", "notice", "timeline", "postmortem", "end", "duplicate")
 @dataclass
 class Layout:
     page_id: str
+    incident_id: str = ""
     data: dict[str, Any] | None = None
     data_codes: list[dict[str, Any]] = field(default_factory=list)
     data_json: dict[str, Any] | None = None
@@ -54,14 +56,23 @@ class PostmortemLayout:
     items: dict[str, str] = field(default_factory=dict)  # item id -> to-do block id
 
 
-def scan(page_id: str, incident_id: str, blocks: list[dict[str, Any]]) -> Layout:
-    layout = Layout(page_id)
+def scan(
+    page_id: str,
+    incident_id: str,
+    blocks: list[dict[str, Any]],
+    ours: Callable[[dict[str, Any]], bool],
+) -> Layout:
+    """The tool's blocks on an incident page; ``ours`` says whether a tagged block is the
+    tool's (signed, or created by it): a look-alike a person made is people's text."""
+    layout = Layout(page_id, incident_id)
     in_timeline = False
     previous: str | None = None
     seen: set[str] = set()
     for block in blocks:
         kind = block.get("type", "")
         mark = tag_of(block)
+        if mark is not None and not ours(block):
+            mark = None
         block_id = str(block["id"])
         if kind == "toggle" and mark == f"incident-syncer data {incident_id}":
             layout.data = layout.data or block
@@ -94,8 +105,9 @@ def scan(page_id: str, incident_id: str, blocks: list[dict[str, Any]]) -> Layout
 class Pages:
     """The properties and tagged blocks the tool writes, in the configured language."""
 
-    def __init__(self, settings: NotionSettings, texts: Texts) -> None:
+    def __init__(self, settings: NotionSettings, texts: Texts, trust: markers.Trust) -> None:
         self.settings = settings
+        self.trust = trust
         self.text = {key: texts("notion", key) + " " for key in NOTES}
         self.props = settings.properties
         self.pm_props = settings.postmortem_properties
@@ -157,17 +169,21 @@ class Pages:
             "type": "toggle",
             "toggle": {
                 "rich_text": markup.notion_text(self.text["data"], color="gray")
-                + tag(f"incident-syncer data {incident_id}"),
-                "children": self.data_codes(digest, snapshot),
+                + self.tag(f"incident-syncer data {incident_id}", incident_id),
+                "children": self.data_codes(incident_id, digest, snapshot),
             },
         }
 
-    @staticmethod
-    def data_codes(digest: str, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-        text = json.dumps(
-            {"digest": digest, "snapshot": markers.encode_snapshot(snapshot)},
-            separators=(",", ":"),
-        )
+    def tag(self, text: str, incident_id: str) -> list[dict[str, Any]]:
+        """A tag for a block of ``incident_id``'s, signed when a marker key is set."""
+        sig = self.trust.sign("tag", {"tag": text}, {"incident": incident_id}).get(markers.SIG)
+        return tag(text, sig)
+
+    def data_codes(
+        self, incident_id: str, digest: str, snapshot: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        value = {"id": incident_id, "digest": digest, "snapshot": markers.encode_snapshot(snapshot)}
+        text = json.dumps(self.trust.sign_value("data", value), separators=(",", ":"))
         rich = markup.notion_text(text)
         return [
             {"type": "code", "code": {"rich_text": rich[i : i + MAX_RICH], "language": "json"}}
@@ -179,24 +195,25 @@ class Pages:
             "type": "callout",
             "callout": {
                 "rich_text": markup.notion_text(self.text["notice"])
-                + tag(f"incident-syncer notice {doc.incident.id} {doc.digest}"),
+                + self.tag(
+                    f"incident-syncer notice {doc.incident.id} {doc.digest}", doc.incident.id
+                ),
                 "icon": {"type": "emoji", "emoji": "📣"},
                 "color": "gray_background",
                 "children": markup.to_notion_blocks(doc.body),
             },
         }
 
-    def timeline_heading(self) -> dict[str, Any]:
+    def timeline_heading(self, incident_id: str) -> dict[str, Any]:
         return {
             "type": "heading_2",
             "heading_2": {
                 "rich_text": markup.notion_text(self.text["timeline"])
-                + tag("incident-syncer timeline")
+                + self.tag("incident-syncer timeline", incident_id)
             },
         }
 
-    @staticmethod
-    def event_block(event: EventDoc) -> dict[str, Any]:
+    def event_block(self, event: EventDoc) -> dict[str, Any]:
         """One top-level block per event: its paragraphs joined by line breaks, anything
         else nested below, and the event id as a tag at the end of the first line."""
         blocks = markup.to_notion_blocks(event.body)
@@ -229,7 +246,8 @@ class Pages:
                 rest.insert(0, head)
             head = {"type": "paragraph", "paragraph": {"rich_text": []}}
         body = body_of(head)
-        body["rich_text"] = [*rich_of(head), *markup.notion_text(" "), *tag(event.event_id)]
+        mark = self.tag(event.event_id, event.incident_id)
+        body["rich_text"] = [*rich_of(head), *markup.notion_text(" "), *mark]
         if rest:
             body["children"] = [*body.get("children", []), *rest]
         return head
@@ -244,14 +262,15 @@ class Pages:
                 (t for t in todos if plain(rich_of(t)).strip().startswith(item.title)), None
             )
             if match is None:  # a template without the action items: list them at the end
-                blocks.append(self.todo(item))
+                blocks.append(self.todo(item, doc.incident.id))
                 continue
             todos.remove(match)
             body = body_of(match)
             rich = body["rich_text"]
             if len(rich) > MAX_RICH - 3:  # room for the tag: same text, fewer objects
                 rich = markup.notion_text(plain(rich))
-            body["rich_text"] = [*rich, *markup.notion_text(" "), *tag(item.item_id)]
+            mark = self.tag(item.item_id, doc.incident.id)
+            body["rich_text"] = [*rich, *markup.notion_text(" "), *mark]
         return blocks
 
     def postmortem_head(self, incident_id: str, digest: str, hashes: list[str]) -> dict[str, Any]:
@@ -259,7 +278,7 @@ class Pages:
             "type": "toggle",
             "toggle": {
                 "rich_text": markup.notion_text(self.text["postmortem"], color="gray")
-                + tag(f"incident-syncer postmortem {incident_id} {digest}"),
+                + self.tag(f"incident-syncer postmortem {incident_id} {digest}", incident_id),
                 "children": [
                     {
                         "type": "code",
@@ -272,23 +291,24 @@ class Pages:
             },
         }
 
-    def postmortem_end(self, digest: str) -> dict[str, Any]:
+    def postmortem_end(self, incident_id: str, digest: str) -> dict[str, Any]:
         return {
             "type": "paragraph",
             "paragraph": {
                 "rich_text": markup.notion_text(self.text["end"], color="gray")
-                + tag(f"incident-syncer end {digest}")
+                + self.tag(f"incident-syncer end {digest}", incident_id)
             },
         }
 
-    @staticmethod
-    def todo(item: ActionItem) -> dict[str, Any]:
+    def todo(self, item: ActionItem, incident_id: str) -> dict[str, Any]:
         text = item.title + (f" ({item.owner})" if item.owner else "")
         text += f", {item.due.isoformat()}" if item.due else ""
         return {
             "type": "to_do",
             "to_do": {
-                "rich_text": markup.notion_text(text) + markup.notion_text(" ") + tag(item.item_id),
+                "rich_text": markup.notion_text(text)
+                + markup.notion_text(" ")
+                + self.tag(item.item_id, incident_id),
                 "checked": False,
             },
         }

@@ -8,6 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import CAP_SNAPSHOT, Adapter, IssueRef, Remote
+from syncer import markers
 from syncer.config import Config
 from syncer.engine.documents import Documents
 from syncer.engine.options import Options, Result
@@ -41,6 +42,11 @@ class Engine:
         self.state = state
         self.renderer = renderer or Renderer(config)
         self.policy = policy or Policy.from_env()
+        if state is not None:
+            for adapter in adapters.values():
+                trust = getattr(adapter, "trust", None)
+                if isinstance(trust, markers.Trust) and trust.cache is None:
+                    trust.cache = state  # who each credential is, so a resync need not ask
         self.documents = Documents(config, self.renderer)
         self.reconciler = Reconciler(self.documents, state, self.policy)
         # The channels, told once the trackers are done (syncer.telling); in the background
@@ -124,7 +130,9 @@ class Engine:
                 remote = self.reconciler.with_retry(
                     partial(adapter.fetch, refs[0], incident_id), name, "read"
                 )
-                if remote.snapshot:
+                held = (remote.snapshot or {}).get("incident")
+                # Only this incident's own copy: the adapters check it too (the trust rule).
+                if isinstance(held, dict) and held.get("id") == incident_id:
                     snapshots.append(remote.snapshot)
             except TrackerError as exc:
                 failures.append(str(exc))

@@ -52,7 +52,7 @@ class Documents:
         extra = Extra(trackers=links, postmortem_url=postmortem_url)
         body = self.renderer.render("notice", incident, extra=extra)
         snapshot = self.snapshot(incident, embedded)
-        title = f"[{incident.grade}] {incident.title}"
+        title = markers.neutralise(f"[{incident.grade}] {incident.title}")
         return IssueDoc(
             incident=incident,
             title=title,
@@ -71,7 +71,10 @@ class Documents:
         present = present or set()
         events = [e for e in incident.sorted_timeline if e.event_id not in present]
         bodies = self.renderer.event_texts(incident, events)
-        return [EventDoc(event=e, body=body) for e, body in zip(events, bodies, strict=True)]
+        return [
+            EventDoc(event=e, body=body, incident_id=incident.id)
+            for e, body in zip(events, bodies, strict=True)
+        ]
 
     def postmortem_doc(
         self, incident: Incident, incident_url: str | None, links: list[TrackerLink]
@@ -79,7 +82,7 @@ class Documents:
         body = self.renderer.render(
             "postmortem", incident, extra=Extra(trackers=links, incident_url=incident_url)
         )
-        title = self.texts("postmortem_title", incident.grade, incident.title)
+        title = markers.neutralise(self.texts("postmortem_title", incident.grade, incident.title))
         return PostmortemDoc(
             incident=incident, title=title, body=body, digest=markers.digest(title, body)
         )
@@ -89,8 +92,10 @@ class Documents:
             return []
         docs = []
         for item in incident.postmortem.action_items:
-            body = self.texts("action_item", incident.id, item)
-            docs.append(ActionItemDoc(item=item, incident=incident, title=item.title, body=body))
+            # People's text, not rendered from a template: neutralised here.
+            body = markers.neutralise(self.texts("action_item", incident.id, item))
+            title = markers.neutralise(item.title)
+            docs.append(ActionItemDoc(item=item, incident=incident, title=title, body=body))
         return docs
 
     def regrade_event(self, incident: Incident, old: str) -> TimelineEvent:

@@ -159,7 +159,7 @@ def plan(
                 e.event_id != regrade.event_id for e in incident.timeline
             ):
                 body = documents.renderer.event_text(incident, regrade)
-                events.append(EventDoc(event=regrade, body=body))
+                events.append(EventDoc(event=regrade, body=body, incident_id=incident.id))
     if remote is not None:
         events = _drop_already_said(events, remote)
     if events:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
+from syncer.markers import neutralise
+
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.tree import SyntaxTreeNode
@@ -21,12 +23,20 @@ MARK_ORDER = (STRONG, EM, STRIKE)
 
 @dataclass(frozen=True)
 class Span:
-    """A run of text with one set of marks; ``text == "\\n"`` with ``br`` is a line break."""
+    """A run of text with one set of marks; ``text == "\\n"`` with ``br`` is a line break.
+
+    Its text is neutralised (:func:`syncer.markers.neutralise`) as it is made: Markdown's
+    entities and escapes are decoded by now, so ``incident&#45;syncer&#58;`` cannot
+    become a marker in wiki markup, ADF or Notion text.
+    """
 
     text: str
     marks: frozenset[str] = frozenset()
     href: str | None = None
     br: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", neutralise(self.text))
 
 
 Inline = list[Span]
@@ -60,6 +70,9 @@ class ListBlock:
 class CodeBlock:
     language: str
     text: str
+
+    def __post_init__(self) -> None:
+        self.text = neutralise(self.text)
 
 
 @dataclass

@@ -4,7 +4,8 @@ An adapter joins by subclassing :class:`TrackerContract` and providing a
 ``harness`` fixture that returns a :class:`Harness` (see ``test_memory.py``;
 the GitHub, Jira and Notion ones drive the real client against a fake server).
 ``tests/contract/test_broken.py`` keeps one deliberately broken adapter per rule
-and proves that the suite fails each of them.
+and proves that the suite fails each of them. The trust rule's tests
+(``attack_*.py``, ``trust_identity.py``) come with it.
 """
 
 from __future__ import annotations
@@ -25,17 +26,24 @@ from click.testing import CliRunner, Result
 
 from syncer.cli import main
 from tests.conftest import BANNER, BANNER_FIRST_SYNC, CHECKOUT, write_config
+from tests.contract.attack_adoption import AdoptionAttacks
+from tests.contract.attack_growth import GrowthAttacks
+from tests.contract.attack_hiding import HidingAttacks
+from tests.contract.attack_snapshots import SnapshotAttacks
+from tests.contract.trust import Planter
+from tests.contract.trust_identity import IdentityRules
 from tests.fakes.base import FakeApp
 
 PAGE = 100  # the most comments any tracker returns in one page
 
 
-class Harness(Protocol):
+class Harness(Planter, Protocol):
     """A tracker as the suite sees it: how to configure the tool for it, and its state.
 
     The state is read and changed straight in the tracker (the fake server's memory),
     behind the adapter's back: that is how the suite checks what the tool did and how
-    it plays the people and failures the tool must live with.
+    it plays the people and failures the tool must live with. :class:`Planter` adds
+    how a person writes into it (the trust tests).
     """
 
     name: str
@@ -199,8 +207,10 @@ def event_ids(data: dict[str, Any]) -> list[str]:
     return [e.event_id for e in incident.sorted_timeline]
 
 
-class TrackerContract:
-    """Idempotency, ordering, self-healing and fault tolerance, for any tracker."""
+class TrackerContract(
+    HidingAttacks, SnapshotAttacks, GrowthAttacks, AdoptionAttacks, IdentityRules
+):
+    """Idempotency, ordering, self-healing, fault tolerance and the trust rule, for any tracker."""
 
     @pytest.fixture
     def env(

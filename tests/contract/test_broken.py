@@ -8,13 +8,15 @@ not crash. The memory adapter itself passes every test (``test_memory.py``).
 
 from __future__ import annotations
 
+from inspect import signature
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from adapters.base import IssueRef, Remote
+from adapters.base import IssueDoc, IssueRef, Remote
 from adapters.memory import PAGE, MemoryAdapter
+from syncer import markers
 from syncer.errors import TrackerError
 from syncer.retry import Pacer
 from tests.conftest import install_plugin
@@ -65,7 +67,7 @@ class IgnoresPeople(MemoryAdapter):
 class ReadsOnePage(MemoryAdapter):
     """``fetch`` reads only the first page of comments."""
 
-    def _comments(self, issue: dict[str, Any]) -> list[str]:
+    def _comments(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
         return list(issue["comments"][:PAGE])
 
 
@@ -104,6 +106,41 @@ class ObservesOnlySuccesses(MemoryAdapter):
         self.pacer = cast(Pacer, _HearsOnlySuccesses(self.pacer))
 
 
+class Credulous(markers.Trust):
+    def counts(self, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+    def is_tool(self, author: markers.Author) -> bool:
+        return True
+
+
+class TrustsEveryMarker(MemoryAdapter):
+    """Every marker counts, whoever wrote it (the trust rule ignored)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.trust = Credulous(self.name, self.trust.keys, whoami=self.trust.whoami)
+
+
+class ReadsAnySnapshot(MemoryAdapter):
+    """``fetch`` takes the first snapshot anywhere in the body, of any incident."""
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        remote = super().fetch(ref, incident_id)
+        remote.snapshot = markers.find_snapshot(self.store.issues[int(ref.native)]["body"])
+        return remote
+
+
+class SignsNothing(MemoryAdapter):
+    """Its markers carry no signature: another identity sharing the key cannot trust them."""
+
+    def _mark(self, kind: str, bound: markers.Bound = None, **attrs: str) -> str:
+        return markers.marker(kind, **attrs)
+
+    def _section(self, doc: IssueDoc) -> str:
+        return markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
+
+
 BROKEN = [
     (SwallowsLookupErrors, "test_a_reads_only_outage_creates_nothing"),
     (FindsClosedDuplicates, "test_healed_duplicates_stay_healed"),
@@ -112,6 +149,10 @@ BROKEN = [
     (ReadsOnePage, "test_every_page_of_comments_is_read"),
     (PacesOnlyWrites, "test_every_request_goes_through_the_pacer"),
     (ObservesOnlySuccesses, "test_every_requests_answer_is_observed"),
+    (TrustsEveryMarker, "test_a_forged_event_marker_hides_nothing"),
+    (TrustsEveryMarker, "test_a_planted_older_issue_is_never_kept_over_the_tools_own"),
+    (ReadsAnySnapshot, "test_a_snapshot_in_the_part_of_the_body_people_own_is_not_read"),
+    (SignsNothing, "test_signed_markers_count_whichever_identity_wrote_them"),
 ]
 
 
@@ -127,7 +168,9 @@ def run_rule(
     harness = MemoryHarness()
     harness.table = {**harness.table, "type": type_name}
     contract = suite.TrackerContract()
-    getattr(contract, rule)(harness, contract.make_env(harness, tmp_path, monkeypatch))
+    test = getattr(contract, rule)
+    extra = {"monkeypatch": monkeypatch} if "monkeypatch" in signature(test).parameters else {}
+    test(harness, contract.make_env(harness, tmp_path, monkeypatch), **extra)
 
 
 @pytest.mark.parametrize(("broken", "rule"), BROKEN, ids=[b.__name__ for b, _ in BROKEN])
@@ -137,7 +180,7 @@ def test_the_suite_fails_a_broken_adapter(
     with pytest.raises(AssertionError) as failure:
         run_rule(broken, rule, tmp_path, monkeypatch)
     # Failed at one of the suite's checks (not an error inside the tool).
-    assert Path(str(failure.traceback[-1].path)) == Path(suite.__file__)
+    assert Path(str(failure.traceback[-1].path)).parent == Path(suite.__file__).parent
 
 
 @pytest.mark.parametrize("rule", [rule for _, rule in BROKEN])

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from adapters import memory
+from syncer import markers
+from tests.contract import trust
 from tests.contract.suite import TrackerContract
+
+MALLORY = "mallory"
+LAPTOP = "laptop-alice"  # the other identity (what a second token would be)
 
 
 class MemoryHarness:
@@ -22,7 +28,9 @@ class MemoryHarness:
         return [
             i
             for i in self.store.issues.values()
-            if i["kind"] == "incident" and i["incident"] == incident_id
+            if i["kind"] == "incident"
+            and i["incident"] == incident_id
+            and i["author"] in (memory.TOOL, LAPTOP)
         ]
 
     def writes(self) -> int:
@@ -38,10 +46,12 @@ class MemoryHarness:
         return [f"#{i['number']}" for i in self._incidents(incident_id)]
 
     def events(self, incident_id: str) -> list[str]:
-        from syncer import markers
-
         (issue,) = self._incidents(incident_id)
-        return [m["id"] for c in issue["comments"] if (m := markers.find(c, "event"))]
+        return [
+            m["id"]
+            for c in issue["comments"]
+            if c["author"] in (memory.TOOL, LAPTOP) and (m := markers.find(c["body"], "event"))
+        ]
 
     def grades(self, incident_id: str) -> list[str]:
         (issue,) = self._incidents(incident_id)
@@ -86,16 +96,60 @@ class MemoryHarness:
 
     def comment(self, incident_id: str, text: str) -> None:
         (issue,) = self._incidents(incident_id)
-        issue["comments"].append(text)
+        issue["comments"].append({"author": MALLORY, "body": text})
 
     def duplicate(self, incident_id: str) -> None:
-        import copy
-
         (issue,) = self._incidents(incident_id)
         number = max(self.store.issues) + 1
         dup = copy.deepcopy(issue)
         dup.update(number=number, comments=dup["comments"][:2])
         self.store.issues[number] = dup
+
+    # People's writes (the trust tests).
+
+    def _issue(self, incident_id: str) -> dict[str, Any]:
+        (issue,) = self._incidents(incident_id)
+        return issue
+
+    def forged_event(self, event_id: str) -> str:
+        return markers.marker("event", id=event_id)
+
+    def person_body(self, incident_id: str, text: str) -> None:
+        issue = self._issue(incident_id)
+        issue["body"] = f"{text}\n\n{issue['body']}"
+
+    def plant_issue(self, incident_id: str) -> str:
+        number = min(self.store.issues, default=1) - 1  # older than anything the tool made
+        self.store.issues[number] = {
+            "number": number,
+            "kind": "incident",
+            "incident": incident_id,
+            "title": trust.MALLORY_TITLE,
+            "body": trust.owned_forgery(incident_id),
+            "labels": ["incident"],
+            "state": "open",
+            "comments": [{"author": MALLORY, "body": self.forged_event("fired")}],
+            "author": MALLORY,
+        }
+        return str(number)
+
+    def planted(self, handle: str) -> Any:
+        return copy.deepcopy(self.store.issues[int(handle)])
+
+    def body(self, incident_id: str) -> str:
+        return str(self._issue(incident_id)["body"])
+
+    def title(self, incident_id: str) -> str:
+        return str(self._issue(incident_id)["title"])
+
+    def other_identity(self) -> tuple[dict[str, str], dict[str, Any], str]:
+        return {}, {"identity": LAPTOP}, LAPTOP
+
+    def identity(self) -> str:
+        return memory.TOOL
+
+    def identity_lookups(self) -> int:
+        return sum(1 for kind, what in self.store.calls if what == "whoami")
 
 
 class TestMemoryContract(TrackerContract):

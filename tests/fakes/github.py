@@ -58,6 +58,7 @@ class GHRequest(Request):
 
     prefix: str = ""
     full_path: str = ""
+    login: str = ""  # who the request's token is
 
 
 def iso(moment: datetime) -> str:
@@ -113,6 +114,9 @@ class FakeGitHub(FakeApp):
     ) -> None:
         super().__init__()
         self.token = token
+        # token → (login, installation): an installation token (GITHUB_TOKEN in Actions, a GitHub
+        # App's) writes as its bot and may not call GET /user; a PAT writes as its user.
+        self.tokens: dict[str, tuple[str, bool]] = {token: (login, False)}
         self.owner, self.repo_name = repo.split("/")
         self.full_name = repo
         self.login = login
@@ -142,6 +146,7 @@ class FakeGitHub(FakeApp):
         r = "/repos/{owner}/{repo}"
         n = "(?P<number>[0-9]+)"
         self.route("GET", "/user", self.get_user)
+        self.route("POST", "/graphql", self.graphql)
         self.route("GET", "/rate_limit", self.get_rate_limit)
         self.route("GET", r, self.get_repo)
         self.route("GET", r + "/issues", self.list_issues)
@@ -181,6 +186,11 @@ class FakeGitHub(FakeApp):
     @property
     def ghe_url(self) -> str:
         return self.url + GHE_PREFIX
+
+    def add_token(self, token: str, login: str, *, installation: bool = False) -> None:
+        """Accept another token, writing as ``login`` (``installation``: an Actions/App token)."""
+        with self.lock:
+            self.tokens[token] = (login, installation)
 
     def add_user(self, login: str, permission: str = "write") -> None:
         with self.lock:
@@ -316,7 +326,7 @@ class FakeGitHub(FakeApp):
         scheme, _, given = auth.partition(" ")
         if not auth:
             return Response(401, self.error_body(401, "Requires authentication"))
-        if scheme.lower() not in ("token", "bearer") or given != self.token:
+        if scheme.lower() not in ("token", "bearer") or given not in self.tokens:
             return Response(401, self.error_body(401, "Bad credentials"))
         with self.lock:
             now = self.clock.time()
@@ -350,6 +360,8 @@ class FakeGitHub(FakeApp):
         prefix = ""
         if request.path == GHE_PREFIX or request.path.startswith(GHE_PREFIX + "/"):
             prefix = GHE_PREFIX
+        elif request.path == "/api/graphql":  # GitHub Enterprise Server's GraphQL endpoint
+            prefix = "/api"
         elif self.require_prefix:
             return Response(404, self.error_body(404, "Not Found"))
         inner = GHRequest(
@@ -360,6 +372,9 @@ class FakeGitHub(FakeApp):
             request.body,
             prefix=prefix,
             full_path=request.path,
+            login=self.tokens.get(
+                request.headers.get("authorization", "").partition(" ")[2], ("",)
+            )[0],
         )
         if request.method in WRITE_METHODS:
             try:
@@ -445,12 +460,29 @@ class FakeGitHub(FakeApp):
             "repos_url": f"{base}/users/{login}/repos",
             "events_url": f"{base}/users/{login}/events{{/privacy}}",
             "received_events_url": f"{base}/users/{login}/received_events",
-            "type": "Bot" if login == self.login else "User",
+            "type": "Bot" if login == self.login or login.endswith("[bot]") else "User",
             "site_admin": False,
         }
 
+    def caller(self, request: Request) -> str:
+        """The login of the token that made ``request``."""
+        return request.login if isinstance(request, GHRequest) and request.login else self.login
+
     def get_user(self, request: Request) -> Response:
-        return Response(200, self._user_json(request, self.login))
+        given = request.headers.get("authorization", "").partition(" ")[2]
+        if self.tokens.get(given, ("", False))[1]:
+            raise HTTPError(403, self.error_body(403, "Resource not accessible by integration"))
+        return Response(200, self._user_json(request, self.caller(request)))
+
+    def graphql(self, request: Request) -> Response:
+        """GraphQL: only ``viewer { login databaseId }`` (what an installation token may ask)."""
+        query = str((request.json() or {}).get("query", ""))
+        if not re.search(r"\bviewer\s*\{\s*login(\s+databaseId)?\s*\}", query):
+            message = "the fake answers only viewer { login databaseId }"
+            return Response(200, {"errors": [{"message": message}]})
+        user = self._user_json(request, self.caller(request))
+        viewer = {"login": user["login"], "databaseId": user["id"]}
+        return Response(200, {"data": {"viewer": viewer}})
 
     def get_rate_limit(self, request: Request) -> Response:
         core = {
@@ -855,7 +887,7 @@ class FakeGitHub(FakeApp):
         assignees = self._assignees(data) or []
         if not self.push_access:
             labels, assignees = [], []
-        issue = self._new_issue(str(title), body, labels, assignees, self.login)
+        issue = self._new_issue(str(title), body, labels, assignees, self.caller(request))
         return Response(201, self._issue_json(request, issue))
 
     def get_issue(self, request: Request) -> Response:
@@ -889,7 +921,7 @@ class FakeGitHub(FakeApp):
             raise validation_error("Issue", "state_reason", "invalid")
         issue.update(changes)
         if state is not None:
-            self._set_state(issue, state, reason, self.login)
+            self._set_state(issue, state, reason, self.caller(request))
         issue["updated_at"] = self._now()
         return Response(200, self._issue_json(request, issue))
 
@@ -996,7 +1028,7 @@ class FakeGitHub(FakeApp):
         if not body:
             raise validation_error("IssueComment", "body", "missing_field")
         return Response(
-            201, self._comment_json(request, self._new_comment(issue, body, self.login))
+            201, self._comment_json(request, self._new_comment(issue, body, self.caller(request)))
         )
 
     def get_comment(self, request: Request) -> Response:

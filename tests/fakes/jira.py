@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -141,6 +142,12 @@ class FakeJira(FakeApp):
         self.email = email
         self.token = token
         self.bearer = bearer
+        # Who each credential is: ("basic", email, token) or ("bearer", token) → a user as Jira
+        # shows it (Cloud: accountId; Data Center: name and key). Writes are authored by it.
+        self.bot = self.user_json("Incident Bot", "incident-bot")
+        self.accounts: dict[tuple[str, ...], dict[str, Any]] = {("basic", email, token): self.bot}
+        if bearer:
+            self.accounts[("bearer", bearer)] = self.bot
         self.localized = localized
         self.always_korean = False  # ignore Accept-Language (a proxy that drops it)
         self.required_fields = dict(required_fields or {})
@@ -210,18 +217,41 @@ class FakeJira(FakeApp):
     def error_body(self, status: int, message: str) -> Any:
         return {"errorMessages": [message], "errors": {}}
 
-    def authorize(self, request: Request) -> Response | None:
-        if request.path == "/login.jsp":
-            return None
-        header = request.headers.get("authorization", "")
+    def user_json(self, display: str, name: str) -> dict[str, Any]:
+        """A user as this Jira shows one (Cloud: an accountId; Data Center: a name and a key)."""
+        if self.cloud:
+            digest = hashlib.sha1(name.encode()).hexdigest()[:24]
+            return {"accountId": f"5b10{digest}", "displayName": display, "active": True}
+        return {"name": name, "key": f"JIRAUSER{sum(map(ord, name))}", "displayName": display}
+
+    def add_account(self, token: str, name: str, *, email: str | None = None) -> dict[str, Any]:
+        """Accept another credential (basic with ``email``, else bearer), acting as ``name``."""
+        user = self.user_json(name.title(), name)
+        with self.lock:
+            self.accounts[("basic", email, token) if email else ("bearer", token)] = user
+        return user
+
+    def _credential(self, header: str) -> tuple[str, ...]:
         if header.startswith("Basic "):
             try:
                 user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             except ValueError:
-                user, secret = "", ""
-            if user == self.email and secret == self.token:
-                return None
-        elif header.startswith("Bearer ") and self.bearer and header[7:] == self.bearer:
+                return ()
+            return ("basic", user, secret)
+        if header.startswith("Bearer "):
+            return ("bearer", header[7:])
+        return ()
+
+    def caller(self, request: Request) -> dict[str, Any]:
+        """The user whose credential made ``request``."""
+        return self.accounts.get(
+            self._credential(request.headers.get("authorization", "")), self.bot
+        )
+
+    def authorize(self, request: Request) -> Response | None:
+        if request.path == "/login.jsp":
+            return None
+        if self._credential(request.headers.get("authorization", "")) in self.accounts:
             return None
         if self.sso:
             return Response(302, raw=b"", headers={"Location": "/login.jsp?os_destination=api"})
@@ -422,15 +452,7 @@ class FakeJira(FakeApp):
         )
 
     def myself(self, request: Request) -> Response:
-        return Response(
-            200,
-            {
-                "accountId": "5b10a2844c20165700ede21g",
-                "emailAddress": self.email,
-                "displayName": "Incident Bot",
-                "active": True,
-            },
-        )
+        return Response(200, {**self.caller(request), "emailAddress": self.email})
 
     def fields_list(self, request: Request) -> Response:
         fields = [
@@ -589,6 +611,7 @@ class FakeJira(FakeApp):
         fields.setdefault("labels", [])
         fields.setdefault("priority", {"name": "Medium"})
         fields["status"] = "10000"
+        fields["creator"] = fields["reporter"] = copy.deepcopy(self.caller(request))
         issue = Issue(id=str(self._next_id), key=key, fields=fields, properties=props)
         self.issues[key] = issue
         for link in pending:
@@ -714,7 +737,11 @@ class FakeJira(FakeApp):
     # Routes: comments.
 
     def _new_comment(
-        self, issue: Issue, body: Any, props: dict[str, Any] | None = None
+        self,
+        issue: Issue,
+        body: Any,
+        props: dict[str, Any] | None = None,
+        author: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._next_comment += 1
         now = datetime.now(UTC)
@@ -722,7 +749,7 @@ class FakeJira(FakeApp):
             "id": str(self._next_comment),
             "body": body,
             "created": now,
-            "author": {"displayName": "Incident Bot"},
+            "author": copy.deepcopy(author or self.bot),
             "properties": props or {},
         }
         issue.comments.append(comment)
@@ -765,7 +792,7 @@ class FakeJira(FakeApp):
         ):
             raise self._fail(400, errors={"comment": "Comment body can not be empty!"})
         props = self._check_properties(payload.get("properties"))
-        comment = self._new_comment(issue, body, props)
+        comment = self._new_comment(issue, body, props, self.caller(request))
         return Response(201, self._comment_out(request, comment))
 
     # Routes: workflow.
@@ -962,8 +989,9 @@ class FakeJira(FakeApp):
 
     def add_person_comment(self, key: str, text: str, name: str = "Kim Minji") -> None:
         """A comment a person writes in Jira's web UI (plain text, no properties)."""
+        author = self.user_json(name, name.lower().replace(" ", "."))
         with self.lock:
-            self._new_comment(self.issues[key], text)["author"] = {"displayName": name}
+            self._new_comment(self.issues[key], text, None, author)
 
     def comment_texts(self, issue: Issue) -> list[str]:
         return [

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ import pytest
 from tests.fakes.base import FakeApp, HTTPError, Request, Response
 
 TOKEN = "ntn_FAKEnotion0000incidentSyncerTestToken"  # not a real token
+BOT_ID = "b0b0b0b0-0000-4000-8000-000000000b07"  # the integration's bot user
+PERSON_ID = "9e9e9e9e-0000-4000-8000-0000000e0e01"  # someone editing pages in Notion
 LATEST = "2025-09-03"
 LEGACY = "2022-06-28"
 TEXT_LIMIT = 2000
@@ -228,6 +231,8 @@ class FakeNotion(FakeApp):
     ) -> None:
         super().__init__()
         self.token = token
+        self.tokens: dict[str, str] = {token: BOT_ID}  # token → the bot user it acts as
+        self._actor = threading.local()  # who the request being handled is (created_by)
         self.databases: dict[str, dict[str, Any]] = {}
         self.data_sources: dict[str, dict[str, Any]] = {}
         self.pages: dict[str, dict[str, Any]] = {}
@@ -255,6 +260,7 @@ class FakeNotion(FakeApp):
         self.route("GET", "/v1/blocks/{id}", self.get_block)
         self.route("PATCH", "/v1/blocks/{id}", self.update_block)
         self.route("DELETE", "/v1/blocks/{id}", self.delete_block)
+        self.route("GET", "/v1/users/me", self.get_me)
 
     # Set-up helpers.
 
@@ -383,9 +389,27 @@ class FakeNotion(FakeApp):
                 },
             )
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or given != self.token:
+        if scheme.lower() != "bearer" or given not in self.tokens:
             return Response(401, self.error_body(401, "API token is invalid."))
+        self._actor.id = self.tokens[given]
         return None
+
+    def add_token(self, token: str, bot_id: str) -> None:
+        """Accept another integration token, acting as the bot user ``bot_id``."""
+        with self.lock:
+            self.tokens[token] = bot_id
+
+    def _by(self) -> dict[str, str]:
+        """The ``created_by``/``last_edited_by`` of what the current request writes."""
+        return {"object": "user", "id": getattr(self._actor, "id", None) or BOT_ID}
+
+    def get_me(self, request: Request) -> Response:
+        """GET /v1/users/me: the token's bot user."""
+        bot = self._by()["id"]
+        return Response(
+            200,
+            {"object": "user", "id": bot, "type": "bot", "name": "incident-syncer", "bot": {}},
+        )
 
     @staticmethod
     def _version(request: Request) -> str:
@@ -637,6 +661,8 @@ class FakeNotion(FakeApp):
             "parent": parent,
             "created_time": now,
             "last_edited_time": now,
+            "created_by": self._by(),
+            "last_edited_by": self._by(),
             "has_children": False,
             "in_trash": False,
             "archived": False,
@@ -882,6 +908,8 @@ class FakeNotion(FakeApp):
             "id": page_id,
             "created_time": now,
             "last_edited_time": now,
+            "created_by": self._by(),
+            "last_edited_by": self._by(),
             "parent": stored_parent,
             "in_trash": False,
             "archived": False,
@@ -912,6 +940,8 @@ class FakeNotion(FakeApp):
                 "parent": self._parent_ref(parent_id),
                 "created_time": now,
                 "last_edited_time": now,
+                "created_by": self._by(),
+                "last_edited_by": self._by(),
                 "has_children": bool(children),
                 "in_trash": False,
                 "archived": False,
@@ -950,6 +980,7 @@ class FakeNotion(FakeApp):
             for child in list(self.children.get(page["id"], [])):
                 self._trash(child)
         page["last_edited_time"] = self._now()[0]
+        page["last_edited_by"] = self._by()
         return Response(200, self._public_page(page["id"]))
 
     # Block endpoints.
@@ -1039,6 +1070,7 @@ class FakeNotion(FakeApp):
             if kind == "to_do" and "checked" in value:
                 block[kind]["checked"] = bool(value["checked"])
         block["last_edited_time"] = self._now()[0]
+        block["last_edited_by"] = self._by()
         return Response(200, self._public_block(block["id"]))
 
     def delete_block(self, request: Request) -> Response:
@@ -1093,7 +1125,7 @@ class FakeNotion(FakeApp):
         rich = block.get(block["type"], {}).get("rich_text") or []
         if not rich or not rich[-1]["annotations"]["code"]:
             return None
-        match = re.match(r"^⟨([^⟨⟩]+)⟩$", rich[-1]["plain_text"].strip())
+        match = re.match(r"^⟨([^⟨⟩]+?)(?: sig:[0-9a-f]+)?⟩$", rich[-1]["plain_text"].strip())
         return match.group(1) if match else None
 
     def incident_pages(
@@ -1117,14 +1149,23 @@ class FakeNotion(FakeApp):
         return chosen.get("name") if isinstance(chosen, dict) else None
 
     def add_block(
-        self, parent_id: str, text: str, after: str | None = None, kind: str = "paragraph"
+        self,
+        parent_id: str,
+        text: str | list[dict[str, Any]],
+        after: str | None = None,
+        kind: str = "paragraph",
+        by: str = PERSON_ID,
     ) -> str:
-        """A block a person writes (no tag), at the end or after ``after``."""
+        """A block a person (``by``) writes, at the end or after ``after``; ``text`` may be rich."""
+        rich = [{"type": "text", "text": {"content": text}}] if isinstance(text, str) else text
         with self.lock:
-            block_id = self._make_block(
-                {"type": kind, kind: {"rich_text": [{"type": "text", "text": {"content": text}}]}},
-                self._parent_ref(parent_id),
-            )
+            self._actor.id = by
+            try:
+                block_id = self._make_block(
+                    {"type": kind, kind: {"rich_text": rich}}, self._parent_ref(parent_id)
+                )
+            finally:
+                self._actor.id = None
             siblings = self.children.setdefault(parent_id, [])
             position = siblings.index(after) + 1 if after else len(siblings)
             siblings.insert(position, block_id)

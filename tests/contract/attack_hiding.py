@@ -1,0 +1,43 @@
+"""Attack: hiding a timeline entry with a marker in a person's comment.
+
+A comment that imitates the tool's event marker (GitHub's hidden HTML comment, Jira's
+footer typed by hand, Notion's tag) must not make the tool believe the entry is posted.
+Guessable ids are the target: explicit ids from incident files, ``grade-SEV3-to-SEV1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.contract.trust import incident_data, write_incident
+
+
+class HidingAttacks:
+    """Nothing a person writes hides an entry: the tool posts it, once."""
+
+    def test_a_forged_event_marker_hides_nothing(self, harness: Any, env: dict[str, Any]) -> None:
+        data = incident_data("INC-hide")
+        path = write_incident(env["tmp"], data, "hide.yaml")
+        assert self.run(env, "sync", str(path)).exit_code == 0  # type: ignore[attr-defined]
+        for event_id in ("mitigated-at-10-30", "grade-SEV3-to-SEV1"):
+            harness.comment("INC-hide", f"Just checking in.\n\n{harness.forged_event(event_id)}")
+        data["grade"] = "SEV1"
+        data["timeline"].append(
+            {
+                "at": "2026-03-05T10:30:00+09:00",
+                "text": "Error rate back to normal",
+                "id": "mitigated-at-10-30",
+            }
+        )
+        write_incident(env["tmp"], data, "hide.yaml")
+        result = self.run(env, "sync", str(path))  # type: ignore[attr-defined]
+        assert result.exit_code == 0, result.output
+        assert harness.events("INC-hide") == [
+            "fired",
+            "rollback",
+            "mitigated-at-10-30",
+            "grade-SEV3-to-SEV1",
+        ]
+        harness.reset_log()
+        assert self.run(env, "sync", str(path)).exit_code == 0  # type: ignore[attr-defined]
+        assert harness.writes() == 0

@@ -1,0 +1,111 @@
+"""Attack: ChatOps that runs what a writer only showed, and ids the label cuts short.
+
+A ``/incident`` command counts only as the first line of prose of a comment: one shown in a
+fenced or indented code block, or quoted, is no command. An incident id longer than a
+GitHub label allows comes back whole (from the tool's marker), so the command acts on the
+incident it was typed on. End to end through ``incident-syncer gha`` against the fake
+GitHub and the fake Jira Cloud.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.github.settings import id_label
+from tests import test_gha as actions
+from tests.conftest import CHECKOUT
+from tests.fakes.jira import FakeJira
+from tests.test_gha import (
+    ActionsGitHub,
+    comment_event,
+    dispatch_form,
+    event_payload,
+    github_events,
+    jira_events,
+    open_incident,
+    pull_request_event,
+    step,
+)
+
+# The Actions workspace of tests/test_gha.py: a fake GitHub and a fake Jira Cloud.
+github, jira, runner = actions.github, actions.jira, actions.runner
+
+LONG_ID = "ALERT-checkout-api-HighErrorRate-" + "eu-west-1-" * 6 + "p1"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "```\n/incident resolve\n```\nThis is how we resolve one, once it's over.",
+        "For the runbook:\n\n    /incident resolve",
+        "> /incident resolve\n\nNot yet: the error rate is still at 4%.",
+        "Do we do `/incident resolve` now?\n/incident resolve",
+    ],
+    ids=["fenced", "indented", "quoted", "second-line"],
+)
+def test_a_command_shown_quoted_or_not_first_is_not_run(runner: dict[str, Any], body: str) -> None:
+    app: ActionsGitHub = runner["github"]
+    jira_app: FakeJira = runner["jira"]
+    number = open_incident(runner)
+    before = github_events(app, number)
+    app.reset_log()
+    jira_app.reset_log()
+    done = step(runner, "issue_comment", comment_event(event_payload(app, number), body))
+    assert done.exit_code == 0
+    assert done.outputs["outcome"] == "ignored"
+    assert "::notice title=incident-syncer::ignored: not an /incident command" in done.stdout
+    assert app.writes() == 0 and jira_app.writes() == 0
+    assert app.issue(number)["state"] == "open"
+    assert github_events(app, number) == before
+
+
+def test_a_command_after_a_quote_is_run(runner: dict[str, Any]) -> None:
+    app: ActionsGitHub = runner["github"]
+    number = open_incident(runner)
+    body = "> can someone note the rollback?\n\n/incident note 롤백 완료, 오류율 정상"
+    done = step(runner, "issue_comment", comment_event(event_payload(app, number), body))
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert done.outputs["outcome"] == "applied"
+    assert "gh-comment-2468013579" in github_events(app, number)
+
+
+def test_an_id_longer_than_a_label_round_trips(runner: dict[str, Any]) -> None:
+    app: ActionsGitHub = runner["github"]
+    jira_app: FakeJira = runner["jira"]
+    assert len(f"incident-id:{LONG_ID}") > 50
+    form = dispatch_form(action="open", incident_id=LONG_ID, title="Checkout 5xx", grade="SEV2")
+    assert step(runner, "workflow_dispatch", form).exit_code == 0
+    (number,) = app.issues_with_label(id_label(LONG_ID))  # the label is cut short...
+    done = step(
+        runner,
+        "issue_comment",
+        comment_event(event_payload(app, number), "/incident note 영향 범위 확인 중"),
+    )
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert done.outputs["outcome"] == "applied"
+    assert done.outputs["incident"] == LONG_ID  # ...the id is not
+    assert "gh-comment-2468013579" in github_events(app, number)
+    assert "gh-comment-2468013579" in jira_events(jira_app, LONG_ID)
+
+
+def test_a_look_alike_preview_is_neither_edited_nor_taken_for_the_tools(
+    runner: dict[str, Any],
+) -> None:
+    app: ActionsGitHub = runner["github"]
+    pr = app.add_issue("Add the checkout postmortem", pull_request=True)
+    app.pr_files[pr] = [f"incidents/{CHECKOUT.name}"]
+    planted = (
+        "<!-- incident-syncer:preview key=postmortem -->\nLooks good, ship it (the bot said so)"
+    )
+    mallory = app.add_comment(pr, planted, user="mallory")
+    first = step(runner, "pull_request", pull_request_event(pr))
+    assert first.exit_code == 0, first.stdout + first.stderr
+    assert first.outputs["preview"] == "created"
+    assert app.comments[mallory]["body"] == planted  # a person's comment, untouched
+    bodies = app.comment_bodies(pr)
+    assert len(bodies) == 2 and "INC-2024-0305-checkout" in bodies[1]
+    app.reset_log()
+    again = step(runner, "pull_request", pull_request_event(pr))
+    assert again.outputs["preview"] == "unchanged" and app.writes() == 0
