@@ -152,6 +152,7 @@ class JiraAdapter(Adapter):
             if exc.status == 400:
                 exc.message += f" ({hint})"
             raise
+        self.checks.made.add(str(created["key"]))  # the tool's own, whatever its author reads
         return str(created["key"])
 
     # The adapter contract.

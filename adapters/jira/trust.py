@@ -19,6 +19,7 @@ class JiraTrust:
     def __init__(self, trust: markers.Trust, cloud: bool) -> None:
         self.trust = trust
         self.cloud = cloud
+        self.made: set[str] = set()  # issues this process created (Jira's answer names no author)
 
     @classmethod
     def of(cls, name: str, config: Any, trusted: list[str], cloud: bool, client: Any) -> JiraTrust:
@@ -46,8 +47,15 @@ class JiraTrust:
             isinstance(value, dict)
             and value.get("kind") == kind
             and value.get("id") == incident_id
-            and self.trust.counts(
-                kind, markers.value_attrs(value), self.who(creator), where, warn=kind == "incident"
+            and (
+                where in self.made
+                or self.trust.counts(
+                    kind,
+                    markers.value_attrs(value),
+                    self.who(creator),
+                    where,
+                    warn=kind == "incident",
+                )
             )
         )
 
