@@ -872,6 +872,49 @@ def test_a_lagging_search_index_makes_a_duplicate_that_the_next_sync_heals(dc: J
     assert dc.events(BANNER_ID) == event_ids(load_yaml(BANNER))
 
 
+def _copy(jira: Jira, issue: Issue, linked_to: str, kind: str) -> Issue:
+    """A copy of ``issue`` another run made: linked to ``linked_to``, its property's kind set."""
+    copied = copy.deepcopy(issue)
+    jira.fake._next_id += 1
+    copied.id, copied.key = str(jira.fake._next_id), f"OPS-{jira.fake._next_id - 10000}"
+    copied.created = issue.created + _seconds(2)
+    copied.properties = {
+        k: v for k, v in copied.properties.items() if not k.startswith("incident-syncer-item-")
+    }
+    copied.properties["incident-syncer"]["kind"] = kind
+    jira.fake.issues[copied.key] = copied
+    jira.fake._add_link({"type": "Relates", "inward": linked_to, "outward": copied.key})
+    return copied
+
+
+def test_an_item_left_under_a_healed_postmortem_is_found_by_the_lookup_beside_other_trackers(
+    dc: Jira,
+) -> None:
+    """Two racing runs: one healed the other's postmortem while that one was still creating
+    its action items under it. Only the lookup's listing leads to such an item; it is used by
+    the read that follows even though, with several trackers, the two run on other threads."""
+    dc.config = write_config(
+        dc.tmp / "incident-syncer.toml",
+        {"jira": dc.table(), "mem": {"type": "memory", "store": "beside-jira"}},
+    )
+    dc.sync(BANNER)
+    kept = dc.incident(BANNER_ID)
+    pm, item, _ = (
+        i.key for i in dc.of_kind("postmortem", BANNER_ID) + dc.of_kind("action", BANNER_ID)
+    )
+    healed = _copy(dc, dc.fake.issues[pm], linked_to=kept.key, kind="duplicate")
+    late = _copy(dc, dc.fake.issues[item], linked_to=healed.key, kind="action")
+    dc.forget()
+    result = dc.sync(BANNER)
+    assert f"    - close duplicate action item {late.key} (keeping {item})\n" in result.output
+    assert late.properties["incident-syncer"]["kind"] == "duplicate"
+    assert dc.fake.linked(late, "Duplicate") == [item]
+    dc.forget()
+    dc.fake.reset_log()
+    dc.sync(BANNER)
+    assert dc.writes() == []
+
+
 def test_a_cloned_issue_keeps_the_label_but_is_not_the_incident(jira: Jira) -> None:
     jira.sync(BANNER)
     original = jira.incident(BANNER_ID)

@@ -6,6 +6,7 @@ import builtins
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -51,6 +52,8 @@ from syncer.model import Incident, Status
 from syncer.retry import pacer_for
 
 log = logging.getLogger("syncer.jira")
+
+LISTING_FRESH = 60.0  # seconds a lookup's listing of parts stands for the read that follows it
 
 
 class JiraAdapter(Adapter):
@@ -104,7 +107,9 @@ class JiraAdapter(Adapter):
         self.format = JiraText(self.api_version)
         self.workflow = Workflow(name, settings, self.client)
         self._lock = threading.RLock()
-        self._local = threading.local()  # the parts the last find listed, for the fetch after it
+        # The parts each incident's last lookup listed, for the read after it (on another
+        # thread when several trackers are synced at once: not thread-local).
+        self._listed: dict[str, tuple[float, list[tuple[str, str]]]] = {}
         # What the last reads said, per issue key (the engine reads, then writes).
         self._seen: Recent = Recent()
         self._postmortem_of: dict[str, str] = {}
@@ -209,7 +214,8 @@ class JiraAdapter(Adapter):
         )
         if len(refs) > 1:  # duplicates: those the tool's own identities created are kept first
             refs.sort(key=lambda r: not self.trust.is_tool(self.checks.who(creators[r.native])))
-        self._local.parts = (incident_id, parts)
+        with self._lock:
+            self._listed[incident_id] = (time.monotonic(), parts)
         return refs
 
     def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
@@ -257,10 +263,12 @@ class JiraAdapter(Adapter):
         postmortem, pm_digest, items, duplicates = self._postmortem(
             ref, incident_id, prop, links, props, creator
         )
-        listed_for, listed = getattr(self._local, "parts", (None, []))
-        self._local.parts = (None, [])
+        with self._lock:
+            at, listed = self._listed.pop(incident_id, (0.0, []))
+        if time.monotonic() - at > LISTING_FRESH:  # a lookup long ago, not this sync's
+            listed = []
         known = {d.native for d, _ in duplicates} | {r.native for r in items.values()}
-        for item, key in listed if listed_for == incident_id else []:
+        for item, key in listed:
             keep = items.get(item, postmortem) if item else postmortem
             if keep is not None and key not in known | {keep.native}:  # reached by the listing
                 duplicates.append((self._ref(key), keep))
