@@ -10,8 +10,26 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
+from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+GUARD = 600.0
+"""Seconds after which a wait gives up: a guard against a hang only, never a bound the work is
+expected to meet (a loaded machine is slow, not wrong). Tests wait for the condition itself."""
+
+
+def wait_until(what: str, check: Callable[[], T], guard: float = GUARD) -> T:
+    """Poll ``check`` until it returns something true, and return that."""
+    deadline = time.monotonic() + guard
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"still waiting for {what} after {guard:g} s"
+        time.sleep(0.02)
+    return value
 
 
 def cli_command() -> list[str]:
@@ -27,7 +45,7 @@ def _run(barrier: Barrier, cwd: str, args: list[str], env: dict[str, str], log: 
     sys.stdout = sys.stderr = out
     from syncer.cli import main  # imported before the barrier: the runs race on work, not imports
 
-    barrier.wait(120)
+    barrier.wait(GUARD)
     main(args)
 
 
@@ -42,5 +60,5 @@ def run_together(runs: list[tuple[Path, list[str]]], env: dict[str, str]) -> lis
     for proc in procs:
         proc.start()
     for proc in procs:
-        proc.join(300)
+        proc.join(GUARD)
     return [proc.exitcode if proc.exitcode is not None else -1 for proc in procs]

@@ -35,6 +35,7 @@ from tests.contract import test_notion as notion_contract
 from tests.fakes.github import FakeGitHub, fresh_pacers
 from tests.fakes.jira import FakeJira
 from tests.fakes.notion import FakeNotion
+from tests.procs import GUARD, wait_until
 from tests.test_ingest_helpers import am_alert, am_group, body
 
 pytestmark = pytest.mark.slow  # real serve processes, killed and restarted
@@ -52,6 +53,11 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def start(self) -> ServeProcess:
         with self.log.open("ab") as out:
             out.write(b"--- start\n")
@@ -62,47 +68,49 @@ class ServeProcess:
             stderr=self.log.open("ab"),
             env={**os.environ, "INCIDENT_SYNCER_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        proc = self.proc
+
+        def answering() -> bool:
             text = self.log.read_bytes()[start:].decode(errors="replace")
+            assert proc.poll() is None, f"serve exited:\n{text}"
             match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
-            if match:
-                self.url = match.group(1)
-                try:
-                    if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                        return self
-                except httpx.TransportError:
-                    pass
-            assert self.proc.poll() is None, f"serve exited:\n{text}"
-            time.sleep(0.05)
-        raise AssertionError("serve did not start:\n" + self.log.read_text(errors="replace"))
+            if match is None:
+                return False
+            self.url = match.group(1)
+            try:
+                return self.health()["status"] == "ok"
+            except httpx.TransportError:  # announced, but the socket is not answering yet
+                return False
+
+        wait_until("serve to answer", answering)
+        return self
+
+    # Answers take what they take on a loaded machine: a timeout only against a hang.
 
     def post(self, data: dict[str, Any], route: str = "/alertmanager") -> httpx.Response:
-        return httpx.post(self.url + route, content=body(data), headers=AUTH, timeout=10)
+        return httpx.post(self.url + route, content=body(data), headers=AUTH, timeout=GUARD)
 
     def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(self.url + "/healthz", timeout=5).json()
+        data: dict[str, Any] = httpx.get(self.url + "/healthz", timeout=GUARD).json()
         return data
 
-    def wait_idle(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            health = self.health()
-            if health["pending"] == 0 and health["idle"]:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"serve still busy: {self.health()}")
+    def wait_idle(self) -> None:
+        """Until every journaled delivery is finished and nothing is in flight."""
+        wait_until(
+            "serve to finish its deliveries",
+            lambda: (h := self.health())["pending"] == 0 and h["idle"],
+        )
 
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.proc.wait(GUARD)
 
     def stop(self) -> str:
         """SIGTERM; uvicorn shuts down gracefully, then ends by the signal it caught."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        self.proc.wait(GUARD)
         assert self.proc.returncode == -signal.SIGTERM
         last = self.log.read_text(encoding="utf-8").strip().splitlines()[-1]
         return last
@@ -262,10 +270,7 @@ def test_sigkill_after_202_loses_nothing_and_duplicates_nothing(
     group_lock.acquire()
     try:
         assert server.post(firing).status_code == 202
-        deadline = time.monotonic() + 10
-        while server.health()["idle"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until("the delivery to be taken up", lambda: not server.health()["idle"])
         server.kill()
     finally:
         group_lock.release()
@@ -289,10 +294,7 @@ def test_sigkill_during_a_slow_tracker_write(
     trackers.github.latency = 0.3  # every GitHub call is slow: the kill lands mid-sync
     assert server.post(firing).status_code == 202
     assert trackers.github.entries("POST") == []  # answered before any tracker write
-    deadline = time.monotonic() + 10
-    while not trackers.github.entries("POST"):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until("a first GitHub write", lambda: trackers.github.entries("POST"))
     server.kill()
     trackers.github.latency = 0.0
     server.start()
