@@ -189,7 +189,16 @@ class PostgresState(SQLState):
             conn.execute(search_path)
 
         try:
-            with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            with (
+                psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn,
+                conn.transaction(),
+            ):
+                # Runners starting together: CREATE SCHEMA IF NOT EXISTS alone races (one of
+                # them fails on a unique violation), so they take turns.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"incident-syncer:{schema}:create",),
+                )
                 conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
                 )

@@ -76,3 +76,28 @@ def test_an_unreachable_server_is_a_clear_error(pg: PG) -> None:
     assert str(refused.value).startswith(
         "cannot open the PostgreSQL state postgresql://nobody@127.0.0.1:1/none (schema "
     )
+
+
+def test_runners_starting_together_on_a_new_schema_all_open_it(pg: PG) -> None:
+    """Eight runners' first start on one new schema: PostgreSQL's CREATE SCHEMA IF NOT EXISTS
+    is not safe against a concurrent one (a unique violation), so the creation is serialised."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    together = threading.Barrier(8)
+
+    def start(_: int) -> str:
+        together.wait()
+        state = PostgresState(pg.dsn, schema=pg.schema, pool_size=2)
+        try:
+            return state.describe()
+        finally:
+            state.close()
+
+    for attempt in range(5):  # a fresh schema each time: the race is at its creation
+        if attempt:
+            from tests.pg import drop
+
+            drop(pg)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert len(set(pool.map(start, range(8)))) == 1
