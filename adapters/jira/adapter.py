@@ -16,13 +16,11 @@ from adapters.base import (
     CAP_POSTMORTEM,
     CAP_SNAPSHOT,
     CAP_STATUS,
-    ActionItemDoc,
     Adapter,
     AdapterSettings,
     EventDoc,
     IssueDoc,
     IssueRef,
-    PostmortemDoc,
     Remote,
 )
 from adapters.jira import doctor
@@ -31,7 +29,6 @@ from adapters.jira.fields import (
     DUPLICATE_LABEL,
     ID_LABEL,
     ITEM_LABEL,
-    ITEM_PROPERTY,
     PM_LABEL,
     PROPERTY,
     PROPERTY_LIMIT,
@@ -40,15 +37,15 @@ from adapters.jira.fields import (
     Recent,
     issue_links,
     key_number,
-    parse_time,
 )
-from adapters.jira.settings import JiraSettings, fill, template_values
+from adapters.jira.parts import JiraParts
+from adapters.jira.settings import JiraSettings
 from adapters.jira.trust import JiraTrust
 from adapters.jira.workflow import Workflow
 from syncer import markers
 from syncer.config import Config
 from syncer.errors import ConfigError, LookupFailed, TrackerError
-from syncer.model import Incident, Status
+from syncer.model import Status
 from syncer.retry import pacer_for
 
 log = logging.getLogger("syncer.jira")
@@ -56,7 +53,7 @@ log = logging.getLogger("syncer.jira")
 LISTING_FRESH = 60.0  # seconds a lookup's listing of parts stands for the read that follows it
 
 
-class JiraAdapter(Adapter):
+class JiraAdapter(JiraParts, Adapter):
     """The incident as a Jira issue; timeline as comments; postmortem as a linked issue.
 
     Jira publishes no fixed rate (``default_limits`` sets none): the pacer follows its
@@ -116,12 +113,6 @@ class JiraAdapter(Adapter):
         self.checks = JiraTrust.of(name, config, settings.trusted_authors, self.cloud, self.client)
         self.trust = self.checks.trust
 
-    def _browse(self, key: str) -> str:
-        return f"{self.settings.url}/browse/{key}"
-
-    def _ref(self, key: str, created: Any = None) -> IssueRef:
-        return IssueRef(key=key, url=self._browse(key), native=key, created_at=parse_time(created))
-
     def _incident_property(
         self, doc: IssueDoc, owned: int, postmortem: str | None
     ) -> dict[str, Any]:
@@ -145,20 +136,6 @@ class JiraAdapter(Adapter):
                 PROPERTY_LIMIT,
             )
         return self.trust.sign_value("incident", value)
-
-    def _extra_fields(self, table: dict[str, Any], incident: Incident) -> dict[str, Any]:
-        values = template_values(incident)
-        return {key: fill(value, values) for key, value in table.items()}
-
-    def _create(self, what: str, payload: dict[str, Any], hint: str) -> str:
-        try:
-            created = self.client.request(what, "POST", "issue", body=payload)
-        except TrackerError as exc:
-            if exc.status == 400:
-                exc.message += f" ({hint})"
-            raise
-        self.checks.made.add(str(created["key"]))  # the tool's own, whatever its author reads
-        return str(created["key"])
 
     # The adapter contract.
 
@@ -306,108 +283,6 @@ class JiraAdapter(Adapter):
             total = int(page.get("total") or total)
         return comments
 
-    def _postmortem(
-        self,
-        ref: IssueRef,
-        incident_id: str,
-        prop: dict[str, Any],
-        links: list[tuple[str, str, str]],
-        props: dict[str, Any],
-        creator: Any,
-    ) -> tuple[IssueRef | None, str | None, dict[str, IssueRef], list[tuple[IssueRef, IssueRef]]]:
-        """The linked postmortem (its digest), the action items, and any duplicates of them
-        linked too (two runs that raced on this issue), from the issue links."""
-        ours = [k for k, kind, _t in links if kind.lower() == self.settings.link_type.lower()]
-        recorded = prop.get("postmortem")
-        pm_type = self.settings.postmortem_issue_type.lower()
-        # Oldest first, whichever the issue records: every run keeps the same one.
-        candidates = sorted(
-            {k for k, _kind, t in links if k in ours and (t.lower() == pm_type or k == recorded)},
-            key=key_number,
-        )
-        kept: tuple[IssueRef, str | None, dict[str, IssueRef]] | None = None
-        duplicates: list[tuple[IssueRef, IssueRef]] = []
-        for key in candidates:
-            raw = self.client.request(
-                f"read postmortem {key}",
-                "GET",
-                f"issue/{key}",
-                params={
-                    "fields": "summary,issuelinks,issuetype,created,creator",
-                    "properties": "*all",
-                },
-            )
-            pm_props = raw.get("properties") or {}
-            pm_prop = pm_props.get(PROPERTY) or {}
-            pm_fields = raw.get("fields") or {}
-            made_by = pm_fields.get("creator")
-            if not self.checks.property("postmortem", pm_prop, made_by, key, incident_id):
-                continue
-            pm_ref = self._ref(key, pm_fields.get("created"))
-            items, extra = self._items(
-                incident_id, pm_props, issue_links(pm_fields), {ref.native}, made_by
-            )
-            duplicates += extra
-            if kept is None:
-                kept = (pm_ref, pm_prop.get("digest"), items)
-                continue
-            # A second postmortem goes, with its items: each in favour of the kept postmortem's
-            # copy, or of the kept postmortem itself, where the sync then creates the item.
-            duplicates.append((pm_ref, kept[0]))
-            duplicates += [(r, kept[2].get(item, kept[0])) for item, r in items.items()]
-        if kept is not None:
-            return kept[0], kept[1], kept[2], duplicates
-        # No postmortem: action items (if any) hang off the incident itself.
-        items, duplicates = self._items(incident_id, props, links, set(candidates), creator)
-        return None, None, items, duplicates
-
-    def _items(
-        self,
-        incident_id: str,
-        props: dict[str, Any],
-        links: list[tuple[str, str, str]],
-        skip: set[str],
-        creator: Any,
-    ) -> tuple[dict[str, IssueRef], list[tuple[IssueRef, IssueRef]]]:
-        """The items recorded on (or linked from) a parent, and the extra copies of an item."""
-        found: dict[str, set[str]] = {}  # item id -> the issues that hold it
-        for key, value in props.items():
-            if (
-                key.startswith(ITEM_PROPERTY)
-                and isinstance(value, dict)
-                and value.get("key")
-                and self.checks.item(value, creator, key)
-            ):
-                item = str(value.get("item") or key[len(ITEM_PROPERTY) :])
-                found.setdefault(item, set()).add(str(value["key"]))
-        known = {k for keys in found.values() for k in keys} | skip
-        action_type = self.settings.action_item_issue_type.lower()
-        # An item created but not yet recorded on its parent (the answer was lost, or another
-        # run created it too): ask it.
-        for key, kind, issue_type in links:
-            if key in known or kind.lower() != self.settings.link_type.lower():
-                continue
-            if issue_type.lower() != action_type:
-                continue
-            raw = self.client.request(
-                f"read {key}",
-                "GET",
-                f"issue/{key}",
-                params={"fields": "created,creator", "properties": PROPERTY},
-            )
-            value = (raw.get("properties") or {}).get(PROPERTY) or {}
-            made_by = (raw.get("fields") or {}).get("creator")
-            ours = self.checks.property("action", value, made_by, key, incident_id)
-            if ours and value.get("item"):
-                found.setdefault(str(value["item"]), set()).add(key)
-        items: dict[str, IssueRef] = {}
-        duplicates: list[tuple[IssueRef, IssueRef]] = []
-        for item, keys in found.items():  # the oldest kept, by every run alike
-            oldest, *younger = sorted(keys, key=key_number)
-            items[item] = self._ref(oldest)
-            duplicates += [(self._ref(key), items[item]) for key in younger]
-        return items, duplicates
-
     def create(self, doc: IssueDoc) -> IssueRef:
         description, owned = self.format.description(doc, None, None)
         labels = list(
@@ -510,84 +385,6 @@ class JiraAdapter(Adapter):
     def doctor(self) -> list[str]:
         """Credentials, Cloud or not, the project, its issue types, link types and priorities."""
         return doctor.doctor(self.client)
-
-    def publish_postmortem(
-        self, ref: IssueRef, doc: PostmortemDoc, existing: IssueRef | None
-    ) -> IssueRef:
-        description = self.format.fit(doc.body)
-        prop = {"v": 1, "kind": "postmortem", "id": doc.incident.id, "digest": doc.digest}
-        prop = self.trust.sign_value("postmortem", {**prop, "incident": ref.key})
-        fields: dict[str, Any] = {
-            "summary": self.format.summary(doc.title),
-            "description": description,
-        }
-        if existing is not None:
-            self.client.request(
-                f"update postmortem {existing.key}",
-                "PUT",
-                f"issue/{existing.native}",
-                body={"fields": fields, "properties": [{"key": PROPERTY, "value": prop}]},
-            )
-            pm = existing
-        else:
-            fields.update(
-                {
-                    "project": {"key": self.settings.project},
-                    "issuetype": {"name": self.settings.postmortem_issue_type},
-                    "labels": ["postmortem", PM_LABEL + doc.incident.id],
-                }
-            )
-            fields.update(self._extra_fields(self.settings.postmortem_fields, doc.incident))
-            key = self._create(
-                f"create the postmortem of {doc.incident.id}",
-                {
-                    "fields": fields,
-                    "properties": [{"key": PROPERTY, "value": prop}],
-                    "update": {"issuelinks": [self._link_to(ref.native)]},
-                },
-                f"check postmortem_issue_type = {self.settings.postmortem_issue_type!r}, "
-                f"link_type = {self.settings.link_type!r} and postmortem_fields",
-            )
-            pm = self._ref(key)
-        with self._lock:
-            self._postmortem_of[ref.native] = pm.native
-        return pm
-
-    def _link_to(self, key: str) -> dict[str, Any]:
-        return {"add": {"type": {"name": self.settings.link_type}, "inwardIssue": {"key": key}}}
-
-    def create_action_item(
-        self, ref: IssueRef, postmortem: IssueRef | None, doc: ActionItemDoc
-    ) -> IssueRef:
-        parent = postmortem or ref
-        fields: dict[str, Any] = {
-            "project": {"key": self.settings.project},
-            "issuetype": {"name": self.settings.action_item_issue_type},
-            "summary": self.format.summary(doc.title),
-            "description": self.format.fit(doc.body),
-            "labels": ["action-item", ITEM_LABEL + doc.incident.id],
-        }
-        fields.update(self._extra_fields(self.settings.action_item_fields, doc.incident))
-        prop = {"v": 1, "kind": "action", "id": doc.incident.id, "item": doc.item_id}
-        prop = self.trust.sign_value("action", prop)
-        key = self._create(
-            f"create action item {doc.title!r}",
-            {
-                "fields": fields,
-                "properties": [{"key": PROPERTY, "value": prop}],
-                "update": {"issuelinks": [self._link_to(parent.native)]},
-            },
-            f"check action_item_issue_type = {self.settings.action_item_issue_type!r} "
-            "and action_item_fields",
-        )
-        # Recorded on the parent so that a resync reads one issue, not one per item.
-        self.client.request(
-            f"record action item {key} on {parent.key}",
-            "PUT",
-            f"issue/{parent.native}/properties/{ITEM_PROPERTY}{doc.item_id}",
-            body=self.trust.sign_value("item", {"item": doc.item_id, "key": key}),
-        )
-        return self._ref(key)
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
         with self._lock:
