@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -240,40 +241,150 @@ def test_the_korean_example_holds_no_english_word_outside_names_ids_and_urls(
     assert english == []
 
 
-README_NAMES = {  # products, formats and the like: names, not English words to translate
-    "GitHub", "Issues", "Actions", "Jira", "Notion", "Alertmanager", "Grafana", "Python",
-    "PyPI", "YAML", "TOML", "JSON", "CSV", "incident-syncer", "Slack", "Microsoft", "Teams",
-    "Jinja", "PagerDuty", "PostgreSQL", "SQLite",
+KOREAN_DOCS = sorted([ROOT / "README.ko.md", *(ROOT / "docs").glob("*.ko.md")])
+NAMES = {  # products, formats, standards: names, not English words to translate
+    "GitHub", "Issues", "Actions", "Enterprise", "Server", "Jira", "Cloud", "Data", "Center",
+    "Notion", "Alertmanager", "Grafana", "Prometheus", "Python", "PyPI", "YAML", "TOML", "JSON",
+    "CSV", "incident-syncer", "Slack", "Microsoft", "Teams", "Jinja", "PagerDuty", "PostgreSQL",
+    "SQLite", "Kubernetes", "Mermaid", "Atlassian", "Document", "Format", "ADF", "API", "REST",
+    "HTTP", "HMAC", "NTP", "CI", "Starlette", "SEV", "Events", "Workflows", "Adaptive", "Card",
+    "Block", "Kit", "Marketplace", "POST", "NHN",
+    "MB", "ms",  # units
 }  # fmt: skip
+_SENTENCE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+){2,}")  # three Latin words in a row
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
-def test_the_korean_readme_is_korean_outside_names_code_and_addresses() -> None:
-    text = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+def _prose(text: str) -> str:
+    """What a Korean reader reads as text: no code blocks, code spans, addresses."""
     prose = re.sub(r"```.*?```", " ", text, flags=re.S)  # commands and files: as typed
-    prose = re.sub(r"`[^`]*`", " ", prose)  # identifiers: keys, commands, paths
-    english = sorted(_words(prose) - README_NAMES)
-    assert english == []
-    for section in (
-        "## 설치",
-        "## 빠른 시작",
-        "## 장애 파일",
-        "## 세 가지 진입점",
-        "## 여러 복제본 운영",
-    ):
-        assert section in text.splitlines()
-    for entry in (
-        "### 알림 웹훅: `serve`",
-        "### GitHub Actions: `gha`",
-        "### 지난 장애 옮기기: `backfill`",
-    ):
-        assert entry in text.splitlines()
+    return re.sub(r"`[^`]*`", " ", prose)  # identifiers: keys, commands, paths
+
+
+def _comments(text: str) -> list[str]:
+    """The comments of the code blocks (``# ...`` after a space or at a line's start)."""
+    blocks = re.findall(r"```.*?```", text, flags=re.S)
+    return [m.group(1) for b in blocks for m in re.finditer(r"(?:^|\s)#\s+([^#\n]*)$", b, re.M)]
+
+
+def _english_comments(text: str) -> list[str]:
+    """Comments without Korean that hold three English words in a row (names aside)."""
+
+    def english(run: str) -> bool:
+        words = [w not in NAMES for w in run.split()]
+        return any(all(words[i : i + 3]) for i in range(len(words) - 2))
+
+    return [
+        c
+        for c in _comments(text)
+        if not _HANGUL.search(c) and any(english(r) for r in _SENTENCE.findall(c))
+    ]
+
+
+@pytest.mark.parametrize("doc", KOREAN_DOCS, ids=lambda p: p.name)
+def test_a_korean_doc_holds_no_english_beyond_names_identifiers_and_urls(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
+    english = sorted(_words(_prose(text)) - NAMES)
+    assert english == [], f"{doc.name}: English words outside code: {english}"
+    # A comment in a code block is prose: Korean, or names and identifiers only.
+    prose = _english_comments(text)
+    assert prose == [], f"{doc.name}: English comments in code blocks: {prose}"
+
+
+def test_the_english_check_fails_an_english_sentence() -> None:
+    sentence = "장애를 엽니다. The incident is then synced to every tracker.\n"
+    assert sorted(_words(_prose(sentence)) - NAMES) == [
+        "The", "every", "incident", "is", "synced", "then", "to", "tracker",
+    ]  # fmt: skip
+    block = "```toml\nlease = 30   # seconds a claim lasts\n```\n"
+    assert _english_comments(block) == ["seconds a claim lasts"]
+    assert _english_comments("```sh\nx   # 또는: uv tool install x\n```") == []
+    assert (
+        _english_comments("```toml\n# url = 'https://h/api'  # GitHub Enterprise Server\n```") == []
+    )
+
+
+# The Korean README is README.md in Korean: every section, in the same order.
+SECTIONS = {
+    "Install": "설치",
+    "Quick start per tracker": "트래커별 빠른 시작",
+    "GitHub Issues": "GitHub Issues",
+    "Jira (Cloud and Data Center)": "Jira (Cloud와 Data Center)",
+    "Notion": "Notion",
+    "Several trackers at once": "여러 트래커를 함께",
+    "Without any account": "계정 없이",
+    "Alert webhooks": "알림 웹훅",
+    "Telling people": "장애 전파 (Slack, 웹훅)",
+    "Running several replicas": "여러 복제본 운영",
+    "GitHub Actions": "GitHub Actions",
+    "Backfills": "지난 장애 옮기기",
+    "The incident file": "장애 파일",
+    "Commands": "명령",
+    "Configuration": "설정",
+    "What the tool owns, what people own": "도구의 몫, 사람의 몫",
+    "Trust and permissions": "신뢰와 권한",
+    "How it stays idempotent": "되풀이해도 안전한 이유",
+    "Performance": "성능",
+    "Development": "개발",
+    "The modules, and the order data flows through them": "모듈, 그리고 자료가 지나가는 차례",
+}
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+README_KO = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+
+
+def _headings(text: str) -> list[str]:
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    return [h for h in re.findall(r"^###? (.+)$", text, re.M) if h not in ("Contents", "차례")]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower().replace("`", "")).replace(" ", "-")
+
+
+def test_the_korean_readme_has_every_section_of_the_english_one_in_order() -> None:
+    english = _headings(README)
+    assert [h for h in english if h not in SECTIONS] == [], "README.md: a section not in Korean"
+    assert _headings(README_KO) == [SECTIONS[h] for h in english]
+
+
+@pytest.mark.parametrize("text", [README, README_KO], ids=["README.md", "README.ko.md"])
+def test_the_table_of_contents_leads_to_every_section(text: str) -> None:
+    contents = re.findall(r"^- \[(.+)\]\(#(.+)\)$", text, re.M)
+    sections = re.findall(r"^## (.+)$", re.sub(r"```.*?```", " ", text, flags=re.S), re.M)
+    assert [title for title, _ in contents] == sections[1:]  # all but the contents
+    assert [anchor for _, anchor in contents] == [_slug(s) for s in sections[1:]]
+
+
+# Code blocks stay as they are: the same commands and configuration in both, comments aside.
+TRANSLATED_BLOCKS = ("id: INC-2024-0212-banner", "incident file → loader")  # a table; the map
+
+
+def _blocks(text: str) -> list[str]:
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    return [
+        "\n".join(re.sub(r"(?:^|\s+)#\s.*$", "", line).rstrip() for line in block.splitlines())
+        for block in blocks
+    ]
+
+
+def test_the_korean_readme_shows_the_same_code_as_the_english_one() -> None:
+    english = [b for b in _blocks(README) if not b.lstrip().startswith(TRANSLATED_BLOCKS)]
+    korean = _blocks(README_KO)
+    assert [b for b in english if b not in korean] == []
+
+
+def test_the_korean_readme_uses_the_process_terms() -> None:
     for term in (
         "장애 발생 시간",
         "장애 인지 채널",
         "고객 영향도",
         "재발 방지 대책",
         "다섯 번의 왜",
+        "장애 공지",
+        "장애 전파",
+        "장애 등급 최종 판정",
+        "포스트모템",
     ):
-        assert term in text
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "[README.ko.md](README.ko.md)" in readme
+        assert term in README_KO
+    assert "[README.ko.md](README.ko.md)" in README
