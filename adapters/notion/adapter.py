@@ -26,7 +26,7 @@ from adapters.base import (
     Remote,
     TrackerError,
 )
-from adapters.notion import doctor
+from adapters.notion import doctor, healing
 from adapters.notion.blocks import (
     ITEM_ID,
     MAX_CHILDREN,
@@ -50,7 +50,7 @@ from adapters.notion.layouts import Layouts
 from adapters.notion.pages import Layout, Pages, PostmortemLayout
 from adapters.notion.settings import NotionSettings
 from adapters.notion.trust import NotionTrust
-from syncer import markers, markup
+from syncer import markers
 from syncer.config import Config
 from syncer.model import Status
 from syncer.retry import Limits, pacer_for
@@ -213,7 +213,8 @@ class NotionAdapter(Adapter):
         try:
             self.api.call("delete a block", lambda: self.client.blocks.delete(block_id))
         except TrackerError as exc:
-            if exc.status != 404:  # gone already (an earlier answer was lost)
+            # Gone already (an earlier answer was lost): 404, or 400 for a block in the trash.
+            if exc.status != 404 and not healing.already_archived(exc):
                 raise
 
     def status_key(self, status: Status) -> str | None:
@@ -326,12 +327,27 @@ class NotionAdapter(Adapter):
             if pm
             else {},
             snapshot=snapshot,
-            duplicate_parts=[
-                (self._ref(other.page), self._ref(p.page))
-                for p in postmortems[:1]
-                for other in postmortems[1:]
-            ],
+            duplicate_parts=self._duplicate_parts(postmortems),
         )
+
+    def _duplicate_parts(
+        self, postmortems: list[PostmortemLayout]
+    ) -> list[tuple[IssueRef, IssueRef]]:
+        """Younger postmortems of this page (two runs raced on it) and their to-dos, each in
+        favour of the oldest postmortem or its copy of the item."""
+        if len(postmortems) < 2:
+            return []
+        kept, *others = postmortems
+        keep = self._ref(kept.page)
+        parts = []
+        for other in others:
+            parts.append((self._ref(other.page), keep))
+            page_id = str(other.page["id"])
+            for item, block in other.items.items():
+                if item in kept.items:
+                    kept_item = self._item_ref(str(kept.page["id"]), item, kept.items[item])
+                    parts.append((self._item_ref(page_id, item, block), kept_item))
+        return parts
 
     def create(self, doc: IssueDoc) -> IssueRef:
         incident_id = doc.incident.id
@@ -554,44 +570,7 @@ class NotionAdapter(Adapter):
         return self._item_ref(page_id, doc.item_id, block_id)
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
-        """Say so on the duplicate (a callout linking the kept page), then take it out of
-        the incident: its Incident ID gets a suffix and its status is closed."""
-        callout = {
-            "type": "callout",
-            "callout": {
-                "rich_text": markup.notion_text(self.pages.text["duplicate"])
-                + markup.notion_text(keep.url, link=keep.url),
-                "icon": {"type": "emoji", "emoji": "🔁"},
-                "color": "yellow_background",
-            },
-        }
-        self.append(duplicate.native, [callout])
-        page = self.api.call("read the page", lambda: self.client.pages.retrieve(duplicate.native))
-        present = page.get("properties") or {}
-        properties: dict[str, Any] = {}
-        if self.props.status in present:  # an incident page
-            incident_id = prop_text(page, self.props.incident_id)
-            properties = {
-                self.props.incident_id: {
-                    "rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")
-                },
-                self.props.status: {
-                    self.settings.status_type: {"name": self.status_key(Status.closed)}
-                },
-            }
-        elif self.pm_props.incident_id in present:  # a postmortem in the postmortem database
-            incident_id = prop_text(page, self.pm_props.incident_id)
-            properties = {
-                self.pm_props.incident_id: {
-                    "rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")
-                }
-            }
-        if not properties:  # a child page: the callout says it, its incident page goes too
-            return
-        self.api.call(
-            "close the duplicate",
-            lambda: self.client.pages.update(duplicate.native, properties=properties),
-        )
+        healing.close_duplicate(self, duplicate, keep)
 
     def doctor(self) -> list[str]:
         """Problems with the databases: reachable, shared, properties present with the right

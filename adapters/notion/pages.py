@@ -26,7 +26,16 @@ from syncer.texts import Texts
 
 # The notes on the boxes the tool writes (texts.j2's ``notion``); Notion joins rich texts as they
 # come, so each note ends with a space before what follows it.
-NOTES = ("data", "notice", "timeline", "postmortem", "end", "duplicate")
+NOTES = (
+    "data",
+    "notice",
+    "timeline",
+    "postmortem",
+    "end",
+    "duplicate",
+    "duplicate_postmortem",
+    "duplicate_item",
+)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from tests.contract.attack_adoption import AdoptionAttacks
 from tests.contract.attack_growth import GrowthAttacks
 from tests.contract.attack_hiding import HidingAttacks
 from tests.contract.attack_snapshots import SnapshotAttacks
+from tests.contract.heal_parts import PartsHealing
 from tests.contract.trust import Planter
 from tests.contract.trust_identity import IdentityRules
 from tests.fakes.base import FakeApp
@@ -122,6 +123,11 @@ class Harness(Planter, Protocol):
         """
         ...
 
+    def duplicate_note(self, key: str) -> str | None:
+        """The key of what the tool's duplicate note on ``key`` links to (``key`` as the CLI
+        prints an issue, a postmortem or an action item); None without such a note."""
+        ...
+
     def delete(self, incident_id: str) -> None:
         """The incident's issue goes, as a person deleting (Notion: trashing) it leaves it."""
         ...
@@ -208,7 +214,7 @@ def event_ids(data: dict[str, Any]) -> list[str]:
 
 
 class TrackerContract(
-    HidingAttacks, SnapshotAttacks, GrowthAttacks, AdoptionAttacks, IdentityRules
+    HidingAttacks, SnapshotAttacks, GrowthAttacks, AdoptionAttacks, IdentityRules, PartsHealing
 ):
     """Idempotency, ordering, self-healing, fault tolerance and the trust rule, for any tracker."""
 

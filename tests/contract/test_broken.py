@@ -23,6 +23,8 @@ from tests.conftest import install_plugin
 from tests.contract import suite
 from tests.contract.test_memory import MemoryHarness
 
+PARTS = "test_duplicate_postmortems_and_action_items_are_closed_with_a_link"
+
 
 class SwallowsLookupErrors(MemoryAdapter):
     """``find`` answers "nothing there" when the tracker cannot answer."""
@@ -141,6 +143,27 @@ class SignsNothing(MemoryAdapter):
         return markers.owned_section(doc.incident.id, doc.digest, doc.body, doc.snapshot)
 
 
+class ClosesOnlyIssues(MemoryAdapter):
+    """``close_duplicate`` closes a duplicate issue, and leaves a duplicate postmortem or item."""
+
+    def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
+        if self.store.issues[int(duplicate.native)]["kind"] == "incident":
+            super().close_duplicate(duplicate, keep)
+
+
+class ClosesPartsWithoutALink(MemoryAdapter):
+    """``close_duplicate`` closes a duplicate postmortem or item without saying which is kept."""
+
+    def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
+        issue = self.store.issues[int(duplicate.native)]
+        if issue["kind"] == "incident":
+            return super().close_duplicate(duplicate, keep)
+        self._call("write", "close_duplicate")
+        with self._locked():
+            issue["state"], issue["kind"] = "closed", "duplicate"
+            self._wrote("close_duplicate")
+
+
 BROKEN = [
     (SwallowsLookupErrors, "test_a_reads_only_outage_creates_nothing"),
     (FindsClosedDuplicates, "test_healed_duplicates_stay_healed"),
@@ -153,6 +176,8 @@ BROKEN = [
     (TrustsEveryMarker, "test_a_planted_older_issue_is_never_kept_over_the_tools_own"),
     (ReadsAnySnapshot, "test_a_snapshot_in_the_part_of_the_body_people_own_is_not_read"),
     (SignsNothing, "test_signed_markers_count_whichever_identity_wrote_them"),
+    (ClosesOnlyIssues, PARTS),
+    (ClosesPartsWithoutALink, PARTS),
 ]
 
 

@@ -86,6 +86,20 @@ class GitHubHarness(ServedHarness):
         for body in self.app.comment_bodies(issue["number"])[:2]:
             self.app.add_comment(number, body, user=self.app.login)
 
+    def duplicate_note(self, key: str) -> str | None:
+        number = int(key.removeprefix("#"))
+        with self.app.lock:
+            issue = self.app.issues[number]
+            notes = [
+                self.app.comments[c]["body"]
+                for c in issue["comments"]
+                if self.app.comments[c]["user"] in (self.app.login, ACTIONS_BOT)
+                and markers.find(self.app.comments[c]["body"], "duplicate")
+            ]
+        if issue["state"] != "closed" or "duplicate" not in issue["labels"] or not notes:
+            return None
+        return str(notes[-1].splitlines()[0].removeprefix("Duplicate of "))
+
     # People's writes (the trust tests).
 
     def forged_event(self, event_id: str) -> str:

@@ -89,6 +89,20 @@ class JiraHarness(ServedHarness):
     def action_items(self, incident_id: str) -> int:
         return len(self._of_kind(incident_id, "action"))
 
+    def duplicate_note(self, key: str) -> str | None:
+        issue = self.fake.issues[key]
+        prop = issue.properties.get("incident-syncer") or {}
+        notes = [
+            m.group(1)
+            for c in issue.comments
+            if c["author"] in self.tools
+            and (m := re.match(r"Duplicate of (\S+) \(", self._plain(c["body"])))
+        ]
+        closed = self.fake.category(issue) == "done"
+        if prop.get("kind") != "duplicate" or not closed or prop.get("of") not in notes:
+            return None
+        return str(prop["of"])
+
     def delete(self, incident_id: str) -> None:
         (issue,) = self._issues(incident_id)
         with self.fake.lock:

@@ -105,6 +105,17 @@ class MemoryHarness:
         dup.update(number=number, comments=dup["comments"][:2])
         self.store.issues[number] = dup
 
+    def duplicate_note(self, key: str) -> str | None:
+        issue = self.store.issues[int(key.removeprefix("#"))]
+        notes = [
+            c["body"]
+            for c in issue["comments"]
+            if c["author"] in (memory.TOOL, LAPTOP) and markers.find(c["body"], "duplicate")
+        ]
+        if issue["kind"] != "duplicate" or not notes:
+            return None
+        return str(notes[-1].splitlines()[0].removeprefix("Duplicate of "))
+
     # People's writes (the trust tests).
 
     def _issue(self, incident_id: str) -> dict[str, Any]:

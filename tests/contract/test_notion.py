@@ -117,6 +117,39 @@ class NotionHarness(ServedHarness):
             if block["type"] == "to_do" and self.app.tag(block)
         )
 
+    def _key_of(self, url: str) -> str:
+        """The key the tool prints for a page's link (``#block``: the to-do's item there)."""
+        page, _, block = url.removeprefix("https://www.notion.so/").partition("#")
+        if not block:
+            return page[:8]
+        (todo,) = [b for b in self.app.blocks.values() if b["id"].replace("-", "") == block]
+        return f"{page[:8]}/{self.app.tag(todo)}"
+
+    def _by_key(self, key: str) -> dict[str, Any]:
+        page, _, item = key.partition("/")
+        (found,) = [p for p in self.app.pages.values() if p["id"].replace("-", "")[:8] == page]
+        if not item:
+            return found
+        (todo,) = [
+            b
+            for b in self.app.live(found["id"])
+            if b["type"] == "to_do" and self.app.tag(b) == item
+        ]
+        return todo
+
+    def duplicate_note(self, key: str) -> str | None:
+        """The link in the tool's callout on the page (or under the to-do) it closed."""
+        with self.app.lock:
+            where = self._by_key(key)
+            notes = [
+                r["href"]
+                for b in self.app.live(where["id"])
+                if b["type"] == "callout" and b["created_by"]["id"] in self.tools
+                for r in b["callout"]["rich_text"]
+                if r.get("href")
+            ]
+            return self._key_of(notes[-1]) if notes else None
+
     def delete(self, incident_id: str) -> None:
         self.app.trash_page(self._page(incident_id)["id"])
 
