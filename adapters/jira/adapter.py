@@ -246,7 +246,7 @@ class JiraAdapter(JiraParts, Adapter):
             listed = []
         known = {d.native for d, _ in duplicates} | {r.native for r in items.values()}
         for item, key in listed:
-            keep = items.get(item, postmortem) if item else postmortem
+            keep = items.get(item) if item else postmortem  # an item only ever for an item
             if keep is not None and key not in known | {keep.native}:  # reached by the listing
                 duplicates.append((self._ref(key), keep))
         snapshot = markers.snapshot_of(prop.get("snapshot"), incident_id)
@@ -414,7 +414,7 @@ class JiraAdapter(JiraParts, Adapter):
             if exc.retryable:
                 raise
             log.info("%s: leaving duplicate %s open: %s", self.name, duplicate.key, exc.message)
-        note = f"Duplicate of {keep.key} ({keep.url}): incident-syncer keeps the older issue."
+        note = f"Duplicate of {keep.key} ({keep.url}): incident-syncer keeps {keep.key}."
         update: dict[str, Any] = {
             "labels": [
                 {"remove": ID_LABEL + incident_id},

@@ -104,10 +104,11 @@ class JiraParts:
             if kept is None:
                 kept = (pm_ref, pm_prop.get("digest"), items)
                 continue
-            # A second postmortem goes, with its items: each in favour of the kept postmortem's
-            # copy, or of the kept postmortem itself, where the sync then creates the item.
+            # A second postmortem goes, with its items in favour of the kept postmortem's copies.
+            # An item the kept one lacks is no duplicate (least of all of the postmortem): the
+            # sync creates it under the kept postmortem, and the next lookup lists both copies.
             duplicates.append((pm_ref, kept[0]))
-            duplicates += [(r, kept[2].get(item, kept[0])) for item, r in items.items()]
+            duplicates += [(r, kept[2][item]) for item, r in items.items() if item in kept[2]]
         if kept is not None:
             return kept[0], kept[1], kept[2], duplicates
         # No postmortem: action items (if any) hang off the incident itself.

@@ -153,11 +153,19 @@ class Reconciler:
         kept |= {ref.native for ref in remote.action_items.values()}
         parts: list[tuple[str, IssueRef, IssueRef]] = []
 
+        items = {ref.native for ref in remote.action_items.values()}
+
         def add(dup: IssueRef | None, keep: IssueRef | None) -> None:
             if dup is None or keep is None or dup.native in kept:
                 return
+            # Like for like: a postmortem for the postmortem, an item for an item's copy.
+            if remote.postmortem is not None and keep.native == remote.postmortem.native:
+                what = "postmortem"
+            elif keep.native in items:
+                what = "action item"
+            else:
+                return
             kept.add(dup.native)
-            what = "postmortem" if keep == remote.postmortem else "action item"
             parts.append((what, dup, keep))
 
         for dup, keep in remote.duplicate_parts:
