@@ -249,7 +249,7 @@ NAMES = {  # products, formats, standards: names, not English words to translate
     "SQLite", "Kubernetes", "Mermaid", "Atlassian", "Document", "Format", "ADF", "API", "REST",
     "HTTP", "HMAC", "NTP", "CI", "Starlette", "SEV", "Events", "Workflows", "Adaptive", "Card",
     "Block", "Kit", "Marketplace", "POST", "NHN",
-    "JQL", "MB", "ms",  # a query language; units
+    "JQL", "ASGI", "CPU", "MB", "ms",  # a query language, an interface, units
 }  # fmt: skip
 _SENTENCE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+){2,}")  # three Latin words in a row
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
