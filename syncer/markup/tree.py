@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -106,11 +107,21 @@ class Table:
 Block = Heading | Paragraph | ListBlock | CodeBlock | Quote | Rule | Table
 
 
+_PARSER_LOCK = threading.Lock()
+
+
 @cache
 def _parser() -> MarkdownIt:
+    """The parser, made once. mdurl fills its percent-encoding tables lazily and publishes each
+    before filling it, so a thread reading a link while another fills it fails (IndexError):
+    they are filled here, under a lock, before any thread gets the parser."""
+    import mdurl
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    with _PARSER_LOCK:
+        mdurl.encode("%20")  # normalizeLink's table
+        mdurl.decode("%20", mdurl.DECODE_DEFAULT_CHARS + "%")  # normalizeLinkText's
+        return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
 def parse(markdown: str) -> list[Block]:
