@@ -7,7 +7,9 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from syncer.cli import main
@@ -26,7 +28,6 @@ def test_a_second_serve_on_one_sqlite_file_refuses_to_start(tmp_path: Path) -> N
             [sys.executable, "-m", "syncer", "--config", str(config), "serve", "--port", "0"],
             capture_output=True,
             text=True,
-            timeout=60,
             env={**os.environ, "INCIDENT_SYNCER_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
         )
         assert first.health()["status"] == "ok"  # the first one carries on
@@ -101,4 +102,44 @@ def test_journal_reads_naturally_before_the_first_try_after_one_and_after_severa
         f"  delivery {fresh} (alertmanager, ALERT-1) pending since {when}: not applied yet\n"
         f"  delivery {tried} (alertmanager, ALERT-2) pending since {when}, failed 3 times: "
         "mem: 503\n"
+    )
+
+
+def test_a_bug_in_serve_leaves_the_delivery_pending_and_journal_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real unexpected exception while applying: the delivery answered 202 stays pending with
+    its attempt and the error, and `incident-syncer journal` (another process's view: the
+    state file) shows why."""
+    from syncer.retry import Policy
+    from syncer.serve import Receiver
+    from tests.procs import wait_until
+    from tests.test_ingest_helpers import AM_EXAMPLE
+    from tests.test_serve import BEARER, SERVE, TOKEN, TestClient, make_config
+
+    monkeypatch.setenv("TEST_WEBHOOK_TOKEN", TOKEN)
+    for name in ("USER", "PASSWORD", "HMAC"):
+        monkeypatch.setenv(f"TEST_WEBHOOK_{name}", "x")
+    config = make_config(tmp_path, SERVE)
+    receiver = Receiver(config, policy=Policy(base=3600.0, cap=3600.0))  # the retry: an hour on
+
+    def bug(group: Any, **kwargs: Any) -> Any:
+        raise KeyError("labels")
+
+    monkeypatch.setattr(receiver.ingestor, "process", bug)
+    with TestClient(receiver.app()) as client:
+        answer = client.post("/alertmanager", content=AM_EXAMPLE.read_bytes(), headers=BEARER)
+        assert answer.status_code == 202
+        delivery = wait_until(
+            "the first attempt to fail",
+            lambda: (d := receiver.deliveries.get(1)) is not None and d.attempts == 1 and d,
+        )
+    assert delivery.state == "pending"
+    result = CliRunner().invoke(main, ["--config", str(config.path), "journal"])
+    assert result.exit_code == 0, result.output
+    when = datetime.fromtimestamp(delivery.received).strftime("%Y-%m-%d %H:%M")
+    assert result.output == (
+        "webhook deliveries: 1 pending, 0 failed:\n"
+        f"  delivery 1 (alertmanager, {delivery.group}) pending since {when}, failed once: "
+        "unexpected KeyError: 'labels' (see the server log)\n"
     )
