@@ -388,3 +388,24 @@ def test_the_korean_readme_uses_the_process_terms() -> None:
     ):
         assert term in README_KO
     assert "[README.ko.md](README.ko.md)" in README
+
+
+@pytest.mark.parametrize(
+    "doc", [ROOT / "README.md", *KOREAN_DOCS], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_every_link_of_the_readmes_and_korean_docs_leads_somewhere(doc: Path) -> None:
+    """A link to a file in the repository names one that exists; its #anchor, a heading there."""
+    text = doc.read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", re.sub(r"```.*?```", " ", text, flags=re.S)):
+        if re.match(r"[a-z]+:", target):
+            continue  # an address outside the repository
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path).resolve() if path else doc
+        if not linked.exists():
+            broken.append(target)
+        elif anchor and linked.suffix == ".md":
+            body = re.sub(r"```.*?```", " ", linked.read_text(encoding="utf-8"), flags=re.S)
+            if anchor not in {_slug(h) for h in re.findall(r"^#+ (.+)$", body, re.M)}:
+                broken.append(target)
+    assert broken == []
