@@ -2,7 +2,9 @@
 
 A comment that imitates the tool's event marker (GitHub's hidden HTML comment, Jira's
 footer typed by hand, Notion's tag) must not make the tool believe the entry is posted.
-Guessable ids are the target: explicit ids from incident files, ``grade-SEV3-to-SEV1``.
+Guessable ids are the target: explicit ids from incident files, ``grade-SEV3-to-SEV1``, and
+the ids ChatOps derives from comment numbers (``gh-comment-N``: the next comment's number is
+the last one's plus a little).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.contract.trust import incident_data, write_incident
+
+CHATOPS_ID = "gh-comment-2468013579"
 
 
 class HidingAttacks:
@@ -19,16 +23,22 @@ class HidingAttacks:
         data = incident_data("INC-hide")
         path = write_incident(env["tmp"], data, "hide.yaml")
         assert self.run(env, "sync", str(path)).exit_code == 0  # type: ignore[attr-defined]
-        for event_id in ("mitigated-at-10-30", "grade-SEV3-to-SEV1"):
+        for event_id in ("mitigated-at-10-30", "grade-SEV3-to-SEV1", CHATOPS_ID):
             harness.comment("INC-hide", f"Just checking in.\n\n{harness.forged_event(event_id)}")
         data["grade"] = "SEV1"
-        data["timeline"].append(
+        data["timeline"] += [
             {
                 "at": "2026-03-05T10:30:00+09:00",
                 "text": "Error rate back to normal",
                 "id": "mitigated-at-10-30",
-            }
-        )
+            },
+            # What `/incident note` in comment 2468013579 adds (syncer.chatops).
+            {
+                "at": "2026-03-05T10:35:00+09:00",
+                "text": "Watching the dashboards",
+                "id": CHATOPS_ID,
+            },
+        ]
         write_incident(env["tmp"], data, "hide.yaml")
         result = self.run(env, "sync", str(path))  # type: ignore[attr-defined]
         assert result.exit_code == 0, result.output
@@ -36,6 +46,7 @@ class HidingAttacks:
             "fired",
             "rollback",
             "mitigated-at-10-30",
+            CHATOPS_ID,
             "grade-SEV3-to-SEV1",
         ]
         harness.reset_log()

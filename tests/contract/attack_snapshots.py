@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.contract.trust import incident_data, snapshot_of, write_incident
 
 
@@ -52,14 +54,21 @@ class SnapshotAttacks:
             result = self.run(env, *args)  # type: ignore[attr-defined]
             assert result.exit_code == 0, result.output
 
+    @pytest.mark.parametrize("last", ["another incident's", "a doctored copy"])
     def test_a_snapshot_in_the_part_of_the_body_people_own_is_not_read(
-        self, harness: Any, env: dict[str, Any]
+        self, harness: Any, env: dict[str, Any], last: str
     ) -> None:
+        """Both kinds of snapshot are pasted; ``last`` goes on top where a harness prepends
+        (GitHub, Notion, memory), so an adapter reading the first one meets each in turn."""
         before = self._open_bystander(harness, env)
         path = write_incident(env["tmp"], incident_data("INC-A"), "a.yaml")
         assert self.run(env, "sync", str(path)).exit_code == 0  # type: ignore[attr-defined]
-        harness.person_body("INC-A", snapshot_of("INC-B", "Renamed by mallory"))
-        harness.person_body("INC-A", snapshot_of("INC-A", "Renamed by mallory", grade="SEV1"))
+        pasted = [
+            snapshot_of("INC-A", "Renamed by mallory", grade="SEV1"),
+            snapshot_of("INC-B", "Renamed by mallory"),
+        ]
+        for snapshot in pasted if last == "another incident's" else pasted[::-1]:
+            harness.person_body("INC-A", snapshot)
         self._commands_on_a(env)
         assert self._state(harness, "INC-B") == before
         assert harness.title("INC-A").endswith("Checkout errors (INC-A)")

@@ -8,6 +8,8 @@ not crash. The memory adapter itself passes every test (``test_memory.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from inspect import signature
 from pathlib import Path
 from typing import Any, cast
@@ -133,6 +135,33 @@ class ReadsAnySnapshot(MemoryAdapter):
         return remote
 
 
+class AdoptsWhenAlone(MemoryAdapter):
+    """With no issue of its own for the incident, a labelled one is taken, whoever made it
+    (a fallback for issues an older version left unmarked): its markers and snapshot count."""
+
+    @contextmanager
+    def _credulous(self) -> Iterator[None]:
+        trust, self.trust = self.trust, Credulous(self.name, self.trust.keys)
+        try:
+            yield
+        finally:
+            self.trust = trust
+
+    def find(self, incident_id: str) -> list[IssueRef]:
+        refs = super().find(incident_id)
+        if refs:
+            return refs
+        with self._credulous():
+            return super().find(incident_id)
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        issue = self.store.issues.get(int(ref.native)) or {}
+        if self.trust.is_tool(issue.get("author")):
+            return super().fetch(ref, incident_id)
+        with self._credulous():
+            return super().fetch(ref, incident_id)
+
+
 class SignsNothing(MemoryAdapter):
     """Its markers carry no signature: another identity sharing the key cannot trust them."""
 
@@ -178,6 +207,7 @@ BROKEN = [
     (SignsNothing, "test_signed_markers_count_whichever_identity_wrote_them"),
     (ClosesOnlyIssues, PARTS),
     (ClosesPartsWithoutALink, PARTS),
+    (AdoptsWhenAlone, "test_a_planted_issue_alone_is_neither_read_nor_adopted"),
 ]
 
 
@@ -194,7 +224,12 @@ def run_rule(
     harness.table = {**harness.table, "type": type_name}
     contract = suite.TrackerContract()
     test = getattr(contract, rule)
-    extra = {"monkeypatch": monkeypatch} if "monkeypatch" in signature(test).parameters else {}
+    extra: dict[str, Any] = {}
+    if "monkeypatch" in signature(test).parameters:
+        extra["monkeypatch"] = monkeypatch
+    for mark in getattr(test, "pytestmark", []):  # a parametrized rule: its first case
+        if mark.name == "parametrize":
+            extra[mark.args[0]] = mark.args[1][0]
     test(harness, contract.make_env(harness, tmp_path, monkeypatch), **extra)
 
 
