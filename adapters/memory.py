@@ -268,6 +268,7 @@ class MemoryAdapter(Adapter):
                 raise TrackerError(
                     f"{ref.key} is not incident {incident_id}", tracker=self.name, status=404
                 )
+            markers.report_strays(issue["body"], section, self.trust, ref.key)
         events, unmarked = [], []
         comments = self._comments(issue)
         with self._locked():

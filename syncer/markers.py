@@ -285,6 +285,7 @@ class Trust:
     cache: IdentityCache | None = None
     _identity: frozenset[str] | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _said: set[str] = field(default_factory=set, repr=False)  # what report_strays told, once
 
     def sign(self, kind: str, attrs: Mapping[str, str], bound: Bound = None) -> dict[str, str]:
         return self.keys.sign(kind, attrs, bound)
@@ -522,6 +523,30 @@ def owned(
                 snapshot = None
         return Section(attrs=begin.attrs, snapshot=snapshot, start=begin.start, end=end.end())
     return None
+
+
+def report_strays(text: str | None, section: Section | None, trust: Trust, where: str) -> int:
+    """Say (at ``-v``, once a run) how many snapshot markers ``text`` holds outside the tool's
+    ``section``: people's text (the tool neutralises every marker it renders), never read.
+    Their count."""
+    strays = sum(
+        1
+        for m in _SNAPSHOT.finditer(text or "")
+        if section is None or not section.start <= m.start() < section.end
+    )
+    said = f"{where} {strays}"
+    with trust._lock:
+        new = strays > 0 and said not in trust._said
+        trust._said.add(said)
+    if new:
+        log.info(
+            "%s: ignored %d snapshot marker(s) in %s outside incident-syncer's section "
+            "(people's text: only the tool's own section is read)",
+            trust.tracker,
+            strays,
+            where,
+        )
+    return strays
 
 
 def replace_owned(existing: str | None, section: str, where: Section | None) -> str:

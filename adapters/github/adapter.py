@@ -262,6 +262,7 @@ class GitHubAdapter(Adapter):
                 status=404,
             )
         item, section = found
+        markers.report_strays(item.body, section, self.trust, ref.key)
         comments = self._comments(item.number)
         events, unmarked = [], []
         bound = {"incident": incident_id}

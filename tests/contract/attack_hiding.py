@@ -9,9 +9,12 @@ the last one's plus a little).
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
-from tests.contract.trust import incident_data, write_incident
+import pytest
+
+from tests.contract.trust import KEY, incident_data, write_incident
 
 CHATOPS_ID = "gh-comment-2468013579"
 
@@ -19,7 +22,14 @@ CHATOPS_ID = "gh-comment-2468013579"
 class HidingAttacks:
     """Nothing a person writes hides an entry: the tool posts it, once."""
 
-    def test_a_forged_event_marker_hides_nothing(self, harness: Any, env: dict[str, Any]) -> None:
+    @pytest.mark.parametrize("runner", ["local state", "no local state", "marker key"])
+    def test_a_forged_event_marker_hides_nothing(
+        self, harness: Any, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, runner: str
+    ) -> None:
+        """Whatever the runner knows: its local state, none (an ephemeral runner, which
+        learns who wrote what from the tracker alone), or a marker key (nothing unsigned)."""
+        if runner == "marker key":
+            monkeypatch.setenv("INCIDENT_SYNCER_MARKER_KEY", KEY)
         data = incident_data("INC-hide")
         path = write_incident(env["tmp"], data, "hide.yaml")
         assert self.run(env, "sync", str(path)).exit_code == 0  # type: ignore[attr-defined]
@@ -40,6 +50,8 @@ class HidingAttacks:
             },
         ]
         write_incident(env["tmp"], data, "hide.yaml")
+        if runner == "no local state":
+            shutil.rmtree(env["state"])
         result = self.run(env, "sync", str(path))  # type: ignore[attr-defined]
         assert result.exit_code == 0, result.output
         assert harness.events("INC-hide") == [

@@ -162,6 +162,22 @@ class AdoptsWhenAlone(MemoryAdapter):
             return super().fetch(ref, incident_id)
 
 
+class _Forgetful(markers.Trust):
+    """Never keeps who it is in the local state (the engine's cache goes nowhere)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, None if name == "cache" else value)
+
+
+class ForgetsWhoItIs(MemoryAdapter):
+    """Asks who its token is on every run, although the local state could remember it."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        t = self.trust
+        self.trust = _Forgetful(t.tracker, t.keys, t.authors, t.whoami, credential=t.credential)
+
+
 class SignsNothing(MemoryAdapter):
     """Its markers carry no signature: another identity sharing the key cannot trust them."""
 
@@ -205,6 +221,7 @@ BROKEN = [
     (TrustsEveryMarker, "test_a_planted_older_issue_is_never_kept_over_the_tools_own"),
     (ReadsAnySnapshot, "test_a_snapshot_in_the_part_of_the_body_people_own_is_not_read"),
     (SignsNothing, "test_signed_markers_count_whichever_identity_wrote_them"),
+    (ForgetsWhoItIs, "test_a_no_op_resync_without_a_key_asks_who_it_is_only_with_no_local_state"),
     (ClosesOnlyIssues, PARTS),
     (ClosesPartsWithoutALink, PARTS),
     (AdoptsWhenAlone, "test_a_planted_issue_alone_is_neither_read_nor_adopted"),

@@ -9,6 +9,7 @@ identity) keep counting. A sync that meets only signed markers never asks who it
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,17 @@ class IdentityRules:
         result = self.run(env, "sync", str(path), "--dry-run")  # type: ignore[attr-defined]
         assert result.exit_code == 0 and "create issue" in result.output
         assert f"not written by incident-syncer ({harness.identity()};" in result.output
+
+    def test_a_no_op_resync_without_a_key_asks_who_it_is_only_with_no_local_state(
+        self, harness: Any, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The trust rule's whole cost without a key: a runner with its local state never asks
+        (it learned who it is from its own writes); an ephemeral one asks once, then not again."""
+        path = self._synced(env, monkeypatch, None, incident_data("INC-free"))
+        assert self._resync(harness, env, path) == (0, 0)
+        shutil.rmtree(env["state"])
+        assert self._resync(harness, env, path) == (0, 1)
+        assert self._resync(harness, env, path) == (0, 0)
 
     def test_a_no_op_resync_with_a_key_never_asks_who_the_token_is(
         self, harness: Any, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
