@@ -69,7 +69,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from syncer.errors import LookupFailed, TrackerError
 from syncer.model import ActionItem, Incident, Status, TimelineEvent
-from syncer.retry import Limits, Pacer
+from syncer.pacing import Limits, Pacer
 
 if TYPE_CHECKING:
     from syncer.config import Config
@@ -114,7 +114,7 @@ class AdapterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
-    # Pacing (``syncer.retry.pacer_for``): None keeps the type's documented limits, 0 lifts one.
+    # Pacing (``syncer.pacing.pacer_for``): None keeps the type's documented limits, 0 lifts one.
     requests_per_second: float | None = Field(
         None, ge=0, description="every request (Notion: 3); 0 = no limit"
     )
@@ -271,7 +271,7 @@ class Adapter(Protocol):
     counts writes by it."""
     default_limits: ClassVar[Limits] = Limits()
     """The tracker's documented rate limits; the table's pacing keys override them and
-    :func:`syncer.retry.pacer_for` builds the pacer from both. No limit by default (the pacer
+    :func:`syncer.pacing.pacer_for` builds the pacer from both. No limit by default (the pacer
     then learns the pace from 429s)."""
     name: str
     """The ``NAME`` of ``[trackers.NAME]``: errors and logs say it."""

@@ -49,7 +49,7 @@ from syncer import markers
 from syncer.config import Config
 from syncer.errors import TrackerError
 from syncer.model import Status
-from syncer.retry import pacer_for
+from syncer.pacing import pacer_for
 
 PAGE = 100  # comments per read, as the real trackers page them
 TOOL = "incident-syncer"

@@ -3,7 +3,7 @@
 :func:`collect` reads incident files and tabular exports (a bad row is
 reported and skipped, not fatal). :class:`Runner` syncs the incidents with a
 bounded pool of workers; every request goes through its tracker's shared
-:class:`~syncer.retry.Pacer`, so adding workers never exceeds a tracker's
+:class:`~syncer.pacing.Pacer`, so adding workers never exceeds a tracker's
 budget, it only keeps the budget busy.
 
 What survives a crash: before anything is written every incident is put in

@@ -73,13 +73,13 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
             monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     from adapters import memory
-    from syncer import retry, secrets
+    from syncer import pacing, secrets
 
     memory._STORES.clear()
     # Secrets are remembered per process: one test's credentials must not mask the next one's words.
     monkeypatch.setattr(secrets, "_values", set())
     # Pacers are per process in real life; one test's 429s must not slow the next one.
-    monkeypatch.setattr(retry, "_PACERS", {})
+    monkeypatch.setattr(pacing, "_PACERS", {})
     yield
 
 

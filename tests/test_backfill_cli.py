@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from adapters import memory
-from syncer import markers, retry
+from syncer import markers, pacing
 from syncer.cli import main
 from tests.conftest import ROOT, write_config
 
@@ -44,7 +44,7 @@ def configure(tmp_path: Path, trackers: dict[str, dict[str, Any]] | None = None)
 
 def run(cfg: Path, *args: str) -> Result:
     """One run of the CLI; like a real run it starts with fresh pacers (they live per process)."""
-    retry._PACERS.clear()
+    pacing._PACERS.clear()
     return CliRunner().invoke(main, ["--config", str(cfg), *args], catch_exceptions=False)
 
 

@@ -11,7 +11,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from syncer.retry import Limits, Pacer, limits_for, pacer_for, retry_after_seconds
+from syncer.errors import retry_after_seconds
+from syncer.pacing import Limits, Pacer, limits_for, pacer_for
 from tests.fakes.clock import FakeClock
 
 

@@ -9,8 +9,8 @@ import pytest
 from syncer.backfill import Summary, TrackerTally, _reason
 from syncer.engine import Result
 from syncer.errors import InputError
+from syncer.pacing import Pacer
 from syncer.progress import Progress, choose_mode, duration, summary_table
-from syncer.retry import Pacer
 from tests.fakes.clock import FakeClock
 
 

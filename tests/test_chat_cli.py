@@ -66,9 +66,9 @@ def configure(
 
 
 def run(config: Path, *args: str) -> Result:
-    from syncer import retry
+    from syncer import pacing
 
-    retry._PACERS.clear()
+    pacing._PACERS.clear()
     return CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
 
 

@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from adapters.notion import NotionAdapter, page_url, plan_requests
 from adapters.notion.blocks import short
 from syncer import config as config_mod
-from syncer import markers, registry, retry
+from syncer import markers, pacing, registry
 from syncer.cli import main
 from syncer.errors import TrackerError
 from tests.conftest import BANNER, CHECKOUT, write_config
@@ -699,7 +699,7 @@ def test_timeouts_and_unreachable_servers_are_retryable(
         slow.find(BANNER_ID)
     assert timed_out.value.retryable and "did not answer within 0.1s" in timed_out.value.message
     app.latency = 0
-    retry._PACERS.pop("notion", None)
+    pacing._PACERS.pop("notion", None)
     nowhere = adapter(app, monkeypatch, base_url="http://127.0.0.1:9")
     with pytest.raises(TrackerError) as unreachable:
         nowhere.find(BANNER_ID)
@@ -766,7 +766,7 @@ def test_a_client_faster_than_notion_meets_429s_and_still_converges(
             break
     assert codes[-1] == 0, codes
     assert any(e.status == 429 for e in app.log)
-    assert retry._PACERS["notion"][1].penalties > 0  # the pacer slowed down on its own
+    assert pacing._PACERS["notion"][1].penalties > 0  # the pacer slowed down on its own
     app.rate_limit = None
     data = load_yaml(BANNER)
     (page,) = app.incident_pages(data["id"])
@@ -807,7 +807,7 @@ def test_a_duplicate_page_is_closed_with_a_link_to_the_kept_one(
 def test_renamed_properties_and_a_status_property(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    retry._PACERS.pop("notion", None)
+    pacing._PACERS.pop("notion", None)
     schema = {
         "제목": "title",
         "장애 ID": "rich_text",
@@ -884,7 +884,7 @@ def test_three_trackers_from_one_sync(
     from tests.fakes.jira import FakeJira
 
     for name in ("gh", "jira"):
-        retry._PACERS.pop(name, None)
+        pacing._PACERS.pop(name, None)
     github_app = FakeGitHub(users={"alice": "write", "erin": "write"})
     github_app.start()
     jira_app = FakeJira()

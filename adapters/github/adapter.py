@@ -35,7 +35,7 @@ from syncer import markers
 from syncer.config import Config
 from syncer.errors import LookupFailed, TrackerError, retryable
 from syncer.model import Status
-from syncer.retry import Limits, pacer_for
+from syncer.pacing import Limits, pacer_for
 from syncer.secrets import from_env
 from syncer.texts import Texts
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from adapters.github.settings import GitHubSettings
 from syncer.errors import TrackerError, http_error, rate_limited
-from syncer.retry import Pacer
+from syncer.pacing import Pacer
 
 if TYPE_CHECKING:
     from github.GithubObject import GithubObject
@@ -46,7 +46,7 @@ class GitHubClient:
                 timeout=self.settings.timeout,
                 retry=None,  # the engine owns retries (PyGithub's default repeats POSTs on 5xx)
                 per_page=self.settings.page_size,
-                seconds_between_requests=None,  # pacing is ours (syncer.retry.pacer_for)
+                seconds_between_requests=None,  # pacing is ours (syncer.pacing.pacer_for)
                 seconds_between_writes=None,
                 lazy=True,  # no GET for objects we only address (the repository, an issue)
                 user_agent="incident-syncer (PyGithub)",

@@ -46,7 +46,7 @@ from syncer import markers
 from syncer.config import Config
 from syncer.errors import ConfigError, LookupFailed, TrackerError
 from syncer.model import Status
-from syncer.retry import pacer_for
+from syncer.pacing import pacer_for
 
 log = logging.getLogger("syncer.jira")
 

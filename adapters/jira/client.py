@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.jira.settings import JiraSettings
 from syncer.errors import ConfigError, TrackerError, http_error, server_message
-from syncer.retry import Pacer
+from syncer.pacing import Pacer
 from syncer.secrets import from_env, remember
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ their item id.
 
 The engine owns retries: notion-client's own retry is switched off (it retries 429 on
 every method, POST included) and every failure becomes a :class:`TrackerError`. All
-requests go through the tracker's shared :class:`syncer.retry.Pacer` (three a second by
+requests go through the tracker's shared :class:`syncer.pacing.Pacer` (three a second by
 default).
 """
 

@@ -53,7 +53,7 @@ from adapters.notion.trust import NotionTrust
 from syncer import markers
 from syncer.config import Config
 from syncer.model import Status
-from syncer.retry import Limits, pacer_for
+from syncer.pacing import Limits, pacer_for
 from syncer.secrets import from_env
 from syncer.texts import Texts
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from adapters.notion.settings import NotionSettings
 from syncer.errors import TrackerError, http_error, retryable
-from syncer.retry import Pacer
+from syncer.pacing import Pacer
 from syncer.secrets import redact
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})

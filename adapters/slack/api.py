@@ -21,7 +21,8 @@ from pydantic import SecretStr
 
 from syncer import errors
 from syncer.errors import TrackerError, retry_after_seconds
-from syncer.retry import Pacer, Policy, pacer_for
+from syncer.pacing import Pacer, pacer_for
+from syncer.retry import Policy
 
 if TYPE_CHECKING:
     from adapters.slack.settings import SlackSettings

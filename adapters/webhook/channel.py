@@ -19,8 +19,8 @@ from syncer.chattext import ChatTexts
 from syncer.config import Config
 from syncer.errors import ConfigError, TrackerError, http_error
 from syncer.model import Incident, Status, TimelineEvent
+from syncer.pacing import pacer_for
 from syncer.render import Extra, Renderer, builtin_templates
-from syncer.retry import pacer_for
 from syncer.secrets import from_env, redact
 
 EXAMPLES = ("pagerduty", "teams", "kakao-alimtalk", "sms")

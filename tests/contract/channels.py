@@ -120,9 +120,9 @@ class ChannelContract:
 
     def run(self, env: dict[str, Any], *args: str) -> Result:
         """One CLI run; like a real run it starts with fresh pacers (they live per process)."""
-        from syncer import retry
+        from syncer import pacing
 
-        retry._PACERS.clear()
+        pacing._PACERS.clear()
         return CliRunner().invoke(
             main, ["--config", str(env["config"]), *args], catch_exceptions=False
         )

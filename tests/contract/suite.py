@@ -258,9 +258,9 @@ class TrackerContract(
 
     def run(self, env: dict[str, Any], *args: str) -> Result:
         """One CLI run; like a real run it starts with fresh pacers (they live per process)."""
-        from syncer import retry
+        from syncer import pacing
 
-        retry._PACERS.clear()
+        pacing._PACERS.clear()
         result = CliRunner().invoke(
             main, ["--config", str(env["config"]), *args], catch_exceptions=False
         )
@@ -442,22 +442,22 @@ class TrackerContract(
         self, harness: Harness, env: dict[str, Any]
     ) -> None:
         """The pacer sees every request the tracker receives (its budget is the tracker's)."""
-        from syncer import retry
+        from syncer import pacing
 
         harness.reset_log()
         assert self.run(env, "sync", str(BANNER), str(CHECKOUT)).exit_code == 0
-        _, pacer = retry._PACERS[harness.name]
+        _, pacer = pacing._PACERS[harness.name]
         assert pacer.requests == harness.requests() > 0
 
     def test_every_requests_answer_is_observed(self, harness: Harness, env: dict[str, Any]) -> None:
         """Answers, errors and requests that got no answer all reach the pacer, in order: a
         request left in flight would count against the tracker's limits and hold the others."""
-        from syncer import retry
+        from syncer import pacing
 
         harness.faults(0.3, seed=3)
         for _ in range(3):
             self.run(env, "sync", str(BANNER), str(CHECKOUT))
-            _, pacer = retry._PACERS[harness.name]
+            _, pacer = pacing._PACERS[harness.name]
             assert pacer.requests > 0
             assert (pacer.answers, pacer.in_flight) == (pacer.requests, 0)
         harness.faults(0.0)
@@ -466,7 +466,7 @@ class TrackerContract(
             self.run(env, "sync", str(BANNER))
         finally:
             harness.unreachable(False)
-        _, pacer = retry._PACERS[harness.name]
+        _, pacer = pacing._PACERS[harness.name]
         assert pacer.requests > 0
         assert (pacer.answers, pacer.in_flight) == (pacer.requests, 0)
 

@@ -20,7 +20,7 @@ from adapters.base import IssueDoc, IssueRef, Remote
 from adapters.memory import PAGE, MemoryAdapter
 from syncer import markers
 from syncer.errors import TrackerError
-from syncer.retry import Pacer
+from syncer.pacing import Pacer
 from tests.conftest import install_plugin
 from tests.contract import suite
 from tests.contract.test_memory import MemoryHarness

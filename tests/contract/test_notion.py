@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from syncer import markers, retry
+from syncer import markers, pacing
 from tests.contract import trust
 from tests.contract.suite import ServedHarness, TrackerContract
 from tests.fakes.notion import (
@@ -267,7 +267,7 @@ class NotionHarness(ServedHarness):
 
 @pytest.fixture(params=["data_source", "database"])
 def notion_harness(request: pytest.FixtureRequest) -> Iterator[NotionHarness]:
-    retry._PACERS.pop("notion", None)  # a 429 slows the process-wide pacer: not across tests
+    pacing._PACERS.pop("notion", None)  # a 429 slows the process-wide pacer: not across tests
     app = FakeNotion()
     app.start()
     try:

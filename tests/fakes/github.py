@@ -1184,9 +1184,9 @@ def github_tracker(app: FakeGitHub, **overrides: Any) -> dict[str, Any]:
 
 def fresh_pacers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget the process-wide pacers, so that one test's 429s do not slow the next one."""
-    from syncer import retry
+    from syncer import pacing
 
-    monkeypatch.setattr(retry, "_PACERS", {})
+    monkeypatch.setattr(pacing, "_PACERS", {})
 
 
 @pytest.fixture
