@@ -224,13 +224,22 @@ def _parse_toml(text: str, name: str) -> Any:
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\(at line (\d+), column \d+\)", message)
-        raise InputError(
-            "TOML syntax error: " + re.sub(r"\s*\(at line \d+, column \d+\)", "", message),
-            file=name,
-            line=int(match.group(1)) if match else None,
-        ) from None
+        line = int(match.group(1)) if match else None
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        key = _toml_key_at(text, line) if line else None
+        field = _field(key) if key else None
+        if key and problem == "Cannot overwrite a value":
+            first = _toml_lines(text).get(key)
+            problem = f"{key[-1]!r} is written twice in this table" + (
+                f" (first at line {first}); keep one" if first and first != line else "; keep one"
+            )
+        elif problem == "Invalid date or datetime":
+            problem = "not a valid date or time; expected ISO 8601 like 2024-02-12T00:10:00+09:00"
+        else:
+            problem = "TOML syntax error: " + problem
+        raise InputError(problem, file=name, line=line, field=field) from None
     except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
-        raise InputError(f"nested more than {yamlsafe.MAX_DEPTH} levels deep", file=name) from None
+        raise _too_deep_error(text, "toml", name) from None
 
 
 def _parse_json(text: str, name: str) -> Any:
@@ -255,7 +264,7 @@ def _parse_json(text: str, name: str) -> Any:
             f"{exc.args[0]!r} is written twice in one object; keep one", file=name
         ) from None
     except RecursionError:  # the json module reads nested arrays and objects by recursion
-        raise InputError(f"nested more than {yamlsafe.MAX_DEPTH} levels deep", file=name) from None
+        raise _too_deep_error(text, "json", name) from None
 
 
 class _Twice(Exception):
@@ -273,6 +282,109 @@ def _too_deep(data: Any) -> Path_ | None:
             stack.extend((v, (*path, str(k))) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, (*path, i)) for i, v in enumerate(value))
+    return None
+
+
+def _too_deep_error(text: str, kind: str, name: str) -> InputError:
+    """Nesting too deep for the parser itself: the line and field found by a scan."""
+    found = _scan_depth(text, kind)
+    line, path = found if found is not None else (None, ())
+    return InputError(
+        f"nested more than {yamlsafe.MAX_DEPTH} levels deep",
+        file=name,
+        line=line,
+        field=_field(path[:-1]) or None,
+    )
+
+
+_TOML_KEY_PATH = re.compile(
+    r"""((?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
+    r"""(?:[ \t]*\.[ \t]*(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'))*)[ \t]*="""
+)
+_TOML_STRINGS = ('"""', "'''", '"', "'")
+
+
+def _key_parts(text: str) -> Path_:
+    return tuple(p.strip().strip("\"'") for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text))
+
+
+def _scan_depth(text: str, kind: str) -> tuple[int, Path_] | None:
+    """Where a JSON or TOML document first nests more than :data:`yamlsafe.MAX_DEPTH` levels:
+    its line and the path of the value (for documents too deep for the parsers, which
+    recurse). Strings, comments and TOML table headers are skipped; no value is built."""
+    line, i, n = 1, 0, len(text)
+    table: Path_ = ()  # TOML: the current [table]
+    statement: Path_ = ()  # TOML: the key of the current top-level ``key = value``
+    counters: dict[Path_, int] = {}
+    frames: list[list[Any]] = []  # [bracket, key or index, expecting a key]
+    expecting = kind == "toml"  # TOML: a line starts with a key (or a header)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+            expecting = expecting or (kind == "toml" and not frames)
+            i += 1
+            continue
+        if ch in " \t\r":
+            i += 1
+            continue
+        if kind == "toml" and ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if kind == "toml" and expecting:
+            if not frames and ch == "[":
+                end = text.find("\n", i)
+                header = _TOML_HEADER.match(text[i : n if end < 0 else end])
+                if header:
+                    table = _key_parts(header.group(2))
+                    if header.group(1) == "[[":
+                        counters[table] = counters.get(table, -1) + 1
+                        table = (*table, counters[table])
+                i = n if end < 0 else end
+                continue
+            key = _TOML_KEY_PATH.match(text, i)
+            if key:
+                parts = _key_parts(key.group(1))
+                if frames:
+                    frames[-1][1] = ".".join(str(p) for p in parts)
+                else:
+                    statement = (*table, *parts)
+                expecting = False
+                i = key.end()
+                continue
+            expecting = False
+        quote = next((q for q in _TOML_STRINGS if text.startswith(q, i)), None)
+        if quote is not None and (kind == "toml" or quote == '"'):
+            j = i + len(quote)
+            while j < n and not text.startswith(quote, j):
+                j += 2 if text[j] == "\\" and quote[0] == '"' else 1
+            value = text[i + len(quote) : j]
+            line += value.count("\n")
+            if kind == "json" and frames and frames[-1][2]:
+                try:
+                    frames[-1][1] = json.loads(f'"{value}"')
+                except ValueError:
+                    frames[-1][1] = value
+                frames[-1][2] = False
+            i = j + len(quote)
+            continue
+        if ch in "[{":
+            path = (*statement, *(f[1] for f in frames))
+            if len(path) > yamlsafe.MAX_DEPTH:
+                return line, path
+            frames.append([ch, 0 if ch == "[" else "?", ch == "{"])
+            expecting = kind == "toml" and ch == "{"
+        elif ch in "]}":
+            if frames:
+                frames.pop()
+        elif ch == "," and frames:
+            if frames[-1][0] == "[":
+                frames[-1][1] += 1
+            else:
+                frames[-1][2] = True
+                expecting = kind == "toml"
+        i += 1
     return None
 
 
@@ -300,6 +412,20 @@ def _toml_lines(text: str) -> dict[Path_, int]:
         if key:
             lines.setdefault((*table, key.group(1).strip("\"'")), number)
     return lines
+
+
+def _toml_key_at(text: str, line: int) -> Path_ | None:
+    """The key that ``key = value`` on ``line`` sets, with its table (None: no such line)."""
+    table: Path_ = ()
+    for number, raw in enumerate(text.splitlines()[:line], 1):
+        header = _TOML_HEADER.match(raw)
+        if header:
+            table = tuple(p.strip().strip("\"'") for p in header.group(2).split("."))
+            continue
+        if number == line:
+            key = _TOML_KEY.match(raw)
+            return (*table, key.group(1).strip("\"'")) if key else None
+    return None
 
 
 def _nearest_line(lines: dict[Path_, int], loc: Path_) -> int | None:

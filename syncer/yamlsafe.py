@@ -12,7 +12,7 @@ few hundred bytes of nested aliases cannot take seconds or gigabytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -87,42 +87,85 @@ _Loader.add_implicit_resolver(
 _Loader.add_constructor(_TIMESTAMP, yaml.SafeLoader.construct_yaml_str)
 
 
+@dataclass
+class _Open:
+    """A collection being read: its anchor, the values in it so far (aliases expanded), and
+    where the reader is in it (the children read, and a mapping's current key)."""
+
+    anchor: str | None
+    mapping: bool
+    size: int = 1
+    children: int = 0
+    key: str = "?"
+
+    def at(self) -> str | int:
+        """The key or index of the child being read."""
+        return self.key if self.mapping else self.children
+
+
 def _check_events(text: str) -> None:
     """Depth and alias expansion from the event stream, before any tree is built (the
-    composer recurses, and a tree of aliases is small until something walks it)."""
-    open_: list[tuple[str | None, int]] = []  # collections being read: (anchor, values so far)
+    composer recurses, and a tree of aliases is small until something walks it); a
+    refusal names the field it is in."""
+    open_: list[_Open] = []
     sizes: dict[str, int] = {}
+
+    def field() -> str | None:
+        return _field(tuple(o.at() for o in open_)) or None
+
+    def done(size: int, value: str | None = None) -> None:
+        """A child of the innermost collection was read (a key too, in a mapping)."""
+        if not open_:
+            return
+        parent = open_[-1]
+        parent.size += size
+        if parent.mapping and parent.children % 2 == 0:
+            parent.key = value if value is not None else "?"
+        parent.children += 1
+
+    try:
+        _walk_events(text, open_, sizes, field, done)
+    except TooDeep as exc:  # libyaml's own limit, met while it reads ahead: where we are
+        exc.field = exc.field or field()
+        raise
+
+
+def _walk_events(
+    text: str,
+    open_: list[_Open],
+    sizes: dict[str, int],
+    field: Callable[[], str | None],
+    done: Callable[..., None],
+) -> None:
     added = 0
     with _reading(text, "YAML syntax error: ") as loader:
         while (event := loader.get_event()) is not None:
             line = event.start_mark.line + 1 if event.start_mark else None
             if isinstance(event, yaml.CollectionStartEvent):
                 if len(open_) >= MAX_DEPTH:
-                    raise TooDeep(f"nested more than {MAX_DEPTH} levels deep", line)
-                open_.append((event.anchor, 1))
+                    raise TooDeep(f"nested more than {MAX_DEPTH} levels deep", line, field())
+                open_.append(_Open(event.anchor, isinstance(event, yaml.MappingStartEvent)))
             elif isinstance(event, yaml.CollectionEndEvent):
-                anchor, size = open_.pop()
-                if anchor is not None:
-                    sizes[anchor] = size
-                if open_:
-                    open_[-1] = (open_[-1][0], open_[-1][1] + size)
+                closed = open_.pop()
+                if closed.anchor is not None:
+                    sizes[closed.anchor] = closed.size
+                done(closed.size)
             elif isinstance(event, yaml.ScalarEvent):
                 if event.anchor is not None:
                     sizes[event.anchor] = 1
-                if open_:
-                    open_[-1] = (open_[-1][0], open_[-1][1] + 1)
+                done(1, event.value)
             elif isinstance(event, yaml.AliasEvent):
-                if any(anchor == event.anchor for anchor, _ in open_):
-                    raise Problem("an alias refers to the value it is part of", line)
+                if any(o.anchor == event.anchor for o in open_):
+                    raise Problem("an alias refers to the value it is part of", line, field())
                 size = sizes.get(event.anchor or "", 1)  # an unknown one: the composer's error
                 added += size - 1
                 if added > MAX_ALIASED:
                     raise Problem(
                         f"aliases expand to more than {MAX_ALIASED} values; write the values out",
                         line,
+                        field(),
                     )
-                if open_:
-                    open_[-1] = (open_[-1][0], open_[-1][1] + size)
+                done(size)
 
 
 @contextmanager
@@ -157,6 +200,15 @@ def load(text: str) -> tuple[Any, dict[Path_, int]]:
         lines = _lines(node)
         try:
             return loader.construct_document(node), lines
+        except yaml.constructor.ConstructorError as exc:  # a tag the safe loader has no use for
+            line = exc.problem_mark.line + 1 if exc.problem_mark else None
+            raise Problem(
+                f"the tag {_short_tag(exc.problem or '')} is not allowed: write plain values "
+                "(text, numbers, lists, mappings)",
+                line,
+                _field(min((p for p, n in lines.items() if n == line), key=len, default=()))
+                or None,
+            ) from None
         except (ValueError, TypeError, OverflowError):  # an explicit tag's value
             raise Problem(
                 "YAML error: a value with an explicit tag (like !!int) does not fit its tag"
@@ -211,6 +263,13 @@ def _lines(root: yaml.Node) -> dict[Path_, int]:
                 lines.setdefault(child, item.start_mark.line + 1)
                 stack.append((item, child))
     return lines
+
+
+def _short_tag(problem: str) -> str:
+    """The tag named in PyYAML's "could not determine a constructor for the tag '...'"."""
+    found = re.search(r"'([^']*)'", problem)
+    tag = found.group(1) if found else "?"
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:") else tag
 
 
 def _field(loc: Path_) -> str:

@@ -33,19 +33,19 @@ def alias_bomb(levels: int) -> str:
 HOSTILE = {
     "alias-bomb.yaml": (
         alias_bomb(9),
-        "Error: alias-bomb.yaml:8: aliases expand to more than 10000 values; write the values out",
+        "Error: alias-bomb.yaml:8: a4[0]: aliases expand to more than 10000 values; write the values out",
     ),
     "alias-loop.yaml": (
         HEAD + "services: &s [a, *s]\n",
-        "Error: alias-loop.yaml:4: an alias refers to the value it is part of",
+        "Error: alias-loop.yaml:4: services[1]: an alias refers to the value it is part of",
     ),
     "deep.yaml": (
         HEAD + "postmortem: " + "[" * 5000 + "]" * 5000 + "\n",
-        "Error: deep.yaml:4: nested more than 32 levels deep",
+        "Error: deep.yaml:4: postmortem[0]: nested more than 32 levels deep",
     ),
     "deep.json": (
         '{"id": "INC-1", "title": "x", "grade": "SEV1",\n "links": ' + "[" * 100_000 + "\n",
-        "Error: deep.json: nested more than 32 levels deep",
+        "Error: deep.json:2: links" + "[0]" * 31 + ": nested more than 32 levels deep",
     ),
     "deep-but-parsed.json": (
         '{"id": "INC-1", "title": "x", "grade": "SEV1",\n "links": ' + "[" * 40 + "]" * 40 + "}\n",
@@ -54,7 +54,13 @@ HOSTILE = {
     ),
     "deep.toml": (
         'id = "INC-1"\ntitle = "x"\ngrade = "SEV1"\nservices = ' + "[" * 100_000 + "\n",
-        "Error: deep.toml: nested more than 32 levels deep",
+        "Error: deep.toml:4: services" + "[0]" * 31 + ": nested more than 32 levels deep",
+    ),
+    "deep-inline.toml": (
+        'id = "INC-1"\n[postmortem]\nauthor = "a [[[ # not nested"\n# nor [[[ this\n'
+        "lessons = { lucky = [" + "{ a = [" * 20_000 + "\n",
+        "Error: deep-inline.toml:5: postmortem.lessons.lucky" + "[0].a" * 14 + "[0]: "
+        "nested more than 32 levels deep",
     ),
     "month13.yaml": (
         HEAD + "started_at: 2024-13-01\n",
@@ -103,11 +109,13 @@ HOSTILE = {
     ),
     "twice.toml": (
         'id = "INC-1"\ntitle = "a"\ngrade = "SEV1"\ntitle = "b"\n',
-        "Error: twice.toml:4: TOML syntax error: Cannot overwrite a value",
+        "Error: twice.toml:4: title: 'title' is written twice in this table (first at line 2); "
+        "keep one",
     ),
     "toml-date.toml": (
         'id = "INC-1"\ntitle = "a"\ngrade = "SEV1"\nstarted_at = 2024-02-30T00:00:00Z\n',
-        "Error: toml-date.toml:4: TOML syntax error: Invalid date or datetime",
+        "Error: toml-date.toml:4: started_at: not a valid date or time; expected ISO 8601 like "
+        "2024-02-12T00:10:00+09:00",
     ),
     "tag.yaml": (
         HEAD + "started_at: !!timestamp 2024-13-01\n",
@@ -116,8 +124,13 @@ HOSTILE = {
     ),
     "python.yaml": (
         HEAD + "cause: !!python/object/apply:os.system [echo]\n",
-        "Error: python.yaml:4: YAML error: could not determine a constructor for the tag "
-        "'tag:yaml.org,2002:python/object/apply:os.system'",
+        "Error: python.yaml:4: cause: the tag !!python/object/apply:os.system is not allowed: "
+        "write plain values (text, numbers, lists, mappings)",
+    ),
+    "local-tag.yaml": (
+        HEAD + "timeline:\n  - at: 2024-02-12T00:25:00+09:00\n    text: !secret x\n",
+        "Error: local-tag.yaml:6: timeline[0].text: the tag !secret is not allowed: write plain "
+        "values (text, numbers, lists, mappings)",
     ),
     "long-title.yaml": (
         "id: INC-1\ntitle: " + "가" * 300 + "\ngrade: SEV1\n",

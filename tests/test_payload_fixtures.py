@@ -270,3 +270,29 @@ def test_the_example_config_grades_unlabelled_grafana_rules_on_purpose() -> None
     assert Mapping(config_mod.parse({}, None)).grade(docs) == "SEV4"  # without a choice
     policy = (ROOT / "examples" / "alerting" / "grafana-contact-point.yaml").read_text()
     assert '["severity", "=", ""]' in policy  # unlabelled alerts are routed, not dropped
+
+
+# Grafana 9's resolved body carries the value only in valueString (var and metric named).
+
+
+def test_a_value_only_in_the_value_string_is_shown_when_firing_and_when_resolved(
+    tmp_path: Path,
+) -> None:
+    resolved = json.loads(payload("grafana-zulip-resolved.json"))
+    firing = json.loads(json.dumps(resolved))  # the same group, as it fired ten minutes before
+    firing["status"] = "firing"
+    firing["alerts"][0].update(status="firing", endsAt="0001-01-01T00:00:00Z")
+    (tmp_path / "firing.json").write_text(json.dumps(firing), encoding="utf-8")
+    config = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "vs"}})
+    for body in (tmp_path / "firing.json", PAYLOADS / "grafana-zulip-resolved.json"):
+        result = CliRunner().invoke(
+            main, ["--config", str(config), "ingest", "--source", "grafana", str(body)]
+        )
+        assert result.exit_code == 0, result.output
+    (issue,) = [i for i in memory.store("vs").issues.values() if i["kind"] == "incident"]
+    assert [markers.strip(t).strip() for t in memory.texts(issue)] == [
+        "**2022-06-17 09:41 KST** · 인지\n\n알림 발생: Test alert (1건 발생 중)\n"
+        "- 🔥 This is a summary field, failure on <no value>: B0=24",
+        "**2022-06-17 09:51 KST** · 상태\n\n알림 해소: Test alert (1건 해소)\n"
+        "- ✅ This is a summary field, failure on <no value>: B0=24",
+    ]

@@ -43,7 +43,7 @@ BAD = {
     ),
     "syntax.toml": (
         'id = "INC-3"\ntitle = \n',
-        "Error: syntax.toml:2: TOML syntax error: Invalid value",
+        "Error: syntax.toml:2: title: TOML syntax error: Invalid value",
     ),
     "syntax.json": (
         '{"id": "INC-4",\n "title": }\n',
