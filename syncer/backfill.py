@@ -189,7 +189,7 @@ class TrackerTally:
 
     def add(self, result: Result, at: float) -> None:
         self.elapsed = max(self.elapsed, at)
-        self.writes += result.writes
+        self.writes += result.would_write if result.dry_run else result.writes
         self.pm_writes += sum(1 for op in result.operations if op.startswith(PM_OPERATIONS))
         if result.error:
             self.failed += 1

@@ -150,6 +150,7 @@ def summary_table(summary: Summary, *, dry_run: bool = False) -> str:
     heads += ["(postmortem)", "elapsed"]
     if dry_run:
         heads[1:4] = ["to create", "to update", "unchanged"]
+        heads[6:8] = ["to write", "(postmortem)"]
     rows = []
     for name, t in summary.trackers.items():
         rows.append(

@@ -275,12 +275,53 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
         "    - set status → closed\n"
     )
     assert table(result.stdout) == (
-        "tracker  to create  to update  unchanged  skipped  failed  writes  (postmortem)  elapsed\n"
-        "gh               2          0          0        0       0       0             0     m:ss\n"
+        "tracker  to create  to update  unchanged  skipped  failed  to write  (postmortem)  elapsed\n"
+        "gh               2          0          0        0       0         4             0     m:ss\n"
         "  gh: 2 request(s) (0 write(s))\n"
     )
     assert memory.store("gh").writes() == 0 and memory.store("gh").issues == {}
     assert run(cfg, "journal").output == "nothing pending\n"
+
+
+@pytest.mark.parametrize("trackers", [["gh"], ["gh", "notion"]])
+def test_dry_run_counts_the_writes_the_run_then_makes(tmp_path: Path, trackers: list[str]) -> None:
+    """The dry run's `to write` is what the real run then writes, tracker by tracker: new
+    issues with timelines, postmortems and action items, across trackers that link each other
+    (phase 2); a change to incidents that exist (one more entry each); postmortems held back
+    by `--no-postmortems` and published later (linked from the issue by an update)."""
+    cfg = configure(tmp_path, {name: TWO[name] for name in trackers})
+    pm = {"summary": "요약", "action_items": [{"id": "AI-1", "title": "재발 방지"}]}
+    folder = make_folder(tmp_path, 3, events=12, postmortem=pm)
+    live = incident_data(3, events=7, status="investigating")  # entries as comments
+    (folder / "INC-BF-003.yaml").write_text(yaml.safe_dump(live, allow_unicode=True), "utf-8")
+
+    def counts(dry: bool, *more: str) -> dict[str, str]:
+        flags = ["--dry-run", *more] if dry else list(more)
+        out = run(cfg, "backfill", str(folder), *flags, "--progress", "off", "--concurrency", "1")
+        assert out.exit_code == 0, out.output
+        rows = [line.split() for line in out.stdout.splitlines()[1:] if line[:1] != " "]
+        return {row[0]: row[6] for row in rows}  # the `writes` / `to write` column
+
+    planned = counts(dry=True)
+    assert all(memory.store(name).writes() == 0 for name in trackers)
+    assert planned == counts(dry=False) and all(int(n) > 3 for n in planned.values()), planned
+    for i in range(4):
+        path = folder / f"INC-BF-{i:03d}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["timeline"].append({"at": data["detected_at"], "text": "추가 메모"})
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    again = counts(dry=True)
+    assert again == counts(dry=False) and all(int(n) >= 4 for n in again.values()), again
+
+    shutil.rmtree(folder)
+    folder.mkdir()
+    for i in (10, 11):  # incidents the trackers do not hold yet
+        data = yaml.safe_dump(incident_data(i, events=3, postmortem=pm), allow_unicode=True)
+        (folder / f"INC-BF-{i:03d}.yaml").write_text(data, encoding="utf-8")
+    held = counts(True, "--no-postmortems")
+    assert held == counts(False, "--no-postmortems")
+    late = counts(dry=True)
+    assert late == counts(dry=False) and late != {name: "0" for name in trackers}, late
 
 
 def test_faults_are_journaled_and_retry_converges(tmp_path: Path) -> None:

@@ -155,6 +155,8 @@ def _reporter(progress: Progress, *, as_json: bool, dry_run: bool) -> Any:
         for result in results:
             if as_json:
                 data = result.to_json() | {"writes": result.writes}
+                if dry_run:
+                    data["would_write"] = result.would_write
                 click.echo(json.dumps(data, ensure_ascii=False))
             elif result.error:
                 progress.echo(f"✗ {result.incident} → {result.tracker}: {result.error}")

@@ -211,6 +211,8 @@ class Engine:
         links_before = _links(located)
         _parallel(lambda n: reconcile(n, [x for x in links_before if x.tracker != n]), names)
 
+        if options.dry_run:
+            _count_relinks(results, names)
         # Phase 2: issues created just now are linked from the others.
         if (
             not options.dry_run
@@ -247,6 +249,16 @@ class Engine:
 
             _parallel(relink, again)
         return [results[n] for n in names]
+
+
+def _count_relinks(results: dict[str, Result], names: list[str]) -> None:
+    """A dry run's count of phase 2: an issue a sibling tracker would create is linked from
+    this one's body, by an update of its own unless the plan updates the body anyway."""
+    creating = {n for n in names if results[n].ok and results[n].key is None}
+    for name in names:
+        result = results[name]
+        if result.ok and creating - {name} and not result.updates_body:
+            result.would_write += 1
 
 
 def told_of(results: list[Result]) -> tuple[list[TrackerLink], str | None]:

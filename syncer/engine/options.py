@@ -35,6 +35,10 @@ class Result:
     retryable: bool = False
     writes: int = 0
     dry_run: bool = False
+    # A dry run's count of the writes the plan would make (``writes`` stays what was done: 0).
+    would_write: int = 0
+    # The plan brings the issue's body in line itself (a dry run's relink is counted once).
+    updates_body: bool = field(default=False, repr=False)
     ref: IssueRef | None = field(default=None, repr=False)
     # Created in phase 1, the rest left for phase 2 (when every tracker's link is known).
     deferred: bool = field(default=False, repr=False)

@@ -195,6 +195,17 @@ def plan(
     return ops
 
 
+def writes_of(ops: list[Op], adapter: Adapter) -> int:
+    """The writes ``ops`` take when applied: one each, a timeline batch per ``events_per_write``,
+    and the update that links a postmortem published just now when no update is planned."""
+    per_write = max(1, adapter.events_per_write)
+    count = sum(-(-len(op.events) // per_write) if isinstance(op, AddEvents) else 1 for op in ops)
+    fresh_pm = any(isinstance(op, PublishPostmortem) and op.existing is None for op in ops)
+    if fresh_pm and not any(isinstance(op, Update) for op in ops):
+        count += 1
+    return count
+
+
 def changes_of(adapter: Adapter, doc: IssueDoc, remote: Remote | None) -> frozenset[str]:
     """Which of the issue's content, grade and status differ from ``doc``."""
     changes = set()

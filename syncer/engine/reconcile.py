@@ -22,6 +22,7 @@ from syncer.engine.plan import (
     Update,
     changes_of,
     plan,
+    writes_of,
 )
 from syncer.errors import LookupFailed, TrackerError
 from syncer.model import Incident, Status
@@ -108,6 +109,11 @@ class Reconciler:
         )
         if t.options.dry_run:
             result.operations = [op.describe() for op in ops]
+            result.would_write = writes_of(ops, t.adapter)
+            result.updates_body = any(
+                isinstance(op, Update) or (isinstance(op, PublishPostmortem) and not op.existing)
+                for op in ops
+            )
             return
         if t.create_only:
             # Only the creation now (if it is still missing: a lost answer may have made it).
