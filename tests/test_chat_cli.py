@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from syncer.cli import main
-from tests.conftest import write_config
+from tests.conftest import ROOT, write_config
 from tests.fakes.receiver import FakeReceiver
 from tests.fakes.slack import FakeSlack, slack_channel
 
@@ -298,6 +298,39 @@ def test_an_alert_is_announced_in_the_same_run(tmp_path: Path, slack: FakeSlack)
         "    - post 1 timeline entry: al-f-34744ef6846d-f912c06f\n"
         "    - update the notice: content\n"
     )
+
+
+def test_ingest_and_gha_tell_only_the_channels_named(
+    tmp_path: Path, slack: FakeSlack, pager: FakeReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--channel` on `ingest` and `gha` as on `sync`: only the channels named are told (the
+    output lists them), the others are not even read."""
+    config = configure(tmp_path, slack, pager)
+    payload = ROOT / "examples" / "alerting" / "payloads" / "generic-settlement-batch.json"
+    paged = run(config, "ingest", "--source", "generic", str(payload), "--channel", "pager")
+    assert paged.exit_code == 0, paged.output
+    told = [line.split(" → ")[-1].split()[0] for line in paged.stdout.splitlines() if "✓" in line]
+    assert told == ["mem", "pager"]
+    assert len(pager.deliveries) == 1 and slack.writes() == 0
+
+    monkeypatch.chdir(tmp_path)
+    event = tmp_path / "event.json"
+    form = {"action": "note", "incident_id": paged.output.split(":")[0], "text": "롤백 시작"}
+    event.write_text(json.dumps({"inputs": form, "sender": {"login": "erin"}}), encoding="utf-8")
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "workflow_dispatch")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    noted = run(config, "gha", "--channel", "slack")
+    assert noted.exit_code == 0, noted.output
+    told = [line.split(" → ")[-1].split()[0] for line in noted.stdout.splitlines() if "✓" in line]
+    assert told == ["mem", "slack"]
+    notices = [
+        m
+        for m in slack.incidents.messages
+        if (m.get("metadata") or {}).get("event_type") == "incident_syncer_notice"
+    ]
+    assert len(pager.deliveries) == 1 and len(notices) == 1
+    replies = [r["text"] for r in slack.incidents.replies[notices[0]["ts"]]]
+    assert replies[-1].endswith("롤백 시작 (erin)"), replies
 
 
 def test_injected_faults_converge_with_nothing_posted_twice(

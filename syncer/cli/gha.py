@@ -19,6 +19,8 @@ import click
 
 from syncer.app import engine_for
 from syncer.cli.common import (
+    channel_option,
+    chosen_channels,
     config_option,
     exit_code,
     handle_errors,
@@ -63,6 +65,7 @@ COMMENT_BUDGET = 60_000
 @click.option(
     "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
 )
+@channel_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @config_option
@@ -178,7 +181,7 @@ class _Run:
     def sync_incident(self, incident: Incident, config: Config, command: str) -> int:
         from syncer.engine import Options
 
-        engine = engine_for(config, list(self.trackers))
+        engine = engine_for(config, list(self.trackers), channels=chosen_channels())
         results = engine.sync(incident, Options(dry_run=self.dry_run, command=command))
         print_results(results, as_json=self.as_json, dry_run=self.dry_run)
         return exit_code(results)
@@ -232,7 +235,8 @@ class _Run:
     def schedule(self) -> int:
         from syncer.cli.journal import retry
 
-        code = self.invoke(retry, trackers=self.trackers, as_json=self.as_json)
+        channels = tuple(chosen_channels() or ())
+        code = self.invoke(retry, trackers=self.trackers, channels=channels, as_json=self.as_json)
         files = [str(p) for p in self._folder_files()]
         if files:
             code = max(code, self.sync_files(files))
@@ -361,7 +365,7 @@ class _Run:
             commander=inputs.get("commander") or None,
             services=[s.strip() for s in (inputs.get("services") or "").split(",") if s.strip()],
         )
-        engine = engine_for(config, list(self.trackers))
+        engine = engine_for(config, list(self.trackers), channels=chosen_channels())
         try:
             incident = engine.load(incident_id)
         except NotFound:
@@ -494,7 +498,7 @@ class _Run:
             final=command.final,
             author=comment.author,
         )
-        engine = engine_for(config, list(self.trackers))
+        engine = engine_for(config, list(self.trackers), channels=chosen_channels())
         incident = engine.load(incident_id)
         try:
             new, state = self._changed(incident, change, config)

@@ -10,6 +10,8 @@ import click
 
 from syncer.app import engine_for
 from syncer.cli.common import (
+    channel_option,
+    chosen_channels,
     config_option,
     exit_code,
     handle_errors,
@@ -30,6 +32,7 @@ from syncer.ingest import SOURCES
 @click.option(
     "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
 )
+@channel_option
 @click.option("--dry-run", is_flag=True, help="Print what would happen; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @config_option
@@ -57,7 +60,7 @@ def ingest(path: str, source: str, trackers: tuple[str, ...], dry_run: bool, as_
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=path) from None
     group = parse(source, body, config.tz)
-    engine = engine_for(config, list(trackers))
+    engine = engine_for(config, list(trackers), channels=chosen_channels())
     outcome = Ingestor(engine).process(group, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(outcome.to_json(), ensure_ascii=False))
