@@ -103,13 +103,8 @@ class Retrier:
 
     def due(self, entry: Pending) -> float | None:
         """When ``entry`` is retried (epoch seconds), or None if it waits for a person."""
-        retry = entry.options.get("retry")
-        if retry == "manual":
-            return None
-        if retry == "auto":
-            backoff = self.policy.base * 2 ** min(entry.attempts - 1, 30)
-            wait = max(min(MAX_BACKOFF, backoff), float(entry.options.get("retry_after") or 0))
-            return entry.updated + wait
+        if entry.options.get("retry") in ("auto", "manual"):
+            return next_retry(entry, self.policy.base)
         # A tell that started and has not finished: in flight, or cut short by a stop or a crash.
         return entry.updated if entry.updated < self._started else entry.updated + self.grace
 
@@ -175,6 +170,17 @@ class Retrier:
             log.info("%s: %s retried: %s", name, incident_id, result.error or "told")
         if self._on_result is not None:
             self._on_result(name, result)
+
+
+def next_retry(entry: Pending, base: float) -> float | None:
+    """When ``serve`` tells a failed channel's ``entry`` again (epoch seconds): a backoff from
+    ``base`` that doubles with each failed attempt (``MAX_BACKOFF`` at most), or Retry-After
+    when that is longer. None if it waits for a person (the failure was not retryable)."""
+    if entry.options.get("retry") != "auto":
+        return None
+    backoff = base * 2 ** min(entry.attempts - 1, 30)
+    wait = max(min(MAX_BACKOFF, backoff), float(entry.options.get("retry_after") or 0))
+    return entry.updated + wait
 
 
 def _key(entry: Pending) -> tuple[str, str, float]:

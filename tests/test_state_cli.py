@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,53 @@ def test_a_second_serve_on_one_sqlite_file_refuses_to_start(tmp_path: Path) -> N
     # Once the first has stopped, the file is free again.
     again = ServeProcess(config, tmp_path / "serve.log").start()
     again.stop()
+
+
+def test_journal_says_when_a_failed_channel_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel that failed retryably is told again by serve after its backoff or Retry-After
+    (whichever is longer); one that needs a person is not retried by itself: journal says which."""
+    monkeypatch.setenv("INCIDENT_SYNCER_RETRY_BASE", "30")
+    pager = (
+        '[channels.pager]\ntype = "webhook"\nurl = "https://pager.example/v2"\ntemplate = "sms"\n'
+    )
+    config = write_config(tmp_path / "incident-syncer.toml", {"mem": {"type": "memory"}}, pager)
+    at = 1_733_300_000.0
+    state = SQLiteState(tmp_path / "state" / "state.db", lambda: at)
+    late = {"retry": "auto", "retry_after": 600}
+    state.journal_put("pager", "INC-1", "sync", {"id": "INC-1"}, late, error="pager: HTTP 429")
+    for _ in range(3):  # the third failure: a backoff of 30 s × 2² = 2 min
+        state.journal_put(
+            "pager", "INC-2", "note", {"id": "INC-2"}, {"retry": "auto"}, "pager: 503"
+        )
+    person = {"retry": "manual"}
+    state.journal_put("pager", "INC-3", "sync", {"id": "INC-3"}, person, error="pager: HTTP 401")
+    state.journal_put("pager", "INC-4", "sync", {"id": "INC-4"}, {})  # being told now
+    state.close()
+    result = CliRunner().invoke(main, ["--config", str(config), "journal"])
+    assert result.exit_code == 0, result.output
+
+    def when(delay: float) -> str:
+        return datetime.fromtimestamp(at + delay).strftime("%Y-%m-%d %H:%M")  # local time
+
+    now = "`incident-syncer retry` at once"
+    assert result.output == (
+        "4 pending:\n"
+        f"  INC-1 → pager (sync, pending since {when(0)}, failed once; serve retries at "
+        f"{when(600)}, {now}): pager: HTTP 429\n"
+        f"  INC-2 → pager (note, pending since {when(0)}, failed 3 times; serve retries at "
+        f"{when(120)}, {now}): pager: 503\n"
+        f"  INC-3 → pager (sync, pending since {when(0)}, failed once; not retried by itself: "
+        "fix it, then `incident-syncer retry`): pager: HTTP 401\n"
+        f"  INC-4 → pager (sync, pending since {when(0)}): not started yet\n"
+    )
+    listed = json.loads(
+        CliRunner().invoke(main, ["--config", str(config), "journal", "--json"]).output
+    )
+    iso = datetime.fromtimestamp(at + 600).isoformat(timespec="seconds")
+    assert [e.get("next_retry", "-") for e in listed] == [iso, listed[1]["next_retry"], None, "-"]
+    assert listed[1]["next_retry"] == datetime.fromtimestamp(at + 120).isoformat(timespec="seconds")
 
 
 def test_journal_shows_pending_and_failed_deliveries_with_the_reason(tmp_path: Path) -> None:

@@ -136,8 +136,10 @@ def journal(as_json: bool) -> None:
     state = open_state(config)
     entries = state.journal()
     deliveries = state.deliveries.pending() + state.deliveries.failures()
+    channels = set(config.channels)
     if as_json:
-        echo_json([_entry_json(e) for e in entries] + [_delivery_json(d) for d in deliveries])
+        listed = [_entry_json(e, e.tracker in channels) for e in entries]
+        echo_json(listed + [_delivery_json(d) for d in deliveries])
         return
     if not entries and not deliveries:
         click.echo("nothing pending")
@@ -147,6 +149,8 @@ def journal(as_json: bool) -> None:
     for e in entries:
         why = e.last_error or "not started yet"
         pending = f"pending since {_when(e.created)}{_failed(e.attempts)}"
+        if e.tracker in channels:
+            pending += _next_try(e)
         click.echo(f"  {e.incident_id} → {e.tracker} ({e.command}, {pending}): {why}")
     if deliveries:
         waiting = sum(1 for d in deliveries if d.state == "pending")
@@ -167,12 +171,30 @@ def _failed(attempts: int) -> str:
     return ", failed " + {1: "once", 2: "twice"}.get(attempts, f"{attempts} times")
 
 
+def _next_try(entry: Pending) -> str:
+    """When a failed channel is told again, as a clause: by `serve` at a time (its backoff or
+    Retry-After), or not by itself (a failure that needs a person)."""
+    if entry.options.get("retry") not in ("auto", "manual"):
+        return ""  # not failed here: a tell under way, or one cut short (serve resumes it)
+    at = _retry_at(entry)
+    if at is not None:
+        return f"; serve retries at {_when(at)}, `incident-syncer retry` at once"
+    return "; not retried by itself: fix it, then `incident-syncer retry`"
+
+
+def _retry_at(entry: Pending) -> float | None:
+    from syncer.retelling import next_retry
+    from syncer.retry import Policy
+
+    return next_retry(entry, Policy.from_env().base)
+
+
 def _when(stamp: float) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
-def _entry_json(e: Pending) -> dict[str, Any]:
-    return {
+def _entry_json(e: Pending, channel: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "incident": e.incident_id,
         "tracker": e.tracker,
         "command": e.command,
@@ -180,6 +202,15 @@ def _entry_json(e: Pending) -> dict[str, Any]:
         "last_error": e.last_error,
         "since": datetime.fromtimestamp(e.created).isoformat(timespec="seconds"),
     }
+    if channel and e.options.get("retry") in ("auto", "manual"):
+        # When serve tells the channel again (null: not by itself, it waits for a person).
+        at = _retry_at(e)
+        data["next_retry"] = None if at is None else _iso(at)
+    return data
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
 
 
 def _delivery_json(d: Delivery) -> dict[str, Any]:
