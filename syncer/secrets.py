@@ -78,4 +78,15 @@ class RedactingFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # A traceback (log.exception) carries the exception's own words, which can quote a
+        # header or a URL: format it here, redacted, and the formatter prints this text instead.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()

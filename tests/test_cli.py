@@ -177,3 +177,26 @@ def test_an_unexpected_error_is_a_message_not_a_traceback(monkeypatch: pytest.Mo
     assert result.stderr.strip() == (
         "Error: unexpected RuntimeError: disk on fire (run with -vv for the traceback, and please report it)"
     )
+
+
+def test_the_traceback_asked_for_with_vv_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import syncer.render
+    from syncer import secrets
+
+    monkeypatch.setenv("SOME_TOKEN", "ghp_vvtracebacksecret789")
+    secrets.from_env("SOME_TOKEN", setting="x")
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("401 for token ghp_vvtracebacksecret789")
+
+    monkeypatch.setattr(syncer.render.Renderer, "render", boom)
+    result = CliRunner().invoke(main, ["-vv", "render", str(BANNER)])
+    assert result.exit_code == 1
+    assert "ghp_vvtracebacksecret789" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-2:] == [
+        "RuntimeError: 401 for token <secret>",
+        "Error: unexpected RuntimeError: 401 for token <secret>"
+        " (please report it, with the traceback above)",
+    ]

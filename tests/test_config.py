@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from syncer import config, secrets
+from syncer import config, logs, secrets
 from syncer.cli import main
 from syncer.errors import ConfigError
 from tests.conftest import BANNER, ROOT
@@ -116,6 +117,29 @@ def test_secrets_are_redacted_everywhere(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     with pytest.raises(ConfigError, match="environment variable NOPE_NOT_SET is not set"):
         secrets.from_env("NOPE_NOT_SET", setting="trackers.x.token_env")
+
+
+def test_a_logged_traceback_is_redacted_like_its_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOME_TOKEN", "ghp_tracebacksecret456")
+    secrets.from_env("SOME_TOKEN", setting="x")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logs.setup(0, outcomes=True)
+        try:
+            raise RuntimeError("401 for Authorization: token ghp_tracebacksecret456")
+        except RuntimeError:
+            logging.getLogger("syncer.serve").exception("delivery 7: unexpected error")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        logging.captureWarnings(False)
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR syncer.serve: delivery 7: unexpected error\nTraceback ")
+    assert err.endswith("\nRuntimeError: 401 for Authorization: token <secret>\n")
+    assert "ghp_tracebacksecret456" not in err
 
 
 def test_grades_are_ordered_most_severe_first(tmp_path: Path) -> None:

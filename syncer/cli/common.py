@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -89,12 +90,13 @@ def handle_errors(fn: F) -> F:
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
+            hint = "run with -vv for the traceback, and please report it"
             if (ctx.obj or {}).get("verbose", 0) >= 2:
-                raise
-            emit_error(
-                f"unexpected {type(exc).__name__}: {exc} (run with -vv for the traceback, and please report it)",
-                exc,
-            )
+                # The traceback asked for, redacted: the exception's words can quote a secret.
+                shown = "".join(traceback.format_exception(exc))
+                click.echo(secrets.redact(shown), err=True, nl=False)
+                hint = "please report it, with the traceback above"
+            emit_error(f"unexpected {type(exc).__name__}: {exc} ({hint})", exc)
             ctx.exit(1)
 
     return wrapper  # type: ignore[return-value]
