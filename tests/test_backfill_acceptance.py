@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.contract import test_notion as notion_contract
 from tests.fakes.github import FakeGitHub, fresh_pacers, github_tracker
 from tests.fakes.jira import FakeJira
 from tests.fakes.notion import FakeNotion, notion_tracker
+from tests.procs import wait_until
 from tests.test_backfill_cli import configure, make_folder
 
 pytestmark = pytest.mark.slow  # 200 incidents through subprocesses, several times
@@ -160,9 +160,9 @@ def test_200_incidents_killed_half_way_then_resumed_exactly_once(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and len(trackers.github.app.issues) < COUNT // 2:
-        time.sleep(0.01)
+    wait_until(
+        "half the incidents on GitHub", lambda: len(trackers.github.app.issues) >= COUNT // 2
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     half = len(trackers.github.app.issues)

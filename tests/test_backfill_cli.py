@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from adapters import memory
 from syncer import markers, pacing
 from syncer.cli import main
 from tests.conftest import ROOT, write_config
+from tests.procs import wait_until
 
 EXAMPLE = ROOT / "examples" / "backfill"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -407,11 +407,12 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if store.exists() and len(json.loads(store.read_text(encoding="utf-8"))["issues"]) >= 8:
-            break
-        time.sleep(0.02)
+    wait_until(
+        "8 issues written",
+        lambda: (
+            store.exists() and len(json.loads(store.read_text(encoding="utf-8"))["issues"]) >= 8
+        ),
+    )
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -482,11 +483,12 @@ def test_a_second_ctrl_c_quits_at_once_and_retry_still_finishes_exactly_once(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if store.exists() and len(json.loads(store.read_text(encoding="utf-8"))["issues"]) >= 4:
-            break
-        time.sleep(0.02)
+    wait_until(
+        "4 issues written",
+        lambda: (
+            store.exists() and len(json.loads(store.read_text(encoding="utf-8"))["issues"]) >= 4
+        ),
+    )
     proc.send_signal(signal.SIGINT)
     assert proc.stderr is not None
     for line in proc.stderr:  # the first Ctrl-C was taken: in-flight work may finish...

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -14,6 +13,7 @@ import pytest
 from syncer.errors import retry_after_seconds
 from syncer.pacing import Limits, Pacer, limits_for, pacer_for
 from tests.fakes.clock import FakeClock
+from tests.procs import GUARD, wait_until
 
 
 def gaps(starts: list[float]) -> list[float]:
@@ -108,7 +108,7 @@ class StallingClock(FakeClock):
     def sleep(self, seconds: float) -> None:
         if not getattr(self.first, "done", False):
             self.first.done = True
-            self.barrier.wait(timeout=10)
+            self.barrier.wait(timeout=GUARD)  # a guard against a hang only
             return  # woke up after the stall, far past the slot
         super().sleep(seconds)
 
@@ -220,8 +220,10 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     assert retry_after_seconds("0.5") == 0.5
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("soon") is None
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 27 <= (retry_after_seconds(later) or 0) <= 31
+    now = datetime(2026, 12, 5, 9, 0, 0, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds(later, now=now.timestamp()) == 30.0
+    assert retry_after_seconds(later, now=now.timestamp() + 45) == 0.0  # already past
 
 
 class _Settings:
@@ -355,25 +357,34 @@ def test_with_burst_requests_in_flight_a_caller_waits_for_an_answer(clock: FakeC
 
     def slow() -> None:
         sent.append(pacer.wait())
-        answer.wait(timeout=10)
+        answer.wait()
         pacer.observe(200)
 
     holders = [threading.Thread(target=slow) for _ in range(2)]
     for t in holders:
         t.start()
-    while pacer.in_flight < 2:
-        time.sleep(0.001)
+    wait_until("two requests in flight", lambda: pacer.in_flight >= 2)
 
     def third_caller() -> None:
         sent.append(pacer.wait())
         pacer.observe(None)  # no answer came: it leaves the flight all the same
 
+    held = threading.Event()
+
+    class Watched(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            held.set()  # a caller waits for an answer: no slot can be free
+            return super().wait(timeout)
+
+    pacer._answer = Watched(pacer._lock)
     third = threading.Thread(target=third_caller)
     third.start()
-    third.join(timeout=0.2)
-    assert third.is_alive() and len(sent) == 2  # held: two requests in flight, no answer yet
-    answer.set()
+    try:
+        wait_until("the third caller to wait or go", lambda: held.is_set() or len(sent) == 3)
+        assert held.is_set() and len(sent) == 2  # held: two requests in flight, no answer yet
+    finally:
+        answer.set()
     for t in [*holders, third]:
-        t.join(timeout=10)
+        t.join()
     assert len(sent) == 3 and sent[2] >= max(sent[:2])
     assert pacer.in_flight == 0 and pacer.answers == 3

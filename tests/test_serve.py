@@ -21,6 +21,7 @@ from syncer.ingest import signature
 from syncer.ingest.payloads import parse
 from syncer.serve import Receiver
 from tests.conftest import write_config
+from tests.procs import wait_until
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx is what we install
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -80,8 +81,6 @@ class Server:
 
     def wait(self) -> None:
         """Until every delivery is applied (a loaded machine is slow, not wrong: no bound)."""
-        from tests.procs import wait_until
-
         wait_until(
             "the worker to finish",
             lambda: self.receiver.worker.idle() and self.receiver.deliveries.count() == 0,
@@ -345,10 +344,7 @@ def test_a_failing_tracker_is_retried_until_it_answers(tmp_path: Path, secrets_e
     with TestClient(receiver.app()) as client:
         response = client.post("/alertmanager", content=AM_EXAMPLE.read_bytes(), headers=BEARER)
         assert response.status_code == 202
-        deadline = time.monotonic() + 10
-        while receiver.deliveries.get(1).attempts < 2:  # type: ignore[union-attr]
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until("a second attempt", lambda: receiver.deliveries.get(1).attempts >= 2)  # type: ignore[union-attr]
         assert receiver.deliveries.get(1).state == "pending"  # type: ignore[union-attr]
         # The healthy tracker got the incident at once; the failing one is not held up by it.
         assert len(Server(receiver, client).issues()) == 1
@@ -399,10 +395,7 @@ def test_a_delivery_no_tracker_can_place_stays_pending_however_long(
     store.fail_rate = 1.0
     with TestClient(receiver.app()) as client:
         client.post("/alertmanager", content=AM_EXAMPLE.read_bytes(), headers=BEARER)
-        deadline = time.monotonic() + 10
-        while receiver.deliveries.get(1).attempts < 4:  # type: ignore[union-attr]
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until("a fourth attempt", lambda: receiver.deliveries.get(1).attempts >= 4)  # type: ignore[union-attr]
         delivery = receiver.deliveries.get(1)
         assert delivery is not None and delivery.state == "pending"
         assert "injected failure" in (delivery.last_error or "")

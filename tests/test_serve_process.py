@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -139,12 +138,16 @@ class Trackers:
     def memory_issues(self, incident_id: str) -> list[dict[str, Any]]:
         if not self.store.exists():
             return []
-        for _ in range(50):  # the serve process rewrites the file; read a whole one
+
+        def whole() -> dict[str, Any] | None:
             try:
-                data = json.loads(self.store.read_text(encoding="utf-8"))
-                break
+                found: dict[str, Any] = json.loads(self.store.read_text(encoding="utf-8"))
             except json.JSONDecodeError:
-                time.sleep(0.02)
+                return None
+            return found
+
+        # The serve process rewrites the file: read a whole one.
+        data = wait_until("a whole memory store file", whole)
         return [
             i
             for i in data["issues"].values()
