@@ -73,7 +73,9 @@ PROPERTIES = settings(
 )
 
 
-def incident(text: str, *, extra_event: bool = False) -> Incident | None:
+def incident(
+    text: str, *, extra_event: bool = False, incident_id: str = "INC-P"
+) -> Incident | None:
     """An incident with ``text`` in every field people write (None if the model refuses it)."""
     one_line = " ".join(text.split())[:200] or "x"
     timeline: list[dict[str, Any]] = [
@@ -88,7 +90,7 @@ def incident(text: str, *, extra_event: bool = False) -> Incident | None:
     if extra_event:
         timeline.append({"at": "2026-03-05T10:30:00+09:00", "text": "Recovered #e", "id": "next"})
     data = {
-        "id": "INC-P",
+        "id": incident_id,
         "title": one_line,
         "grade": "SEV2",
         "status": "resolved",
