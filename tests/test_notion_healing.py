@@ -112,3 +112,66 @@ def test_deleting_a_block_already_in_the_trash_is_done(
     assert again.json()["message"].startswith("Can't edit block that is archived.")
     built._delete(block)  # an earlier answer was lost: the retry finds it in the trash, done
     assert fake_notion.blocks[block]["in_trash"]
+
+
+@pytest.mark.parametrize("database", [True, False], ids=["postmortem-database", "child-page"])
+def test_a_postmortem_two_runs_republished_at_once_is_written_again_whole(
+    fake_notion: FakeNotion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: bool
+) -> None:
+    """Two runs that both rewrite the incident's one postmortem (neither holding a lock the other
+    sees) each append their copy after the part they kept: the page holds the rewritten part
+    twice, with two end tags and every to-do twice. That postmortem is not the one its digest
+    names, so the next sync writes it again whole, rather than trust the end tag at the bottom."""
+    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
+    overrides = {"postmortem_database_id": fake_notion.pm_db_id} if database else {}
+    harness = NotionHarness(fake_notion, **overrides)
+    configs = []
+    for name in ("first", "a", "b", "last"):  # four runners, each with a state of its own
+        (tmp_path / name).mkdir()
+        configs.append(
+            write_config(tmp_path / name / "incident-syncer.toml", {"notion": harness.table})
+        )
+    first, run_a, run_b, last = configs
+    sync(first)
+    (postmortem,) = harness._postmortems(BANNER_ID)
+    edited = tmp_path / "edited.yaml"  # the postmortem's summary changed: both runs rewrite it
+    edited.write_text(
+        BANNER.read_text(encoding="utf-8").replace("약 38분간", "38분 동안"), encoding="utf-8"
+    )
+
+    def run(config: Path) -> str:
+        result = CliRunner().invoke(main, ["--config", str(config), "sync", str(edited)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    real = NotionAdapter._delete
+    raced: list[str] = []  # run b's output, once it has run
+
+    def the_other_run_meanwhile(self: NotionAdapter, block_id: str) -> None:
+        if not raced:  # run a has read the postmortem and is about to rewrite its tail
+            raced.append("")
+            raced[0] = run(run_b)  # run b reads, deletes and appends in the meantime
+        real(self, block_id)
+
+    with monkeypatch.context() as racing:
+        racing.setattr(NotionAdapter, "_delete", the_other_run_meanwhile)
+        run(run_a)
+    pm_id = postmortem["id"].replace("-", "")[:8]
+    assert raced and f"    - update postmortem {pm_id}\n" in raced[0]
+
+    def ends() -> list[str]:
+        tags = [harness.app.tag(b) or "" for b in fake_notion.live(postmortem["id"])]
+        return [t for t in tags if t.startswith("incident-syncer end ")]
+
+    assert len(ends()) == 2 and harness.action_items(BANNER_ID) == 4  # the race's leftovers
+
+    healed = run(last)
+    page = harness._page(BANNER_ID)["id"]
+    assert healed == (
+        f"✓ {BANNER_ID} → notion {short_id(page)} {page_url(page)}: updated\n"
+        f"    - update postmortem {pm_id}\n"
+        "    - update issue body\n"  # the racing runs left two notices on the page too
+    )
+    assert len(ends()) == 1 and harness.action_items(BANNER_ID) == 2
+    assert len(harness._postmortems(BANNER_ID)) == 1
+    assert run(last).endswith(": unchanged\n")

@@ -467,13 +467,17 @@ class NotionAdapter(Adapter):
             return None
         pm = PostmortemLayout(page=page, head=head, content=[str(b["id"]) for b in blocks[1:]])
         digest = mark.removeprefix(prefix)
-        end = self.checks.tag(blocks[-1], incident_id)
-        if len(blocks) > 1 and end == f"incident-syncer end {digest}":
-            pm.digest = digest
+        ends = 0
         for block in blocks[1:]:
             item = self.checks.tag(block, incident_id)
             if block.get("type") == "to_do" and item and ITEM_ID.match(item):
                 pm.items.setdefault(item, str(block["id"]))
+            ends += bool(item and item.startswith("incident-syncer end "))
+        # Whole only with one end, the last block: two runs that rewrote it at once each
+        # appended their copy (two ends, every to-do twice), which the next publish replaces.
+        end = self.checks.tag(blocks[-1], incident_id)
+        if len(blocks) > 1 and ends == 1 and end == f"incident-syncer end {digest}":
+            pm.digest = digest
         return pm
 
     def publish_postmortem(
