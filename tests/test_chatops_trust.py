@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.github.settings import id_label
+from syncer import markers
 from tests import test_gha as actions
 from tests.conftest import CHECKOUT
 from tests.fakes.jira import FakeJira
@@ -109,3 +110,31 @@ def test_a_look_alike_preview_is_neither_edited_nor_taken_for_the_tools(
     app.reset_log()
     again = step(runner, "pull_request", pull_request_event(pr))
     assert again.outputs["preview"] == "unchanged" and app.writes() == 0
+
+
+def test_a_command_on_a_planted_issue_acts_on_no_incident(runner: dict[str, Any]) -> None:
+    """An issue a person opened with the tool's ownership marker typed in (and the id label a
+    triager may add) is not the incident's: a command typed there changes nothing."""
+    app: ActionsGitHub = runner["github"]
+    jira_app: FakeJira = runner["jira"]
+    real = open_incident(runner)
+    incident_id = "INC-2025-1103-0007"
+    forged = f"<!-- incident-syncer:begin id={incident_id} digest=0000000000000000 -->\nhi"
+    for labels in ([], [id_label(incident_id)]):
+        planted = app.add_issue("Settlement batch failed", forged, labels, user="mallory")
+        before = github_events(app, real)
+        app.reset_log()
+        jira_app.reset_log()
+        event = comment_event(event_payload(app, planted), "/incident resolve")
+        event["issue"]["user"] = {"login": "mallory", "type": "User"}
+        done = step(runner, "issue_comment", event)
+        assert done.exit_code == 0, done.stdout + done.stderr
+        assert done.outputs["outcome"] == "ignored"
+        assert jira_app.writes() == 0
+        assert [markers.strip(c).strip() for c in app.comment_bodies(planted)] == [
+            f"@park-sre: #{planted} is not an issue incident-syncer made for {incident_id}: "
+            f"commands act on the incident they are typed on (its issue is #{real}). "
+            "Nothing was changed."
+        ]
+        assert app.issue(real)["state"] == "open"
+        assert github_events(app, real) == before

@@ -31,6 +31,7 @@ from syncer.cli.common import (
 if TYPE_CHECKING:
     from syncer.chatops import Change, Comment, Event, GitHubAPI
     from syncer.config import Config
+    from syncer.engine import Engine
     from syncer.model import Incident
 
 DEFAULT_FOLDER = "incidents"
@@ -499,6 +500,16 @@ class _Run:
             author=comment.author,
         )
         engine = engine_for(config, list(self.trackers), channels=chosen_channels())
+        home = self._home_of(engine, incident_id, comment.issue_number)
+        if home is not None:
+            text = (
+                f"@{comment.author}: #{comment.issue_number} is not an issue incident-syncer made "
+                f"for {incident_id}: commands act on the incident they are typed on (its issue "
+                f"is {home}). Nothing was changed."
+            )
+            self._reply(api, comment, text)
+            job.warning(f"ignored /incident {command.action} on #{comment.issue_number}: {text}")
+            return self.finish("ignored", f"#{comment.issue_number} is not {incident_id}'s issue")
         incident = engine.load(incident_id)
         try:
             new, state = self._changed(incident, change, config)
@@ -515,6 +526,36 @@ class _Run:
         code = self.sync_incident(new, config, command.action)
         self.finish(_outcome(code, state), incident=incident_id)
         return code
+
+    def _home_of(self, engine: Engine, incident_id: str, number: int) -> str | None:
+        """None if issue ``number`` is one the tool made for the incident (its issue, its
+        postmortem or an action item) in a GitHub tracker of this repository, or if none is
+        configured here; else the incident's issue ("#12", or "none" when there is none).
+
+        The id comes from the issue's label or the marker in its body, which people can type
+        (the trust rule: only the tool's own writes count); the tracker's own lookup, which
+        keeps only what the tool wrote, says which issues are the incident's.
+        """
+        from functools import partial
+
+        repo = (self.event.repository or "").lower()
+        home = None
+        for name, adapter in engine.adapters.items():
+            settings = getattr(adapter, "settings", None)
+            if adapter.type != "github" or str(getattr(settings, "repo", "")).lower() != repo:
+                continue
+            refs = engine.reconciler.find(name, adapter, incident_id)
+            if not refs:
+                home = home or "none"
+                continue
+            remote = engine.reconciler.with_retry(
+                partial(adapter.fetch, refs[0], incident_id), name, "read"
+            )
+            parts = [*refs, remote.postmortem, *remote.action_items.values()]
+            if str(number) in {p.native for p in parts if p is not None}:
+                return None
+            home = refs[0].key
+        return home
 
     def _reply(self, api: GitHubAPI, comment: Comment, text: str) -> None:
         """One reply per command comment (found again by its marker on a re-run)."""
