@@ -43,8 +43,11 @@ LONG_ID = "ALERT-checkout-api-HighErrorRate-" + "eu-west-1-" * 6 + "p1"
         "For the runbook:\n\n    /incident resolve",
         "> /incident resolve\n\nNot yet: the error rate is still at 4%.",
         "Do we do `/incident resolve` now?\n/incident resolve",
+        "    /incident resolve\n\nis how it is done",
+        "<!--\n/incident resolve\n-->\nnot yet",
+        "~~~\n/incident resolve\n~~~",
     ],
-    ids=["fenced", "indented", "quoted", "second-line"],
+    ids=["fenced", "indented", "quoted", "second-line", "indented-first", "html", "tildes"],
 )
 def test_a_command_shown_quoted_or_not_first_is_not_run(runner: dict[str, Any], body: str) -> None:
     app: ActionsGitHub = runner["github"]
@@ -62,10 +65,15 @@ def test_a_command_shown_quoted_or_not_first_is_not_run(runner: dict[str, Any], 
     assert github_events(app, number) == before
 
 
-def test_a_command_after_a_quote_is_run(runner: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "before",
+    ["> can someone note the rollback?\n\n", "```\nerror rate 0.4%\n```\n\n", "\r\n\r\n"],
+    ids=["quote", "fenced-log", "blank-lines"],
+)
+def test_a_command_after_a_quote_or_code_is_run(runner: dict[str, Any], before: str) -> None:
     app: ActionsGitHub = runner["github"]
     number = open_incident(runner)
-    body = "> can someone note the rollback?\n\n/incident note 롤백 완료, 오류율 정상"
+    body = before + "/incident note 롤백 완료, 오류율 정상"
     done = step(runner, "issue_comment", comment_event(event_payload(app, number), body))
     assert done.exit_code == 0, done.stdout + done.stderr
     assert done.outputs["outcome"] == "applied"
