@@ -24,9 +24,11 @@ from tests.test_gha import (
     dispatch_form,
     event_payload,
     github_events,
+    incident_issue,
     jira_events,
     open_incident,
     pull_request_event,
+    push_event,
     step,
 )
 
@@ -146,3 +148,31 @@ def test_a_command_on_a_planted_issue_acts_on_no_incident(runner: dict[str, Any]
         ]
         assert app.issue(real)["state"] == "open"
         assert github_events(app, real) == before
+
+
+def test_a_command_on_the_incidents_postmortem_or_action_item_is_run(
+    runner: dict[str, Any],
+) -> None:
+    """The issues the tool made for the incident besides its own are the incident's too."""
+    app: ActionsGitHub = runner["github"]
+    assert step(runner, "push", push_event(f"incidents/{CHECKOUT.name}")).exit_code == 0
+    incident_id = "INC-2024-0305-checkout"
+    number = incident_issue(app, incident_id)
+    parts = [
+        n
+        for n in sorted(app.issues)
+        if n != number
+        and any(
+            (markers.leading(app.issue(n)["body"], kind) or {}).get("id") == incident_id
+            for kind in ("postmortem", "action")
+        )
+    ]
+    assert len(parts) == 3  # the postmortem and two action items
+    for comment_id, part in zip((2468013579, 2468013580), parts[:2], strict=True):
+        event = comment_event(
+            event_payload(app, part), f"/incident note 후속 확인 #{part}", comment_id=comment_id
+        )
+        done = step(runner, "issue_comment", event)
+        assert done.exit_code == 0, done.stdout + done.stderr
+        assert (done.outputs["outcome"], done.outputs["incident"]) == ("applied", incident_id)
+        assert f"gh-comment-{comment_id}" in github_events(app, number)
