@@ -337,3 +337,43 @@ def write_outputs(**extra: Any) -> None:
         created += int(r.created)
         failed += int(r.error is not None)
     set_outputs(issues=issues, created=str(created), failed=str(failed), **extra)
+
+
+# A GitHub comment holds at most 65,536 characters; keep room for the frame.
+COMMENT_BUDGET = 60_000
+
+
+def preview_comment(
+    shown: list[str], loaded: dict[str, Any], errors: dict[str, list[Any]], renderer: Any
+) -> str:
+    """The PR comment: each changed incident's postmortem (or notice), or what is wrong with it."""
+    parts = ["### incident-syncer preview", ""]
+    budget = COMMENT_BUDGET
+    for path in shown:
+        if path in errors:
+            lines = [f"**{path}** is invalid:", ""]
+            lines += [
+                f"- line {e.line}: {e.message}" if e.line else f"- {e.message}"
+                for e in errors[path]
+            ]
+            section = "\n".join(lines)
+        else:
+            incident = loaded[path].incident
+            doc = "postmortem" if incident.postmortem is not None else "notice"
+            text = renderer.render(doc, incident)
+            section = (
+                f"<details open><summary><b>{incident.id}</b> ({path}): {doc}</summary>\n\n"
+                f"{text}\n\n</details>"
+            )
+        if len(section) > budget:
+            section = (
+                section[: max(budget - 200, 0)]
+                + "\n\n_… cut: a GitHub comment holds at most 65,536 characters._"
+            )
+            if section.startswith("<details"):
+                section += "\n\n</details>"
+        budget -= len(section)
+        parts += [section, ""]
+        if budget <= 0:
+            break
+    return "\n".join(parts).rstrip() + "\n"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from syncer import secrets
 from syncer.app import engine_for
 from syncer.cli.common import (
     channel_option,
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 DEFAULT_FOLDER = "incidents"
 NULL_SHA = "0" * 40
-# A GitHub comment holds at most 65,536 characters; keep room for the frame.
-COMMENT_BUDGET = 60_000
 
 
 @click.command("gha")
@@ -292,7 +291,7 @@ class _Run:
                 changed = {_norm(_repo_path(name)) for name in api.pull_files(number)}
                 shown = [p for p in [str(f) for f in files] if _norm(p) in changed]
                 if shown:
-                    body = _preview(shown, loaded, errors, Renderer(config))
+                    body = job.preview_comment(shown, loaded, errors, Renderer(config))
                     preview_state = api.upsert_comment(number, "preview", "postmortem", body)
                     click.echo(f"preview comment on #{number}: {preview_state}")
             except Exception as exc:
@@ -302,7 +301,7 @@ class _Run:
                     raise
                 # A fork's pull request gets a read-only token: the check still counts.
                 job.warning(f"could not post the preview comment: {exc}")
-                click.echo(f"could not post the preview comment: {exc}", err=True)
+                click.echo(secrets.redact(f"could not post the preview comment: {exc}"), err=True)
         job.add_summary(
             f"### incident-syncer: validate\n\n{len(loaded)} valid, {len(errors)} invalid"
             + "".join(
@@ -607,39 +606,3 @@ def _when(text: str | None, config: Config) -> datetime:
             f"bad time {text!r}; expected ISO 8601 like 2024-02-12T00:25:00+09:00",
             field="inputs.at",
         ) from None
-
-
-def _preview(
-    shown: list[str], loaded: dict[str, Any], errors: dict[str, list[Any]], renderer: Any
-) -> str:
-    """The PR comment: each changed incident's postmortem (or notice), or what is wrong with it."""
-    parts = ["### incident-syncer preview", ""]
-    budget = COMMENT_BUDGET
-    for path in shown:
-        if path in errors:
-            lines = [f"**{path}** is invalid:", ""]
-            lines += [
-                f"- line {e.line}: {e.message}" if e.line else f"- {e.message}"
-                for e in errors[path]
-            ]
-            section = "\n".join(lines)
-        else:
-            incident = loaded[path].incident
-            doc = "postmortem" if incident.postmortem is not None else "notice"
-            text = renderer.render(doc, incident)
-            section = (
-                f"<details open><summary><b>{incident.id}</b> ({path}): {doc}</summary>\n\n"
-                f"{text}\n\n</details>"
-            )
-        if len(section) > budget:
-            section = (
-                section[: max(budget - 200, 0)]
-                + "\n\n_… cut: a GitHub comment holds at most 65,536 characters._"
-            )
-            if section.startswith("<details"):
-                section += "\n\n</details>"
-        budget -= len(section)
-        parts += [section, ""]
-        if budget <= 0:
-            break
-    return "\n".join(parts).rstrip() + "\n"
