@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from typing import Any
 
 import pytest
@@ -552,8 +551,11 @@ def test_a_ratelimited_answer_in_the_body_is_retried_and_a_long_retry_after_fail
     assert failed.retryable
 
 
-def test_the_notice_is_found_whatever_the_incident_says_of_its_time(slack: FakeSlack) -> None:
+def test_the_notice_is_found_whatever_the_incident_says_of_its_time(
+    slack: FakeSlack, clock: FakeClock
+) -> None:
     config = configure(slack, grades={"SEV2": {}, "SEV3": {}})
+    began = clock.time()
     future = incident(config, detected_at="2031-01-01T00:00:00", timeline=[])
     timeless = loader.validate(
         {"id": "INC-notime", "title": "시간 없음", "grade": "SEV3"}, "t", {}, config
@@ -566,4 +568,7 @@ def test_the_notice_is_found_whatever_the_incident_says_of_its_time(slack: FakeS
     oldest = [
         args.get("oldest") for method, args in slack.requests if method == "conversations.history"
     ]
-    assert oldest[-1] is None and float(oldest[0]) < time.time()
+    # The future incident is searched from a day before now (on the injected clock), the
+    # timeless one from the beginning.
+    assert oldest[-1] is None
+    assert began - 86400 <= float(oldest[0]) <= clock.time() - 86400
