@@ -13,6 +13,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer import secrets
@@ -337,6 +338,27 @@ def write_outputs(**extra: Any) -> None:
         created += int(r.created)
         failed += int(r.error is not None)
     set_outputs(issues=issues, created=str(created), failed=str(failed), **extra)
+
+
+# Paths as an event names them.
+
+
+def repo_path(name: str) -> str:
+    """A path GitHub gives relative to the repository root, as a path from here."""
+    root = Path(os.environ.get("GITHUB_WORKSPACE") or ".")
+    return os.path.relpath(root / name)
+
+
+def inside(name: str, folder: str) -> bool:
+    try:
+        Path(name).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def norm_path(name: str) -> str:
+    return str(Path(name).resolve())
 
 
 # A GitHub comment holds at most 65,536 characters; keep room for the frame.

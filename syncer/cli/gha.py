@@ -195,6 +195,7 @@ class _Run:
     # push: sync what changed.
 
     def push(self) -> int:
+        from syncer import gha as job
         from syncer import loader
 
         payload = self.event.payload
@@ -216,13 +217,13 @@ class _Run:
                 for name in [*(commit.get("added") or []), *(commit.get("modified") or [])]:
                     if name not in touched:
                         touched.append(name)
-            local = [_repo_path(name) for name in touched]
+            local = [job.repo_path(name) for name in touched]
             files = [
                 name
                 for name in local
                 if Path(name).suffix.lower() in loader.SUFFIXES
                 and Path(name).is_file()
-                and any(_inside(name, folder) for folder in self.folders)
+                and any(job.inside(name, folder) for folder in self.folders)
             ]
         if not files:
             return self.finish("ignored", "the push changed no incident file")
@@ -288,8 +289,8 @@ class _Run:
         if number and not self.dry_run:
             try:
                 api = chatops.github_api(config, self.event.repository)
-                changed = {_norm(_repo_path(name)) for name in api.pull_files(number)}
-                shown = [p for p in [str(f) for f in files] if _norm(p) in changed]
+                changed = {job.norm_path(job.repo_path(name)) for name in api.pull_files(number)}
+                shown = [p for p in [str(f) for f in files] if job.norm_path(p) in changed]
                 if shown:
                     body = job.preview_comment(shown, loaded, errors, Renderer(config))
                     preview_state = api.upsert_comment(number, "preview", "postmortem", body)
@@ -573,24 +574,6 @@ class _Run:
 def _outcome(code: int, done: str) -> str:
     """The ``outcome`` output: what was done, or how it went wrong (exit 1: failed, 2: error)."""
     return {0: done, 1: "failed"}.get(code, "error")
-
-
-def _repo_path(name: str) -> str:
-    """A path GitHub gives relative to the repository root, as a path from here."""
-    root = Path(os.environ.get("GITHUB_WORKSPACE") or ".")
-    return os.path.relpath(root / name)
-
-
-def _inside(name: str, folder: str) -> bool:
-    try:
-        Path(name).resolve().relative_to(Path(folder).resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def _norm(name: str) -> str:
-    return str(Path(name).resolve())
 
 
 def _when(text: str | None, config: Config) -> datetime:
