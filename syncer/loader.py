@@ -34,7 +34,7 @@ class Loaded:
     lines: dict[Path_, int]
 
     def line_of(self, *path: str | int) -> int | None:
-        return _nearest_line(self.lines, tuple(path))
+        return nearest_line(self.lines, tuple(path))
 
 
 def discover(
@@ -140,7 +140,7 @@ def parse_text(text: str, kind: str, name: str) -> tuple[Any, dict[Path_, int]]:
         except yamlsafe.TooDeep as exc:
             nested = _too_deep(data) or ()
             raise InputError(
-                exc.message, file=name, line=exc.line, field=_field(nested[:-1]) or None
+                exc.message, file=name, line=exc.line, field=field_name(nested[:-1]) or None
             ) from None
     else:
         raise InputError(f"unknown format {kind!r}", file=name)
@@ -155,8 +155,8 @@ def parse_text(text: str, kind: str, name: str) -> tuple[Any, dict[Path_, int]]:
         raise InputError(
             f"nested more than {yamlsafe.MAX_DEPTH} levels deep",
             file=name,
-            line=_nearest_line(lines, deep),
-            field=_field(deep[:-1]) or None,
+            line=nearest_line(lines, deep),
+            field=field_name(deep[:-1]) or None,
         )
     return data, lines
 
@@ -176,8 +176,8 @@ def validate(data: dict[str, Any], name: str, lines: dict[Path_, int], config: C
                 InputError(
                     wording.explain(err),
                     file=name,
-                    line=_nearest_line(lines, loc) if loc else None,
-                    field=_field(loc) or None,
+                    line=nearest_line(lines, loc) if loc else None,
+                    field=field_name(loc) or None,
                 )
             )
         raise InputErrors(errors) from None
@@ -203,7 +203,7 @@ def _loc_from_message(message: str) -> Path_:
     return (match.group(1), int(match.group(2))) if match.group(2) else (match.group(1),)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+def field_name(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -227,7 +227,7 @@ def _parse_toml(text: str, name: str) -> Any:
         line = int(match.group(1)) if match else None
         problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
         key = _toml_key_at(text, line) if line else None
-        field = _field(key) if key else None
+        field = field_name(key) if key else None
         if key and problem == "Cannot overwrite a value":
             first = _toml_lines(text).get(key)
             problem = f"{key[-1]!r} is written twice in this table" + (
@@ -293,7 +293,7 @@ def _too_deep_error(text: str, kind: str, name: str) -> InputError:
         f"nested more than {yamlsafe.MAX_DEPTH} levels deep",
         file=name,
         line=line,
-        field=_field(path[:-1]) or None,
+        field=field_name(path[:-1]) or None,
     )
 
 
@@ -428,7 +428,7 @@ def _toml_key_at(text: str, line: int) -> Path_ | None:
     return None
 
 
-def _nearest_line(lines: dict[Path_, int], loc: Path_) -> int | None:
+def nearest_line(lines: dict[Path_, int], loc: Path_) -> int | None:
     for depth in range(len(loc), 0, -1):
         line = lines.get(tuple(loc[:depth]))
         if line is not None:

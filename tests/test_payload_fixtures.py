@@ -220,7 +220,8 @@ def test_legacy_grafana_gets_a_reason(tmp_path: Path, served: Server) -> None:
         "supported: use Grafana Alerting (8 and later) with a webhook contact point"
     )
     result, _, _ = ingest(tmp_path, "grafana-legacy-zulip.json")
-    assert (result.exit_code, result.stderr) == (2, f"Error: {reason}\n")
+    where = PAYLOADS / "grafana-legacy-zulip.json"
+    assert (result.exit_code, result.stderr) == (2, f"Error: {where}:3: evalMatches: {reason}\n")
     for route in ("/grafana", "/alertmanager"):
         response = server.post(route, payload("grafana-legacy-zulip.json"), **BEARER)
         assert (response.status_code, response.json()) == (400, {"error": reason})

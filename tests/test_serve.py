@@ -539,3 +539,56 @@ def test_ingest_reads_stdin(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 2
     assert missing.stderr == "Error: nope.json: cannot read: No such file or directory\n"
+
+
+def test_ingest_names_the_file_line_and_field_of_a_refused_payload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from syncer.cli import main
+
+    path = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "t"}})
+    files = {
+        "cut.json": '{"key": "k",\n',
+        "generic.json": '{\n  "key": "k",\n  "title": 5,\n  "status": "firing"\n}\n',
+        "am.json": (
+            '{\n  "version": "4",\n  "status": "firing",\n  "alerts": [\n'
+            '    {"labels": {"alertname": "A"}, "startsAt": "soon"}\n  ]\n}\n'
+        ),
+        "list.json": "[1]\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+    def ingest(source: str, name: str, stdin: str | None = None) -> tuple[int, str]:
+        args = ["--config", str(path), "ingest", "--source", source, name]
+        result = CliRunner().invoke(main, args, input=stdin)
+        return result.exit_code, result.stderr
+
+    monkeypatch.chdir(tmp_path)
+    assert ingest("generic", "cut.json") == (
+        2,
+        "Error: cut.json:2: body is not JSON: Expecting property name enclosed in double "
+        "quotes at line 2 column 1\n",
+    )
+    assert ingest("generic", "generic.json") == (
+        2,
+        "Error: generic.json:1: started_at: required field is missing\n"
+        "Error: generic.json:3: title: expected text, found the number 5\n",
+    )
+    assert ingest("alertmanager", "am.json") == (
+        2,
+        "Error: am.json:5: alerts[0].startsAt: 'soon' is not a time; "
+        "expected RFC 3339 like 2025-11-03T06:14:52.517Z\n",
+    )
+    assert ingest("grafana", "am.json") == (
+        2,
+        "Error: am.json:2: version: unsupported Grafana webhook version '4'; expected '1' "
+        "(Alertmanager sends version 4: post it to /alertmanager)\n",
+    )
+    assert ingest("generic", "-", stdin="[1]\n") == (
+        2,
+        "Error: <stdin>:1: expected a JSON object at the top, found an array\n",
+    )
+    assert memory.store("t").issues == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,10 @@ from syncer.cli.common import (
     print_results,
 )
 from syncer.ingest import SOURCES
+
+if TYPE_CHECKING:
+    from syncer.errors import InputError
+    from syncer.ingest.payloads import PayloadError
 
 
 @click.command()
@@ -52,14 +57,18 @@ def ingest(path: str, source: str, trackers: tuple[str, ...], dry_run: bool, as_
     """
     from syncer.errors import InputError
     from syncer.ingest.machine import Ingestor
-    from syncer.ingest.payloads import parse
+    from syncer.ingest.payloads import PayloadError, parse
+    from syncer.loader import STDIN_NAME
 
     config = load_config(required=True)
     try:
         body = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=path) from None
-    group = parse(source, body, config.tz)
+    try:
+        group = parse(source, body, config.tz)
+    except PayloadError as exc:
+        raise located(exc, STDIN_NAME if path == "-" else path, body) from None
     engine = engine_for(config, list(trackers), channels=chosen_channels())
     outcome = Ingestor(engine).process(group, dry_run=dry_run)
     if as_json:
@@ -70,3 +79,25 @@ def ingest(path: str, source: str, trackers: tuple[str, ...], dry_run: bool, as_
         click.echo(f"{where}: {prefix}{outcome.action} ({outcome.reason})")
         print_results(outcome.results, as_json=False, dry_run=dry_run)
     raise click.exceptions.Exit(exit_code(outcome.results))
+
+
+def located(exc: PayloadError, name: str, body: bytes) -> InputError:
+    """A payload refused in the words of a file: ``name:line: field: reason`` for each problem."""
+    from syncer import yamlsafe
+    from syncer.errors import InputError, InputErrors
+    from syncer.loader import field_name, nearest_line
+
+    if not exc.problems:
+        return InputError(exc.message, file=name, line=exc.line or 1)
+    try:
+        lines = yamlsafe.lines_of(body.decode("utf-8").removeprefix("\ufeff"))
+    except (UnicodeDecodeError, yamlsafe.Problem):
+        lines = {}
+    return InputErrors(
+        [
+            InputError(
+                reason, file=name, line=nearest_line(lines, loc) or 1, field=field_name(loc) or None
+            )
+            for loc, reason in exc.problems
+        ]
+    )

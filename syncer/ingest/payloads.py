@@ -33,8 +33,25 @@ from syncer.errors import InputError
 Status = Literal["firing", "resolved"]
 
 
+Loc = tuple[str | int, ...]
+
+
 class PayloadError(InputError):
-    """The body is not a payload of the expected kind (HTTP 400, exit code 2)."""
+    """The body is not a payload of the expected kind (HTTP 400, exit code 2).
+
+    The message is the whole answer (a webhook sender's 400); ``problems`` (where, why) and
+    ``line`` let a command reading a file name the line and field of each.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[tuple[Loc, str]] | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message, line=line)
+        self.problems = problems or []
 
 
 # Values shared by the models.
@@ -265,7 +282,8 @@ def decode(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PayloadError(f"body is not UTF-8 (byte {exc.start})") from None
+        line = body[: exc.start].count(b"\n") + 1
+        raise PayloadError(f"body is not UTF-8 (byte {exc.start})", line=line) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
@@ -274,7 +292,7 @@ def decode(body: bytes) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PayloadError(
-            f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", line=exc.lineno
         ) from None
     except RecursionError:
         raise PayloadError("body is not acceptable JSON: nested too deeply") from None
@@ -299,7 +317,10 @@ def _validate(model: type[BaseModel], data: dict[str, Any], tz: tzinfo, what: st
     try:
         return model.model_validate(data, context={"tz": tz})
     except ValidationError as exc:
-        raise PayloadError(f"not a valid {what} payload: " + _reasons(exc)) from None
+        problems = [(tuple(e["loc"]), wording.explain(e)) for e in exc.errors()]
+        raise PayloadError(
+            f"not a valid {what} payload: " + _reasons(exc), problems=problems
+        ) from None
     except RecursionError:
         raise PayloadError(f"not a valid {what} payload: nested too deeply") from None
 
@@ -320,9 +341,8 @@ def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
     version = data.get("version")
     if version not in (None, "4"):
         hint = " (Grafana sends version 1: post it to /grafana)" if version == "1" else ""
-        raise PayloadError(
-            f"unsupported Alertmanager webhook version {version!r}; expected '4'{hint}"
-        )
+        message = f"unsupported Alertmanager webhook version {version!r}; expected '4'{hint}"
+        raise PayloadError(message, problems=[(("version",), message)])
     msg: AMMessage = _validate(AMMessage, data, tz, "Alertmanager webhook")
     group = _group("alertmanager", msg, [_alert(a, msg.external_url) for a in msg.alerts])
     base = _http_base(msg.external_url)
@@ -345,7 +365,8 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
     version = data.get("version")
     if version not in (None, "1"):
         hint = " (Alertmanager sends version 4: post it to /alertmanager)" if version == "4" else ""
-        raise PayloadError(f"unsupported Grafana webhook version {version!r}; expected '1'{hint}")
+        message = f"unsupported Grafana webhook version {version!r}; expected '1'{hint}"
+        raise PayloadError(message, problems=[(("version",), message)])
     msg: GrafanaMessage = _validate(GrafanaMessage, data, tz, "Grafana webhook")
     alerts = [
         _alert(
@@ -372,11 +393,13 @@ _LEGACY_GRAFANA = ("ruleName", "ruleId", "ruleUrl", "evalMatches")
 
 def _not_legacy_grafana(data: dict[str, Any]) -> None:
     """Grafana 7's (legacy) alerting posts one rule, no alerts: say so instead of "alerts missing"."""
-    if "alerts" not in data and any(key in data for key in _LEGACY_GRAFANA):
-        raise PayloadError(
+    legacy = [key for key in data if key in _LEGACY_GRAFANA]
+    if "alerts" not in data and legacy:
+        message = (
             "legacy Grafana alerting (ruleName, evalMatches: Grafana 7 and earlier) is not "
             "supported: use Grafana Alerting (8 and later) with a webhook contact point"
         )
+        raise PayloadError(message, problems=[((legacy[0],), message)])
 
 
 def _alert(a: AMAlert, external_url: str, **extra: Any) -> Alert:
@@ -467,11 +490,15 @@ def _from_generic(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
     event: GenericEvent = _validate(GenericEvent, data, tz, "generic event")
     if event.started_at is None:
         raise PayloadError(
-            "not a valid generic event payload: started_at: required field is missing"
+            "not a valid generic event payload: started_at: required field is missing",
+            problems=[(("started_at",), "required field is missing")],
         )
     ends = event.ended_at if event.status == "resolved" else None
     if ends is not None and ends < event.started_at:
-        raise PayloadError("not a valid generic event payload: ended_at is before started_at")
+        raise PayloadError(
+            "not a valid generic event payload: ended_at is before started_at",
+            problems=[(("ended_at",), "earlier than started_at")],
+        )
     labels = {"alertname": event.key, **event.labels}
     if event.severity:
         labels["severity"] = event.severity
