@@ -207,8 +207,11 @@ def test_a_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
 def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(400):
-        (folder / f"inc-{i:03d}.yaml").write_text(HEAD.replace("INC-1", f"INC-{i}"))
+    # More output than a pipe holds (64 KiB): the writer is still writing when the reader
+    # goes, whatever the machine's speed (400 short lines fit, and could all be written first).
+    long = "-" + "x" * 150
+    for i in range(600):
+        (folder / f"inc-{i:03d}{long}.yaml").write_text(HEAD.replace("INC-1", f"INC-{i}"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncer", "validate", "many"],
         stdout=subprocess.PIPE,
@@ -218,7 +221,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stderr is not None
     assert (
         proc.stdout.readline()
-        == b"ok many/inc-000.yaml: INC-0 [SEV1] detected, 0 timeline entries\n"
+        == f"ok many/inc-000{long}.yaml: INC-0 [SEV1] detected, 0 timeline entries\n".encode()
     )
     proc.stdout.close()  # what `| head -1` does
     assert proc.stderr.read() == b""
