@@ -259,12 +259,16 @@ class Channel(Protocol):
         """Open the incident's room, or refresh it (topic, invitations, bookmarks).
 
         Idempotent on replay: a room that exists already (its creation's answer was
-        lost) is found and reused, never created twice. Only for :data:`CAP_ROOM`.
+        lost) is found and reused, never created twice. A closed (archived) room of the
+        incident is never taken for an open one: while the incident stays open it is opened
+        again or replaced by a new room (the channel's choice), and when the incident closes
+        it anyway it is returned closed (``RoomRef.closed``), untouched. Only for
+        :data:`CAP_ROOM`.
         """
         ...
 
     def close_room(self, told: Told, notice: Notice) -> int:
-        """Close (archive) the incident's room; closing a closed room is not an error."""
+        """Close (archive) the incident's room; closing a closed room is not an error (0 writes)."""
         ...
 
     def heal(self, told: Told, notice: Notice) -> int:

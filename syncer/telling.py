@@ -253,6 +253,9 @@ class Teller:
                 steps.append(Step("room", "open the incident's room"))
             elif room is not None and not room.closed and room.digest != notice.room_digest:
                 steps.append(Step("room", f"update room #{room.name}"))
+            elif room is not None and room.closed and notice.wants_room and not notice.closes_room:
+                # Reopened: the archived room is never written to as if open (see open_room).
+                steps.append(Step("room", f"open the room again (#{room.name} is archived)"))
         if "entry" in channel.hears and (not fresh or CAP_THREAD in channel.capabilities):
             missing = [e for e in incident.sorted_timeline if e.event_id not in told.entries]
             if missing:
@@ -422,6 +425,8 @@ class Teller:
                     writes = channel.heal(told, notice)
                 elif step.kind == "close":
                     writes = channel.close_room(told, notice)
+                    if not writes:
+                        continue  # found archived already
                 else:
                     continue  # the update comes last, with the room as it is by then
                 result.writes += writes

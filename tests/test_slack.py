@@ -21,7 +21,7 @@ from syncer.model import Incident
 from syncer.render import TrackerLink
 from syncer.telling import Teller
 from tests.fakes.clock import FakeClock
-from tests.fakes.slack import OTHER_BOT, PERSON, FakeSlack, slack_channel
+from tests.fakes.slack import OTHER_BOT, PERSON, WRITES, FakeSlack, slack_channel
 
 LINKS = [
     TrackerLink("github", "#12", "https://github.example/acme/incidents/issues/12"),
@@ -572,3 +572,116 @@ def test_the_notice_is_found_whatever_the_incident_says_of_its_time(
     # timeless one from the beginning.
     assert oldest[-1] is None
     assert began - 86400 <= float(oldest[0]) <= clock.time() - 86400
+
+
+CLOSED = {
+    "status": "closed",
+    "resolved_at": "2026-11-25T11:00:00",
+    "closed_at": "2026-11-26T09:00:00",
+    "resolution": "롤백",
+}
+ROOM = "inc-20261125-gyeolje-silpae-geubjeung"
+
+
+def rooms(slack: FakeSlack) -> dict[str, bool]:
+    """The incident rooms by name → archived."""
+    return {c.name: c.archived for c in slack.channels.values() if c.name.startswith("inc-")}
+
+
+def test_a_reopened_incident_gets_a_new_room_and_the_archived_one_is_left_alone(
+    slack: FakeSlack,
+) -> None:
+    config = configure(slack)
+    t = teller(config)
+    tell(t, incident(config))
+    tell(t, incident(config, **CLOSED))
+    assert rooms(slack) == {ROOM: True}
+    slack.reset_log()
+    slack.requests.clear()
+    again = tell(t, incident(config))  # reopened (an alert firing again, a person's edit)
+    assert again.operations == [
+        f"open the room again (#{ROOM} is archived)",
+        "update the notice: status closed → investigating",
+    ]
+    assert rooms(slack) == {ROOM: True, f"{ROOM}-2": False}
+    # Nothing is written to the archived room; the new one is set up from scratch.
+    old = slack.by_name(ROOM)
+    assert old is not None
+    writes = [args.get("channel") for method, args in slack.requests if method in WRITES]
+    assert old.id not in writes
+    new = slack.by_name(f"{ROOM}-2")
+    assert new is not None and new.topic.startswith("[SEV2] 결제 실패 급증")
+    assert new.members == {"U0BOTUSER1", "U0ALICE0001"} and len(new.bookmarks) == 2
+    payload = slack.incidents.messages[0]["metadata"]["event_payload"]
+    assert (payload["room_id"], payload["room_closed"]) == (new.id, False)
+    slack.reset_log()
+    assert tell(t, incident(config)).operations == [] and slack.writes() == 0
+    tell(t, incident(config, **CLOSED))
+    assert rooms(slack) == {ROOM: True, f"{ROOM}-2": True}
+
+
+def test_a_reopened_incident_unarchives_its_room_with_a_user_token(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_USER_TOKEN", PERSON)
+    config = configure(slack, archived_room="unarchive", unarchive_token_env="SLACK_USER_TOKEN")
+    t = teller(config)
+    tell(t, incident(config))
+    tell(t, incident(config, **CLOSED))
+    room = slack.by_name(ROOM)
+    assert room is not None and room.archived
+    room.members.discard("U0BOTUSER1")  # whether Slack keeps the bot in is not documented
+    slack.reset_log()
+    again = tell(t, incident(config, grade="SEV1"))
+    assert again.operations[0] == f"open the room again (#{ROOM} is archived)"
+    assert rooms(slack) == {ROOM: False}
+    assert [m for m in slack.methods() if m.startswith("conversations.")][2:5] == [
+        "conversations.unarchive",  # with the user token: Slack lets no bot token do it
+        "conversations.invite",  # the bot, back in by the user
+        "conversations.setTopic",
+    ]
+    assert "U0BOTUSER1" in room.members and room.topic.startswith("[SEV1]")
+    assert slack.incidents.messages[0]["metadata"]["event_payload"]["room_closed"] is False
+    slack.reset_log()
+    assert tell(t, incident(config, grade="SEV1")).operations == [] and slack.writes() == 0
+
+
+def test_unarchive_needs_a_user_token(slack: FakeSlack) -> None:
+    with pytest.raises(Exception, match="archived_room = 'unarchive' needs unarchive_token_env"):
+        channel_registry.build_all(configure(slack, archived_room="unarchive"))
+
+
+@pytest.mark.parametrize("reopened", [False, True])
+def test_an_archived_room_found_by_name_is_never_taken_for_an_open_one(
+    slack: FakeSlack, reopened: bool
+) -> None:
+    """The notice is gone (a person deleted it) and the incident's room is archived: a closed
+    incident keeps it closed, untouched; a reopened one gets a new room."""
+    config = configure(slack)
+    t = teller(config)
+    tell(t, incident(config))
+    tell(t, incident(config, **CLOSED))
+    slack.incidents.messages.clear()
+    slack.incidents.replies.clear()
+    slack.reset_log()
+    slack.requests.clear()
+    result = tell(t, incident(config) if reopened else incident(config, **CLOSED))
+    assert result.created
+    old = slack.by_name(ROOM)
+    assert old is not None and old.archived
+    if reopened:
+        assert rooms(slack) == {ROOM: True, f"{ROOM}-2": False}
+    else:
+        assert rooms(slack) == {ROOM: True}
+        assert result.operations == [
+            "post the notice (SEV2, closed)",
+            "post 1 timeline entry: " + incident(config).timeline[0].event_id,
+            "update the notice: content",
+        ]
+    touched = [args.get("channel") for method, args in slack.requests if method in WRITES]
+    assert old.id not in touched
+    payload = slack.incidents.messages[0]["metadata"]["event_payload"]
+    assert payload["room_closed"] is not reopened
+    slack.reset_log()
+    again = tell(t, incident(config) if reopened else incident(config, **CLOSED))
+    assert again.operations == [] and slack.writes() == 0

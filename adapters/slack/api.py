@@ -43,6 +43,7 @@ TIERS: dict[str, int | None] = {
     "conversations.setTopic": 20,
     "conversations.setPurpose": 20,
     "conversations.archive": 20,
+    "conversations.unarchive": 20,
     "bookmarks.add": 20,
     "bookmarks.list": 50,
     "users.lookupByEmail": 50,
@@ -91,31 +92,49 @@ class Identity:
 class SlackApi:
     """One workspace, one token: the calls the Slack channel makes, paced and translated."""
 
-    def __init__(self, name: str, token: SecretStr, settings: SlackSettings) -> None:
+    def __init__(
+        self,
+        name: str,
+        token: SecretStr,
+        settings: SlackSettings,
+        user_token: SecretStr | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
         self._token = token
+        self._user_token = user_token  # only for what Slack lets no bot do (unarchive)
         self._lock = threading.Lock()
         self._client: Any = None
+        self._user_client: Any = None
         self._identity: Identity | None = None
         self._local = threading.local()
         self.policy = Policy.from_env()
 
     # The client.
 
-    def client(self) -> Any:
+    def client(self, *, user: bool = False) -> Any:
+        """The bot's client; ``user``: the one on the user token (``unarchive_token_env``)."""
         with self._lock:
+            if user:
+                if self._user_token is None:
+                    raise AssertionError("no user token configured")  # settings check it
+                if self._user_client is None:
+                    self._user_client = self._web_client(self._user_token)
+                return self._user_client
             if self._client is None:
-                from slack_sdk import WebClient
-
-                self._client = WebClient(
-                    token=self._token.get_secret_value(),
-                    base_url=self.settings.base_url,
-                    timeout=max(1, int(self.settings.timeout)),
-                    # Deliberately only the rate-limit handler: see adapters.slack's docstring.
-                    retry_handlers=[_rate_limit_handler(self)],
-                )
+                self._client = self._web_client(self._token)
             return self._client
+
+    def _web_client(self, token: SecretStr) -> Any:
+        from slack_sdk import WebClient
+
+        return WebClient(
+            token=token.get_secret_value(),
+            base_url=self.settings.base_url,
+            timeout=max(1, int(self.settings.timeout)),
+            # Deliberately only the rate-limit handler: see adapters.slack's docstring.
+            retry_handlers=[_rate_limit_handler(self)],
+        )
 
     def pacers(self, method: str, channel: str | None = None) -> list[Pacer]:
         out = []
@@ -129,8 +148,9 @@ class SlackApi:
             out.append(_pacer(f"{self.name}:post:{channel}", POSTS_PER_SECOND, POST_BURST))
         return out
 
-    def call(self, method: str, *, write: bool = False, **kwargs: Any) -> Any:
-        """One API call, paced; a failure becomes a :class:`TrackerError` saying why."""
+    def call(self, method: str, *, write: bool = False, user: bool = False, **kwargs: Any) -> Any:
+        """One API call, paced; a failure becomes a :class:`TrackerError` saying why.
+        ``user``: made with the user token (what Slack lets no bot token do)."""
         from slack_sdk.errors import SlackApiError
 
         pacers = self.pacers(method, kwargs.get("channel") if write else None)
@@ -138,7 +158,7 @@ class SlackApi:
             pacer.wait(write=write)
         self._local.pacers = pacers
         try:
-            response = getattr(self.client(), method.replace(".", "_"))(**kwargs)
+            response = getattr(self.client(user=user), method.replace(".", "_"))(**kwargs)
         except BaseException as exc:
             # Answered with an error (its limits already read by the rate-limit handler) or
             # not at all: either way the request must not stay in flight.
@@ -341,6 +361,21 @@ class SlackApi:
                 return 1
             raise
         return 1
+
+    def unarchive(self, room: str) -> int:
+        """Unarchive the room with the user token and bring the bot back in. Returns the writes."""
+        try:
+            self.call("conversations.unarchive", write=True, user=True, channel=room)
+        except TrackerError as exc:
+            if "not_archived" not in exc.message:
+                raise
+        try:
+            bot = self.identity().user_id
+            self.call("conversations.invite", write=True, user=True, channel=room, users=bot)
+        except TrackerError as exc:
+            if "already_in_channel" not in exc.message:
+                raise
+        return 2
 
 
 def _first(value: Any) -> Any:

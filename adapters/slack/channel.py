@@ -25,7 +25,7 @@ from adapters.channels import (
 )
 from adapters.slack import healing
 from adapters.slack.api import SlackApi
-from adapters.slack.healing import ENTRY, NOTICE, ROOM, Copy
+from adapters.slack.healing import ENTRY, NOTICE, ROOM, ROOM_KEYS, Copy
 from adapters.slack.settings import EMAIL, USER_ID, SlackSettings
 from adapters.slack.texts import TOPIC_LIMIT, cut, entry_text, notice_blocks, room_name
 from syncer import clock, markers
@@ -58,7 +58,12 @@ class SlackChannel:
         self.hears = frozenset(KINDS)
         self.closes_at = None if settings.archive == "never" else Status(settings.archive)
         token = from_env(settings.token_env, setting=f"channels.{name}.token_env")
-        self.api = SlackApi(name, token, settings)
+        user_token = None
+        if settings.archived_room == "unarchive" and settings.unarchive_token_env:
+            user_token = from_env(
+                settings.unarchive_token_env, setting=f"channels.{name}.unarchive_token_env"
+            )
+        self.api = SlackApi(name, token, settings, user_token)
         self._lock = threading.Lock()
         self._broadcast_id: str | None = None
         self._users: dict[str, str | None] = {}
@@ -280,9 +285,21 @@ class SlackChannel:
     def open_room(self, told: Told, notice: Notice) -> tuple[RoomRef, int]:
         writes = 0
         room = told.room
+        if room is not None and room.closed and not notice.closes_room:
+            # Archived, and the incident is open again: unarchived, or a new room (per config).
+            if self.settings.archived_room == "unarchive":
+                writes += self.api.unarchive(room.id)
+                room.closed = False
+            else:
+                told.room = room = None
+                for key in ROOM_KEYS:  # the new room is set up from scratch
+                    told.private[key] = ""
+                told.private["announced"] = False
         if room is None:
-            room, writes = self._create_room(notice)
-            told.room = room
+            room, wrote = self._create_room(notice)
+            told.room, writes = room, writes + wrote
+        if room.closed:
+            return room, writes  # the incident's room, archived, and the incident closes it
         texts = self._texts(notice, room)
         old = told.private.get("payload", {})
         topic = cut(mrkdwn(texts.summary()), TOPIC_LIMIT)
@@ -328,7 +345,7 @@ class SlackChannel:
         return room, writes
 
     def close_room(self, told: Told, notice: Notice) -> int:
-        if told.room is None:
+        if told.room is None or told.room.closed:
             return 0
         wrote = self.api.archive(told.room.id)
         told.room.closed = True
@@ -358,6 +375,14 @@ class SlackChannel:
             existing = self.api.find_channel(name)
             if existing is not None and self._claims(existing, incident.id):
                 room_id, writes = str(existing["id"]), 0
+                if existing.get("is_archived"):
+                    # The incident's room, archived: never taken for an open one.
+                    if notice.closes_room:  # and the incident closes it anyway: kept closed
+                        url = self.api.channel_url(room_id)
+                        return RoomRef(room_id, name, url, closed=True), 0
+                    if self.settings.archived_room == "new":
+                        continue
+                    writes += self.api.unarchive(room_id)
                 if not (existing.get("purpose") or {}).get("value"):
                     purpose = cut(mrkdwn(texts.purpose()), TOPIC_LIMIT)
                     self.api.write("conversations.setPurpose", channel=room_id, purpose=purpose)

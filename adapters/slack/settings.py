@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from adapters.channels import ChannelSettings
 from adapters.slack.texts import check_template
@@ -39,6 +39,16 @@ class SlackSettings(ChannelSettings):
     archive: Literal["closed", "resolved", "never"] = Field(
         "closed", description="archive the room once the incident reaches this status"
     )
+    archived_room: Literal["new", "unarchive"] = Field(
+        "new",
+        description="the incident's room found archived while the incident is open (reopened): "
+        "open a new room, or unarchive it (needs unarchive_token_env)",
+    )
+    unarchive_token_env: str | None = Field(
+        None,
+        description="environment variable with a user token (xoxp-…, channels:write or "
+        "groups:write) for archived_room = 'unarchive': Slack lets no bot token unarchive",
+    )
     announce: bool = Field(True, description="announce a new room in the broadcast channel")
     people: dict[str, str] = Field(
         default_factory=dict,
@@ -54,6 +64,15 @@ class SlackSettings(ChannelSettings):
         ge=1,
         description="conversations.history/replies budget (Tier 3: 50; 1 for apps Slack limits)",
     )
+
+    @model_validator(mode="after")
+    def _unarchive(self) -> SlackSettings:
+        if self.archived_room == "unarchive" and not self.unarchive_token_env:
+            raise ValueError(
+                "archived_room = 'unarchive' needs unarchive_token_env: Slack does not let a "
+                "bot token unarchive a channel (a user token, xoxp-…, can)"
+            )
+        return self
 
     @field_validator("room_name")
     @classmethod

@@ -49,6 +49,7 @@ WRITES = frozenset(
         "conversations.setTopic",
         "conversations.setPurpose",
         "conversations.archive",
+        "conversations.unarchive",
         "conversations.join",
         "bookmarks.add",
     }
@@ -557,6 +558,20 @@ class FakeSlack(FakeApp):
         if channel.archived:
             raise SlackError("already_archived")
         channel.archived = True
+        return {"ok": True}
+
+    def m_conversations_unarchive(self, args: dict[str, Any], actor: Actor) -> Any:
+        # Slack's method page (not in the 2020 spec): "Bot tokens (xoxb-...) cannot currently
+        # be used to unarchive conversations"; "The calling user is added to the conversation".
+        # It names no error for a bot token: the fake answers Slack's generic
+        # not_allowed_token_type, on purpose.
+        if actor.bot_id is not None:
+            raise SlackError("not_allowed_token_type")
+        channel = self._channel(args)
+        if not channel.archived:
+            raise SlackError("not_archived")
+        channel.archived = False
+        channel.members.add(actor.user)
         return {"ok": True}
 
     def m_conversations_join(self, args: dict[str, Any], actor: Actor) -> Any:
