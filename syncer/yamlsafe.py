@@ -199,7 +199,7 @@ def load(text: str) -> tuple[Any, dict[Path_, int]]:
             return None, {}
         lines = _lines(node)
         try:
-            return loader.construct_document(node), lines
+            return _build(node, loader, {}), lines
         except yaml.constructor.ConstructorError as exc:  # a tag the safe loader has no use for
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
             raise Problem(
@@ -213,6 +213,45 @@ def load(text: str) -> tuple[Any, dict[Path_, int]]:
             raise Problem(
                 "YAML error: a value with an explicit tag (like !!int) does not fit its tag"
             ) from None
+
+
+_STR, _NULL, _BOOL = (f"tag:yaml.org,2002:{t}" for t in ("str", "null", "bool"))
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_PLAIN_KEYS = frozenset((_STR, _NULL, _BOOL))
+
+
+def _build(node: yaml.Node, loader: Any, built: dict[int, Any]) -> Any:
+    """The document's value, as PyYAML's safe constructor builds it but without its
+    per-node Python machinery: strings, nulls and booleans, lists and mappings whose keys
+    are such scalars (an incident file is nothing else) are built here; anything else (an
+    explicit tag, a merge key ``<<``) by the loader's constructor. An alias is the value
+    its anchor built, as there. Nesting is bounded (:func:`_check_events`)."""
+    known = built.get(id(node))
+    if known is not None:
+        return known
+    tag = node.tag
+    value: Any
+    if isinstance(node, yaml.ScalarNode) and tag in _PLAIN_KEYS:
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        return loader.bool_values[node.value.lower()]
+    if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+        value = built[id(node)] = []
+        value.extend(_build(item, loader, built) for item in node.value)
+        return value
+    if (
+        isinstance(node, yaml.MappingNode)
+        and tag == _MAP
+        and all(isinstance(k, yaml.ScalarNode) and k.tag in _PLAIN_KEYS for k, _ in node.value)
+    ):
+        value = built[id(node)] = {}
+        for key, item in node.value:
+            value[_build(key, loader, built)] = _build(item, loader, built)
+        return value
+    value = built[id(node)] = loader.construct_object(node, deep=True)
+    return value
 
 
 def lines_of(text: str) -> dict[Path_, int]:

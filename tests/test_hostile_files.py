@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syncer import yamlsafe
 from syncer.cli import main
 
 HEAD = "id: INC-1\ntitle: x\ngrade: SEV1\n"
@@ -314,3 +315,44 @@ def test_random_bytes_and_hostile_text(raw: bytes | str, suffix: str, tmp_path: 
     else:
         path.write_bytes(raw)
     _check(path)
+
+
+# The YAML reader builds values itself for speed: exactly what PyYAML's constructor builds.
+
+
+def _constructed(text: str) -> Any:
+    """The document as the same loader's own (PyYAML's safe) constructor builds it."""
+    with yamlsafe._reading(text, "YAML error: ") as loader:
+        node = loader.get_single_node()
+        return None if node is None else loader.construct_document(node)
+
+
+ODD_YAML = (
+    "a: &x [1, yes, No, ~, '2', !!str 3, 1.5, 10:25, 2024-02-12, !!timestamp 2024-02-12]\n"
+    "b: *x\n"
+    "c: {<<: {k: v, n: 1}, k: w}\n"
+    "d: !!int '7'\n"
+    "e: !!binary aGk=\n"
+    "f: !!set {p, q}\n"
+    "g: [{h: &y {i: j}}, *y, null, '', ~: tilde key, true: yes key]\n"
+)
+
+
+def test_the_yaml_reader_builds_what_pyyamls_constructor_builds() -> None:
+    data, _ = yamlsafe.load(ODD_YAML)
+    assert data == _constructed(ODD_YAML)
+    assert data["a"] == [1, True, False, None, "2", "3", 1.5, "10:25", "2024-02-12", "2024-02-12"]
+    assert data["b"] is data["a"]  # an alias is its anchor's value, as PyYAML makes it
+    assert data["c"] == {"k": "w", "n": 1} and data["d"] == 7 and data["e"] == b"hi"
+    unhashable = "? [1, 2]\n: a list as a key\n"
+    with pytest.raises(yamlsafe.Problem):
+        yamlsafe.load(unhashable)
+    with pytest.raises(yaml.constructor.ConstructorError):
+        yaml.load(unhashable, Loader=yaml.SafeLoader)
+
+
+@BOUNDED
+@given(doc=incidents | trees)
+def test_random_yaml_is_built_as_pyyamls_constructor_builds_it(doc: Any) -> None:
+    text = yaml.safe_dump(doc, allow_unicode=True)
+    assert yamlsafe.load(text)[0] == _constructed(text)
