@@ -354,6 +354,27 @@ def lint(linter: str, repo: Path) -> Any:
     )
 
 
+def test_no_example_workflow_lets_github_cancel_a_waiting_run() -> None:
+    """Each run carries work of its own (a push's files, a command, an alert): GitHub's default
+    concurrency keeps one waiting run and cancels the older, so every group queues them all;
+    only the scheduled catch-up, whose newer run does everything an older one would, may not."""
+    import re
+
+    groups = {}
+    for example in EXAMPLES:
+        workflow = yaml.safe_load(example.read_text(encoding="utf-8"))
+        groups[example.name] = workflow["concurrency"]
+    assert all(g["cancel-in-progress"] is False for g in groups.values()), groups
+    queued = {name for name, g in groups.items() if g.get("queue") == "max"}
+    assert queued == set(groups) - {"scheduled-retry.yml"}, groups
+    docs = (ROOT / "docs" / "github-actions.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(concurrency:\n.*?)```", docs, re.S)
+    assert yaml.safe_load(block)["concurrency"]["queue"] == "max"
+    for readme in ("README.md", "README.ko.md"):
+        text = (ROOT / readme).read_text(encoding="utf-8")
+        assert "`cancel-in-progress: false`, `queue: max`" in text, readme
+
+
 def test_the_action_and_every_example_workflow_pass_the_linter(linter: str, tmp_path: Path) -> None:
     assert len(EXAMPLES) == 5
     # As published: action.yml at the root, the examples as a user's workflows.
