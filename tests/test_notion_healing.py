@@ -175,3 +175,28 @@ def test_a_postmortem_two_runs_republished_at_once_is_written_again_whole(
     assert len(ends()) == 1 and harness.action_items(BANNER_ID) == 2
     assert len(harness._postmortems(BANNER_ID)) == 1
     assert run(last).endswith(": unchanged\n")
+
+
+@pytest.mark.parametrize("what", ["incident page", "database postmortem"])
+def test_a_page_closed_again_keeps_one_suffix_and_writes_nothing(
+    fake_notion: FakeNotion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """A retry after a lost answer, or several runs healing one race at once, close the same
+    duplicate again: its Incident ID says 'duplicate of' once (it said so once per closer)."""
+    monkeypatch.setenv("NOTION_TOKEN", TOKEN)
+    harness = NotionHarness(fake_notion, postmortem_database_id=fake_notion.pm_db_id)
+    sync(write_config(tmp_path / "incident-syncer.toml", {"notion": harness.table}))
+    if what == "incident page":
+        original = harness._page(BANNER_ID)["id"]
+    else:
+        (original,) = [p["id"] for p in harness._postmortems(BANNER_ID)]
+    second = fake_notion.copy_page(original, lambda block: True)
+    built = adapter(fake_notion, monkeypatch)
+    duplicate = IssueRef(short_id(second), page_url(second), second)
+    keep = IssueRef(short_id(original), page_url(original), original)
+    built.close_duplicate(duplicate, keep)
+    fake_notion.reset_log()
+    built.close_duplicate(duplicate, keep)
+    assert fake_notion.writes() == 0
+    rich = fake_notion.pages[second]["properties"]["Incident ID"]["rich_text"]
+    assert "".join(r["plain_text"] for r in rich) == f"{BANNER_ID} (duplicate of {keep.key})"

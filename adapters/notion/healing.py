@@ -80,10 +80,12 @@ def _rename(
     keep: IssueRef,
     closed: bool = False,
 ) -> None:
-    """Out of the incident: the Incident ID gets a suffix (and the status is closed)."""
-    properties: dict[str, Any] = {
-        prop: {"rich_text": markup.notion_text(f"{incident_id} (duplicate of {keep.key})")}
-    }
+    """Out of the incident: the Incident ID gets a suffix (and the status is closed), once: a
+    retry, or another run healing the same race, finds it renamed (the same update closed it)."""
+    suffix = f" (duplicate of {keep.key})"
+    if incident_id.endswith(suffix):
+        return
+    properties: dict[str, Any] = {prop: {"rich_text": markup.notion_text(incident_id + suffix)}}
     if closed:
         status = {adapter.settings.status_type: {"name": adapter.status_key(Status.closed)}}
         properties[adapter.props.status] = status

@@ -101,3 +101,22 @@ def test_runners_starting_together_on_a_new_schema_all_open_it(pg: PG) -> None:
             drop(pg)
         with ThreadPoolExecutor(max_workers=8) as pool:
             assert len(set(pool.map(start, range(8)))) == 1
+
+
+def test_the_pool_grows_to_the_busiest_setting_plus_four(pg: PG) -> None:
+    """As the README says: one connection, up to the largest of serve's workers, the sync's and
+    the backfill's concurrency (each may hold an incident lock on a connection), plus four."""
+    config = config_mod.parse(
+        {
+            "syncer": {"state": pg.dsn, "state_schema": pg.schema, "concurrency": 3},
+            "serve": {"workers": 7},
+            "backfill": {"concurrency": 5},
+        },
+        None,
+    )
+    state = open_state(config)
+    try:
+        assert isinstance(state, PostgresState)
+        assert (state._pool.min_size, state._pool.max_size) == (1, 11)
+    finally:
+        state.close()
