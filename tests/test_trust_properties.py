@@ -9,17 +9,21 @@ grown, nothing read as the tool's data.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from adapters import memory
 from syncer import config as config_mod
 from syncer import markers, markup, registry
+from syncer.cli import main
 from syncer.engine import Engine, Options
 from syncer.model import Incident
 from syncer.render import Renderer
@@ -198,3 +202,55 @@ def test_peoples_text_never_changes_the_plan_of_the_next_sync(
     assert len(issue["body"]) - len(body) < 400  # one table row more, never a copy of the body
     (last,) = sync_engine.sync(later, Options(dry_run=True))
     assert last.operations == []
+
+
+# Alert senders' text: the same property for what arrives in a webhook body.
+
+_ALERTS = itertools.count(1)
+
+
+@PROPERTIES
+@given(summary=TEXT, description=TEXT, label=TEXT)
+def test_alert_text_never_hides_duplicates_or_grows_anything(
+    tmp_path: Path, summary: str, description: str, label: str
+) -> None:
+    """Random text, marker fragments included, in an alert's summary, description and a label:
+    the firing notification posts one entry, its repeat writes nothing, the resolve posts one
+    more, and each entry carries exactly one marker, the tool's own at its end."""
+    config = write_config(tmp_path / "c.toml", {"mem": {"type": "memory", "store": "alerts"}})
+    store = memory.store("alerts")
+    alert = {
+        "key": f"batch-{next(_ALERTS)}",
+        "started_at": "2026-03-05T03:05:40+09:00",
+        "title": "Settlement batch failed",
+        "summary": summary,
+        "description": description,
+        "severity": "error",
+        "labels": {"job": label},
+    }
+    path = tmp_path / "alert.json"
+
+    def ingest(status: str) -> str:
+        path.write_text(json.dumps({**alert, "status": status}), encoding="utf-8")
+        result = CliRunner().invoke(
+            main, ["--config", str(config), "ingest", "--source", "generic", str(path), "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        return str(json.loads(result.output.splitlines()[0])["incident"])
+
+    incident_id = ingest("firing")
+    (issue,) = [
+        i for i in store.issues.values() if i["kind"] == "incident" and i["incident"] == incident_id
+    ]
+    assert len(issue["comments"]) == 1
+    body = issue["body"]
+    store.calls.clear()
+    ingest("firing")  # the repeat notification
+    assert store.writes() == 0 and issue["body"] == body
+    ingest("resolved")
+    assert len(issue["comments"]) == 2
+    for comment in issue["comments"]:
+        assert len(markers.find_all(comment["body"])) == 1
+        assert markers.trailing(comment["body"], "event") is not None
+    assert len(re.findall(r"<!--\s*incident-syncer:snapshot", issue["body"])) == 1
+    assert [m.kind for m in markers.find_all(issue["body"])].count(markers.BEGIN) == 1
