@@ -176,3 +176,25 @@ def test_a_command_on_the_incidents_postmortem_or_action_item_is_run(
         assert done.exit_code == 0, done.stdout + done.stderr
         assert (done.outputs["outcome"], done.outputs["incident"]) == ("applied", incident_id)
         assert f"gh-comment-{comment_id}" in github_events(app, number)
+
+
+def test_checking_the_issue_costs_one_listing(runner: dict[str, Any]) -> None:
+    """On the incident's own issue the check is the tracker's listing, and nothing more."""
+    app: ActionsGitHub = runner["github"]
+    number = open_incident(runner)
+    app.reset_log()
+    body = "/incident note 확인 중"
+    done = step(runner, "issue_comment", comment_event(event_payload(app, number), body))
+    assert done.outputs["outcome"] == "applied"
+    issues, comments = (
+        "/repos/acme/incidents/issues",
+        f"/repos/acme/incidents/issues/{number}/comments",
+    )
+    assert [(e.method, e.path) for e in app.log if not e.write] == [
+        ("GET", "/repos/acme/incidents/collaborators/park-sre/permission"),
+        ("GET", issues),  # the check: is #number the incident's issue?
+        ("GET", issues),  # the incident read back (its snapshot)
+        ("GET", comments),
+        ("GET", issues),  # the sync
+        ("GET", comments),
+    ]

@@ -548,6 +548,8 @@ class _Run:
             if not refs:
                 home = home or "none"
                 continue
+            if str(number) in {r.native for r in refs}:  # its own issue: no more to read
+                return None
             remote = engine.reconciler.with_retry(
                 partial(adapter.fetch, refs[0], incident_id), name, "read"
             )
