@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from syncer.ingest import signature
 from syncer.ingest.payloads import parse
 from syncer.serve import Receiver
 from tests.conftest import write_config
+from tests.fakes.clock import FakeClock
 from tests.procs import wait_until
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx is what we install
@@ -180,7 +180,7 @@ def test_generic_needs_a_valid_signature_over_the_raw_body(server: Server) -> No
     assert server.issues()[0]["title"] == "[SEV2] [야간배치] settlement-batch 정산 작업 실패"
 
 
-def test_grafana_hmac_with_timestamp(tmp_path: Path, secrets_env: None) -> None:
+def test_grafana_hmac_with_timestamp(tmp_path: Path, secrets_env: None, clock: FakeClock) -> None:
     extra = SERVE + (
         'grafana_hmac_secret_env = "TEST_WEBHOOK_HMAC"\n'
         'grafana_signature_header = "X-Shop-Signature"\n'
@@ -195,15 +195,18 @@ def test_grafana_hmac_with_timestamp(tmp_path: Path, secrets_env: None) -> None:
             headers["X-Shop-Signature"] = sig or signature.sign(HMAC, f"{stamp}:".encode() + raw)
             return client.post("/grafana", content=raw, headers=headers)
 
-        now = int(time.time())
-        stale = post(now - 3600)
-        assert stale.status_code == 401
-        assert "outside the allowed window" in stale.json()["error"]
+        clock.stall(3600)  # the receiver's clock (injected) an hour past the wall clock
+        now = int(clock.time())
+        window = {
+            "error": "bad signature: timestamp is outside the allowed window (replayed or clock skew)"
+        }
+        assert post(now - 301).json() == window  # signature_max_skew: 300 s either way
+        assert post(now + 301).json() == window
         unsigned = client.post("/grafana", content=raw, headers=BEARER)
         assert unsigned.json() == {"error": "bad signature: missing X-Shop-Timestamp header"}
         assert post(now, signature.sign(HMAC, raw)).status_code == 401  # the stamp is signed too
         assert receiver.deliveries.count() == 0
-        assert post(now).status_code == 202
+        assert post(now - 299).status_code == 202
 
 
 # Limits and malformed bodies.
