@@ -324,7 +324,11 @@ def test_rate_limits(gh: FakeGitHub, clock: FakeClock) -> None:
     limited = api(gh, "GET", R + "/issues")
     assert limited.status_code == 403 and limited.headers["X-RateLimit-Remaining"] == "0"
     assert limited.json()["message"].startswith("API rate limit exceeded")
-    clock.stall(0.35)
+    # Back at the whole second X-RateLimit-Reset announced, not before.
+    reset = int(limited.headers["X-RateLimit-Reset"])
+    clock.stall(reset - clock.time() - 0.05)
+    assert api(gh, "GET", R + "/issues").status_code == 403
+    clock.stall(0.1)
     assert api(gh, "GET", R + "/issues").status_code == 200
 
 

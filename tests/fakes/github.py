@@ -136,7 +136,7 @@ class FakeGitHub(FakeApp):
         # Rate limits: the primary budget, and the secondary limit on writes (max per window).
         self.rate_limit = 5000
         self.rate_remaining = 5000
-        self.rate_reset = self.clock.time() + 3600
+        self.rate_reset = math.ceil(self.clock.time() + 3600)  # whole seconds, as announced
         self.secondary: tuple[int, float, int, str] | None = None
         self.after_faults: list[tuple[str, str, int]] = []
         # Without push (triage) access GitHub silently drops labels and assignees on issues.
@@ -303,7 +303,7 @@ class FakeGitHub(FakeApp):
         """Use up the primary rate limit; it comes back ``reset_in`` seconds from now."""
         with self.lock:
             self.rate_remaining = 0
-            self.rate_reset = self.clock.time() + reset_in
+            self.rate_reset = math.ceil(self.clock.time() + reset_in)
 
     # Plumbing: prefix, auth, rate limits, headers.
 
@@ -331,7 +331,7 @@ class FakeGitHub(FakeApp):
         with self.lock:
             now = self.clock.time()
             if self.rate_remaining <= 0 and now >= self.rate_reset:
-                self.rate_remaining, self.rate_reset = self.rate_limit, now + 3600
+                self.rate_remaining, self.rate_reset = self.rate_limit, math.ceil(now + 3600)
             if self.rate_remaining <= 0:
                 return Response(
                     403,
