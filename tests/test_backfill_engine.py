@@ -141,25 +141,38 @@ def test_a_tracker_failing_in_phase_two_stays_journaled(tmp_path: Path) -> None:
 
 
 def test_link_order_is_stable_whatever_finishes_first(tmp_path: Path) -> None:
-    import random
-    import time
+    import itertools
+    import threading
+
+    from tests.procs import GUARD
 
     eng = engine(tmp_path, THREE)
     inc = long_incident(2)
-    for adapter in eng.adapters.values():
+    eng.sync(inc, Options(historical=True))
+    order: tuple[str, ...] = ()
+    done: dict[str, threading.Event] = {}
+    for name, adapter in eng.adapters.items():
         find = adapter.find
 
-        def slow_find(incident_id: str, find: Any = find) -> Any:
-            time.sleep(random.random() / 50)
-            return find(incident_id)
+        def in_turn(incident_id: str, name: str = name, find: Any = find) -> Any:
+            """Each tracker's lookup finishes after the one before it in ``order``."""
+            turn = order.index(name)
+            if turn:
+                assert done[order[turn - 1]].wait(GUARD)  # a guard against a hang only
+            try:
+                return find(incident_id)
+            finally:
+                done[name].set()
 
-        adapter.find = slow_find  # type: ignore[method-assign]
-    eng.sync(inc, Options(historical=True))
-    for _ in range(4):
-        if eng.state is not None:
-            for name in THREE:
-                eng.state.drop_ref(name, inc.id)  # locate through the (randomly slow) lookup
-        assert all(r.writes == 0 for r in eng.sync(inc, Options(historical=True)))
+        adapter.find = in_turn  # type: ignore[method-assign]
+    assert eng.state is not None
+    for order in itertools.permutations(THREE):  # every order the lookups can finish in
+        done = {name: threading.Event() for name in THREE}
+        for name in THREE:
+            eng.state.drop_ref(name, inc.id)  # locate through the lookup
+        results = eng.sync(inc, Options(historical=True))
+        assert [(r.tracker, r.writes) for r in results] == [(n, 0) for n in THREE], order
+        assert all(event.is_set() for event in done.values())
 
 
 def test_resuming_after_a_crash_between_create_and_close_costs_one_update(

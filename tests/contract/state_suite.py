@@ -17,6 +17,7 @@ import pytest
 from syncer import secrets
 from syncer.errors import ConfigError
 from syncer.state import State, SyncMark
+from tests.procs import GUARD
 
 Opener = Callable[..., State]
 
@@ -148,29 +149,32 @@ class StateContract:
     ) -> None:
         a, b = pair
         held, tried, got = threading.Event(), threading.Event(), threading.Event()
-        release = threading.Event()
+        release, released = threading.Event(), threading.Event()
+        got_while_held: list[bool] = []
 
         def holder() -> None:
             with a.incident_lock("INC-1"):
                 held.set()
-                release.wait(30)
+                release.wait(GUARD)
+                released.set()  # from here on the contender may have it
 
         def contender() -> None:
-            held.wait(30)
+            held.wait(GUARD)
             tried.set()
             with b.incident_lock("INC-1"):
+                got_while_held.append(not released.is_set())
                 got.set()
 
         with ThreadPoolExecutor(2) as pool:
             futures = [pool.submit(holder), pool.submit(contender)]
-            assert held.wait(30) and tried.wait(30)
+            assert held.wait(GUARD) and tried.wait(GUARD)  # guards against a hang only
             with b.incident_lock("INC-2"):  # another incident goes ahead
                 pass
-            assert not got.wait(0.3)  # INC-1 still held by the other instance
             release.set()
-            assert got.wait(30)
+            assert got.wait(GUARD)
             for future in futures:
                 future.result()
+        assert got_while_held == [False]  # INC-1 was the other instance's until it let go
 
     def test_a_group_lock_then_its_incident_lock_in_one_thread(self, state: State) -> None:
         with state.incident_lock("group-ALERT-1"), state.incident_lock("ALERT-1"):
