@@ -89,13 +89,14 @@ class SyncerSection(_Section):
     @classmethod
     def _no_password(cls, v: str) -> str:
         if is_dsn(v):
-            from urllib.parse import urlsplit
+            from urllib.parse import parse_qs, urlsplit
 
             try:
-                password = urlsplit(v).password
+                parts = urlsplit(v)
+                password = parts.password or parse_qs(parts.query).get("password")
             except ValueError:
                 raise ValueError("not a valid postgresql:// URL") from None
-            if password:
+            if password:  # libpq reads one in the query string too (?password=...)
                 # Never echo the value: the message must not carry the password it found.
                 raise ValueError(
                     "the DSN holds a password; put the DSN in an environment variable "

@@ -63,9 +63,17 @@ def test_the_dsn_comes_from_the_environment_and_is_never_shown(
         state.close()
 
 
-def test_a_password_in_the_config_file_is_refused_without_echoing_it() -> None:
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://app:pw-1234abcd@db/incidents",
+        "postgresql://app@db/incidents?password=pw-1234abcd",  # libpq reads it here too
+        "postgres://db/incidents?sslmode=require&password=pw-1234abcd",
+    ],
+)
+def test_a_password_in_the_config_file_is_refused_without_echoing_it(dsn: str) -> None:
     with pytest.raises(InputError) as refused:
-        config_mod.parse({"syncer": {"state": "postgresql://app:pw-1234abcd@db/incidents"}}, None)
+        config_mod.parse({"syncer": {"state": dsn}}, None)
     assert "pw-1234abcd" not in str(refused.value)
     assert "syncer.state: the DSN holds a password" in str(refused.value)
 
