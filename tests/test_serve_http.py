@@ -22,11 +22,12 @@ from syncer import httpguard
 from syncer.httpguard import Guard
 from syncer.serve import Receiver
 from tests.conftest import write_config
+from tests.procs import GUARD
 from tests.test_ingest_helpers import AM_EXAMPLE
 from tests.test_serve import SERVE, TOKEN, make_config, secrets_env  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("secrets_env")
-WAIT = 20.0  # the most any socket read waits: a bound against hanging, never a margin asserted
+WAIT = GUARD  # the most any socket read or start-up waits: a guard against a hang only
 
 
 class Live:
