@@ -28,7 +28,7 @@ from tests.contract import test_notion as notion_contract
 from tests.fakes.github import FakeGitHub, fresh_pacers, github_tracker
 from tests.fakes.jira import FakeJira
 from tests.fakes.notion import FakeNotion, notion_tracker
-from tests.procs import wait_until
+from tests.procs import GUARD, wait_until
 from tests.test_backfill_cli import configure, make_folder
 
 pytestmark = pytest.mark.slow  # 200 incidents through subprocesses, several times
@@ -164,7 +164,7 @@ def test_200_incidents_killed_half_way_then_resumed_exactly_once(
         "half the incidents on GitHub", lambda: len(trackers.github.app.issues) >= COUNT // 2
     )
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.wait(timeout=GUARD)
     half = len(trackers.github.app.issues)
     assert COUNT // 2 <= half < COUNT, half
 

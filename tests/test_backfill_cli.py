@@ -22,7 +22,7 @@ from adapters import memory
 from syncer import markers, pacing
 from syncer.cli import main
 from tests.conftest import ROOT, write_config
-from tests.procs import wait_until
+from tests.procs import GUARD, wait_until
 
 EXAMPLE = ROOT / "examples" / "backfill"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -414,7 +414,7 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
         ),
     )
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=GUARD)
     assert proc.returncode == 130, err
     lines = err.splitlines()
     assert "Stopping: letting what is in flight finish (Ctrl-C again to quit now)…" in lines
@@ -438,7 +438,7 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
         env=subprocess_env(tmp_path),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=GUARD,
     )
     assert resumed.returncode == 0, resumed.stderr
     issues = json.loads(store.read_text(encoding="utf-8"))["issues"].values()
@@ -447,7 +447,7 @@ def test_ctrl_c_finishes_in_flight_work_and_retry_resumes(tmp_path: Path) -> Non
     assert all(i["state"] == "closed" for i in issues)
     rerun = subprocess.run(
         [*command, "--progress", "off"], env=subprocess_env(tmp_path), capture_output=True,
-        text=True, timeout=60,
+        text=True, timeout=GUARD,
     )  # fmt: skip
     assert rerun.returncode == 0
     assert rerun.stderr == (
@@ -497,7 +497,7 @@ def test_a_second_ctrl_c_quits_at_once_and_retry_still_finishes_exactly_once(
     else:
         pytest.fail("the first Ctrl-C was not acknowledged")
     proc.send_signal(signal.SIGINT)  # ...but a second one does not wait for it
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=GUARD)
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == (
         "Quitting now: what was in flight is left to `incident-syncer retry` "
@@ -508,7 +508,7 @@ def test_a_second_ctrl_c_quits_at_once_and_retry_still_finishes_exactly_once(
     assert pending  # the journal was written before anything else
     resumed = subprocess.run(
         [sys.executable, "-m", "syncer", "--config", str(cfg), "retry"],
-        env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=60,
+        env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=GUARD,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     issues = json.loads(store.read_text(encoding="utf-8"))["issues"].values()

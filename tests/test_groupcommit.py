@@ -12,6 +12,7 @@ import pytest
 
 from syncer.ingest.groupcommit import GroupCommit
 from syncer.state.sqlite import SQLiteState
+from tests.procs import GUARD
 
 
 class Gated:
@@ -25,7 +26,7 @@ class Gated:
 
     def add_many(self, items: Sequence[tuple[str, str, bytes]]) -> list[int]:
         if not self.calls:
-            self.gate.wait(10)
+            self.gate.wait(GUARD)
         self.calls.append(len(items))
         if self.fail:
             raise OSError("disk full")

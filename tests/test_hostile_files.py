@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from syncer import yamlsafe
 from syncer.cli import main
+from tests.procs import GUARD
 
 HEAD = "id: INC-1\ntitle: x\ngrade: SEV1\n"
 
@@ -226,7 +227,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
     )
     proc.stdout.close()  # what `| head -1` does
     assert proc.stderr.read() == b""
-    assert proc.wait(60) == 141
+    assert proc.wait(GUARD) == 141
 
 
 # Property: whatever the bytes, `validate` answers 0 or 2 in bounded time, never "unexpected".
