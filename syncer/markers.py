@@ -540,7 +540,10 @@ def report_strays(text: str | None, section: Section | None, trust: Trust, where
     said = f"{where} {strays}"
     with trust._lock:
         new = strays > 0 and said not in trust._said
-        trust._said.add(said)
+        if new:
+            if len(trust._said) >= 1024:  # a long-running serve: said again after a while
+                trust._said.clear()
+            trust._said.add(said)
     if new:
         log.info(
             "%s: ignored %d snapshot marker(s) in %s outside incident-syncer's section "

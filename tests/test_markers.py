@@ -183,3 +183,26 @@ def test_trailing_and_leading_markers_are_read_only_where_the_tool_puts_them() -
     body = "<!-- incident-syncer:postmortem id=INC-1 digest=d -->\n# Postmortem"
     assert markers.leading(body, "postmortem") == {"id": "INC-1", "digest": "d"}
     assert markers.leading("# Postmortem\n" + body, "postmortem") is None
+
+
+def test_stray_snapshots_are_counted_said_once_and_the_memory_of_it_is_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trust = Trust("t", keys(KEY), whoami=lambda: ["bot"])
+    mine = owned_body("INC-1", keys(KEY), snap("INC-1"))
+    pasted = markers.snapshot_marker(snap("INC-2"))
+    body = f"{pasted}\n{mine}\n{pasted}"
+    section = markers.owned(body, "INC-1", trust, "bot")
+    assert section is not None and section.snapshot == snap("INC-1")
+    with caplog.at_level(logging.INFO, logger="syncer.trust"):
+        assert markers.report_strays(body, section, trust, "#1") == 2
+        assert markers.report_strays(body, section, trust, "#1") == 2
+        assert markers.report_strays(mine, section, trust, "#1") == 0
+    said = [r.getMessage() for r in caplog.records if "outside" in r.getMessage()]
+    assert said == [
+        "t: ignored 2 snapshot marker(s) in #1 outside incident-syncer's section "
+        "(people's text: only the tool's own section is read)"
+    ]
+    for n in range(1100):  # a long-running serve meets many issues: what it said stays bounded
+        markers.report_strays(pasted, None, trust, f"#{n}")
+    assert len(trust._said) <= 1024
