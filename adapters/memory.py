@@ -136,8 +136,9 @@ class MemoryAdapter(Adapter):
         )
         # Unpaced unless the table sets a rate (tests and benchmarks of pacing do).
         self.pacer = pacer_for(name, settings, self.default_limits)
-        with self._locked():  # loads the file
-            pass
+        if self.path is not None:  # a bad file fails here, at start-up, not in the first sync
+            with self.store.lock, self._file_lock():
+                self._take_up()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -146,15 +147,25 @@ class MemoryAdapter(Adapter):
             if self.path is None:
                 yield
                 return
-            if self.store.file_lock is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.store.file_lock = FileLock(str(self.path) + ".lock", thread_local=False)
-            with self.store.file_lock:
-                seen = _version(self.path)
-                if seen is not None and seen != self.store.loaded:  # another process wrote it
-                    self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
-                    self.store.loaded = seen
+            with self._file_lock():
+                self._take_up()
                 yield
+
+    def _file_lock(self) -> FileLock:
+        """The lock other processes on the file take too (call under ``store.lock``)."""
+        if self.store.file_lock is None:
+            assert self.path is not None  # only a file-backed store has one
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.store.file_lock = FileLock(str(self.path) + ".lock", thread_local=False)
+        return self.store.file_lock
+
+    def _take_up(self) -> None:
+        """Load what another process wrote to the file since this one last read it."""
+        assert self.path is not None
+        seen = _version(self.path)
+        if seen is not None and seen != self.store.loaded:
+            self.store.load_json(json.loads(self.path.read_text(encoding="utf-8")))
+            self.store.loaded = seen
 
     # Plumbing: the call log, faults, persistence.
 

@@ -59,7 +59,7 @@ def parse_time(text: str, tz: tzinfo) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return aware(value, tz)
     except ValueError:
-        pass
+        pass  # not ISO 8601: one of the spreadsheet forms below, or an error naming them
     match = _TIME_RE.match(text)
     if not match:
         raise ValueError(
@@ -94,10 +94,8 @@ def _offset(text: str) -> str:
 
 
 def parse_status(text: str) -> str:
-    try:
-        return Status(text.lower()).value
-    except ValueError:
-        pass
+    if text.lower() in Status._value2member_map_:
+        return text.lower()
     status = STATUS_WORDS.get(text) or STATUS_WORDS.get(text.replace(" ", ""))
     if status is None:
         words = ", ".join([s.value for s in Status] + list(STATUS_WORDS))
@@ -237,10 +235,8 @@ def parse_timeline(
 
 
 def _kind(word: str, number: int) -> str:
-    try:
-        return EventKind(word.lower()).value
-    except ValueError:
-        pass
+    if word.lower() in EventKind._value2member_map_:
+        return word.lower()
     kind = KIND_WORDS.get(word)
     if kind is None:
         words = ", ".join([k.value for k in EventKind] + list(KIND_WORDS))

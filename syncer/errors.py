@@ -204,7 +204,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     try:
         return max(0.0, float(text))
     except ValueError:
-        pass
+        pass  # not delta-seconds: the other form Retry-After takes is an HTTP date
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -110,8 +110,8 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no file descriptor (a test runner's stream): nothing to do
-        pass
+    except (OSError, ValueError):
+        pass  # no file descriptor (a test runner's stream): nothing to point elsewhere
 
 
 def emit_error(message: str, exc: BaseException | None = None) -> None:

@@ -83,7 +83,7 @@ class Quote:
 
 @dataclass
 class Rule:
-    pass
+    """A thematic break (``---``): it holds nothing."""
 
 
 @dataclass
