@@ -238,13 +238,8 @@ class GitHubAdapter(Adapter):
         try:
             items = self._list(incident_id)
         except TrackerError as exc:
-            raise LookupFailed(
-                f"cannot tell whether {incident_id} exists: {exc.message}",
-                tracker=self.name,
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-                status=exc.status,
-            ) from exc
+            what = f"cannot tell whether {incident_id} exists"
+            raise LookupFailed.because(exc, what, self.name) from exc
         self._local.listing = (incident_id, time.monotonic(), items)
         incidents, _, _ = self._classify(items, incident_id)
         return [self._ref(item) for item, _ in incidents]

@@ -156,13 +156,8 @@ class JiraAdapter(JiraParts, Adapter):
                 ),
             )
         except TrackerError as exc:
-            raise LookupFailed(
-                f"cannot tell whether {incident_id} exists: {exc.message}",
-                tracker=self.name,
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-                status=exc.status,
-            ) from None
+            what = f"cannot tell whether {incident_id} exists"
+            raise LookupFailed.because(exc, what, self.name) from None
         refs, parts, creators = [], [], {}
         for issue in found:
             raw = issue.raw or {}

@@ -244,13 +244,8 @@ class NotionAdapter(Adapter):
         except LookupFailed:
             raise
         except TrackerError as exc:
-            raise LookupFailed(
-                f"cannot tell whether {incident_id} has a page: {exc.message}",
-                tracker=self.name,
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-                status=exc.status,
-            ) from exc
+            what = f"cannot tell whether {incident_id} has a page"
+            raise LookupFailed.because(exc, what, self.name) from exc
         with self._lock:
             now = time.monotonic()
             for page in pages:

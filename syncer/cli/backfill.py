@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from syncer.app import engine_for
-from syncer.cli.common import config_option, handle_errors, load_config
+from syncer.cli.common import (
+    config_option,
+    dry_run_option,
+    handle_errors,
+    load_config,
+    tracker_option,
+)
 
 if TYPE_CHECKING:
     from syncer.backfill import Runner, Summary, Work
@@ -26,9 +32,7 @@ RESUME_HINT = "`incident-syncer retry` resumes (or run the same backfill again)"
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
+@tracker_option
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
@@ -42,7 +46,7 @@ RESUME_HINT = "`incident-syncer retry` resumes (or run the same backfill again)"
     metavar="DATE",
     help="Only incidents that started on or after DATE (2024-01-01 or 2024-01-01T09:00).",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@dry_run_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @click.option(
     "--historical/--no-historical",

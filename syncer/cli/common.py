@@ -40,6 +40,15 @@ def config_option(fn: F) -> F:
     )(fn)
 
 
+tracker_option = click.option(
+    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
+)
+"""``--tracker NAME`` (repeatable): only these trackers; the same words on every command."""
+
+dry_run_option = click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+"""``--dry-run``: plan, write nothing."""
+
+
 def channel_option(fn: F) -> F:
     """``--channel NAME`` (repeatable): tell only these channels (default: every channel, unless
     ``--tracker`` narrows the run: a notice carries every tracker's link)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from syncer.cli.common import config_option, echo_json, handle_errors, load_config
+from syncer.cli.common import config_option, echo_json, handle_errors, load_config, tracker_option
 
 if TYPE_CHECKING:
     from syncer.config import Config
@@ -92,9 +92,7 @@ def _tracker_check(name: str, config: Config, section: str = "trackers") -> Chec
 
 
 @click.command()
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
+@tracker_option
 @click.option(
     "--channel", "channels", multiple=True, metavar="NAME", help="Only these channels (repeatable)."
 )

@@ -23,10 +23,12 @@ from syncer.cli.common import (
     channel_option,
     chosen_channels,
     config_option,
+    dry_run_option,
     exit_code,
     handle_errors,
     load_config,
     print_results,
+    tracker_option,
 )
 
 if TYPE_CHECKING:
@@ -62,11 +64,9 @@ NULL_SHA = "0" * 40
     show_default=True,
     help="issue_comment: the least repository permission a commenter needs.",
 )
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
+@tracker_option
 @channel_option
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@dry_run_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @config_option
 @handle_errors

@@ -13,10 +13,12 @@ from syncer.cli.common import (
     channel_option,
     chosen_channels,
     config_option,
+    dry_run_option,
     exit_code,
     handle_errors,
     load_config,
     print_results,
+    tracker_option,
 )
 
 if TYPE_CHECKING:
@@ -31,15 +33,9 @@ def _common(fn: Any) -> Any:
     # Applied last to first: --help lists them --tracker, --channel, --dry-run, --json, --config.
     fn = config_option(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per tracker.")(fn)
-    fn = click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")(fn)
+    fn = dry_run_option(fn)
     fn = channel_option(fn)
-    return click.option(
-        "--tracker",
-        "trackers",
-        multiple=True,
-        metavar="NAME",
-        help="Only these trackers (repeatable).",
-    )(fn)
+    return tracker_option(fn)
 
 
 def _when(text: str | None, config: Config, option: str = "--at") -> datetime:

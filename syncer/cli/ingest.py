@@ -18,6 +18,7 @@ from syncer.cli.common import (
     handle_errors,
     load_config,
     print_results,
+    tracker_option,
 )
 from syncer.ingest import SOURCES
 
@@ -34,9 +35,7 @@ if TYPE_CHECKING:
     required=True,
     help="Who sent the payload: Alertmanager (webhook v4), Grafana (webhook contact point) or the generic event.",
 )
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
+@tracker_option
 @channel_option
 @click.option("--dry-run", is_flag=True, help="Print what would happen; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")

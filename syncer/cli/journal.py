@@ -15,6 +15,7 @@ from syncer.cli.common import (
     handle_errors,
     load_config,
     print_results,
+    tracker_option,
 )
 
 if TYPE_CHECKING:
@@ -22,9 +23,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option(
-    "--tracker", "trackers", multiple=True, metavar="NAME", help="Only these trackers (repeatable)."
-)
+@tracker_option
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="Only these channels.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per incident and tracker.")
 @click.option(

@@ -11,11 +11,13 @@ from syncer.cli.common import (
     channel_option,
     chosen_channels,
     config_option,
+    dry_run_option,
     exit_code,
     handle_errors,
     load_config,
     load_incidents,
     print_results,
+    tracker_option,
 )
 
 
@@ -49,15 +51,9 @@ def _options(fn: Any) -> Any:
     """The arguments and options `sync` and `postmortem` share."""
     decorators = [
         click.argument("paths", nargs=-1, required=True, metavar="PATH..."),
-        click.option(
-            "--tracker",
-            "trackers",
-            multiple=True,
-            metavar="NAME",
-            help="Only these trackers (repeatable).",
-        ),
+        tracker_option,
         channel_option,
-        click.option("--dry-run", is_flag=True, help="Print the plan; write nothing."),
+        dry_run_option,
         click.option(
             "--recheck",
             is_flag=True,
