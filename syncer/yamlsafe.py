@@ -210,8 +210,14 @@ def load(text: str) -> tuple[Any, dict[Path_, int]]:
                 or None,
             ) from None
         except (ValueError, TypeError, OverflowError):  # an explicit tag's value
+            node_, path = _unfit(node)
             raise Problem(
-                "YAML error: a value with an explicit tag (like !!int) does not fit its tag"
+                f"{node_.value!r} does not fit its tag {_short_tag(repr(node_.tag))}: "
+                "write the value without a tag"
+                if node_ is not None
+                else "YAML error: a value with an explicit tag (like !!int) does not fit its tag",
+                node_.start_mark.line + 1 if node_ is not None else None,
+                _field(path) or None,
             ) from None
 
 
@@ -302,6 +308,31 @@ def _lines(root: yaml.Node) -> dict[Path_, int]:
                 lines.setdefault(child, item.start_mark.line + 1)
                 stack.append((item, child))
     return lines
+
+
+def _unfit(root: yaml.Node) -> tuple[Any, Path_]:
+    """The first scalar whose explicit tag its value does not fit (``!!int abc``), and its path."""
+    stack: list[tuple[yaml.Node, Path_]] = [(root, ())]
+    seen: set[int] = set()
+    constructor = _Loader("")
+    try:
+        while stack:
+            node, path = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    constructor.construct_object(node)
+                except (ValueError, TypeError, OverflowError):
+                    return node, path
+            elif isinstance(node, yaml.MappingNode):
+                stack.extend((v, (*path, str(k.value))) for k, v in reversed(node.value))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend((v, (*path, i)) for i, v in reversed(list(enumerate(node.value))))
+        return None, ()
+    finally:
+        constructor.dispose()
 
 
 def _short_tag(problem: str) -> str:

@@ -134,6 +134,11 @@ HOSTILE = {
         "Error: local-tag.yaml:6: timeline[0].text: the tag !secret is not allowed: write plain "
         "values (text, numbers, lists, mappings)",
     ),
+    "unfit-tag.yaml": (
+        HEAD + "timeline:\n  - at: 2024-02-12T00:25:00+09:00\n    text: !!int abc\n",
+        "Error: unfit-tag.yaml:6: timeline[0].text: 'abc' does not fit its tag !!int: write the "
+        "value without a tag",
+    ),
     "long-title.yaml": (
         "id: INC-1\ntitle: " + "가" * 300 + "\ngrade: SEV1\n",
         "Error: long-title.yaml:2: title: at most 255 characters (this has 300)",
