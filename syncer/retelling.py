@@ -30,7 +30,7 @@ import math
 import threading
 from collections.abc import Callable
 
-from syncer.engine import Result
+from syncer.engine.options import Result
 from syncer.errors import SyncerError
 from syncer.retry import Policy
 from syncer.secrets import redact

@@ -27,8 +27,8 @@ from typing import Any
 from adapters.channels import CAP_EDIT, CAP_READ_BACK, CAP_ROOM, CAP_THREAD, Channel, Notice, Told
 from syncer import markers
 from syncer.config import Config
-from syncer.engine import Options, Result
 from syncer.engine.attempts import journal_options, settle
+from syncer.engine.options import Options, Result
 from syncer.errors import SyncerError, TrackerError
 from syncer.model import Incident, Status, TimelineEvent
 from syncer.render import TrackerLink
