@@ -240,6 +240,10 @@ def test_generic_mistakes_are_named(change: dict[str, Any], reason: str) -> None
             "no startsAt",
         ),
         (b'{"status":"firing","alerts":[],"truncatedAlerts":-1}', "truncatedAlerts"),
+        (
+            b'{"version": 4, "status": "firing", "alerts": []}',
+            "unsupported Alertmanager webhook version 4 (a number); expected the string '4'",
+        ),
     ],
 )
 def test_bad_bodies_get_a_reason(raw: bytes, reason: str) -> None:
@@ -288,7 +292,9 @@ _alertish = st.fixed_dictionaries(
 # is wrong and why (never a bare exception text).
 REFUSAL = re.compile(
     r"expected a JSON object at the top, found (an array|a number|a string|a boolean|null)"
-    r"|unsupported (Alertmanager|Grafana) webhook version .+; expected '[14]'.*"
+    r"|unsupported (Alertmanager|Grafana) webhook version "
+    r"('.*'; expected|\S+ \((a number|a boolean|null|an array|an object)\); expected the string)"
+    r" '[14]'.*"
     r"|legacy Grafana alerting \(ruleName, evalMatches: .+"
     r"|not a valid (Alertmanager webhook|Grafana webhook|generic event) payload: "
     r"(nested too deeply|ended_at is before started_at|\S.*?: \S.*)"

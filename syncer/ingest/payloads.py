@@ -341,7 +341,7 @@ def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
     version = data.get("version")
     if version not in (None, "4"):
         hint = " (Grafana sends version 1: post it to /grafana)" if version == "1" else ""
-        message = f"unsupported Alertmanager webhook version {version!r}; expected '4'{hint}"
+        message = f"unsupported Alertmanager webhook version {_version(version)} '4'{hint}"
         raise PayloadError(message, problems=[(("version",), message)])
     msg: AMMessage = _validate(AMMessage, data, tz, "Alertmanager webhook")
     group = _group("alertmanager", msg, [_alert(a, msg.external_url) for a in msg.alerts])
@@ -365,7 +365,7 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
     version = data.get("version")
     if version not in (None, "1"):
         hint = " (Alertmanager sends version 4: post it to /alertmanager)" if version == "4" else ""
-        message = f"unsupported Grafana webhook version {version!r}; expected '1'{hint}"
+        message = f"unsupported Grafana webhook version {_version(version)} '1'{hint}"
         raise PayloadError(message, problems=[(("version",), message)])
     msg: GrafanaMessage = _validate(GrafanaMessage, data, tz, "Grafana webhook")
     alerts = [
@@ -553,6 +553,13 @@ _QUOTED = re.compile(r"\\(.)", re.S)
 def unescape_receiver(name: str) -> str:
     r"""Undo Go's regexp.QuoteMeta: ``incident\.sync`` was configured as ``incident.sync``."""
     return _QUOTED.sub(r"\1", name)
+
+
+def _version(value: Any) -> str:
+    """A version as found, and what was expected of it: a number is not the string sent."""
+    if isinstance(value, str):
+        return f"{value!r}; expected"
+    return f"{json.dumps(value)[:40]} ({_kind(value)}); expected the string"
 
 
 def _kind(value: Any) -> str:
