@@ -560,6 +560,10 @@ def test_ingest_names_the_file_line_and_field_of_a_refused_payload(
             '    {"labels": {"alertname": "A"}, "startsAt": "soon"}\n  ]\n}\n'
         ),
         "list.json": "[1]\n",
+        "sev9.json": (
+            '{\n  "key": "k",\n  "status": "firing",\n  "started_at": "2025-11-04T03:05:40+09:00",'
+            '\n  "title": "t",\n  "grade": "SEV9"\n}\n'
+        ),
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
@@ -593,5 +597,10 @@ def test_ingest_names_the_file_line_and_field_of_a_refused_payload(
     assert ingest("generic", "-", stdin="[1]\n") == (
         2,
         "Error: <stdin>:1: expected a JSON object at the top, found an array\n",
+    )
+    assert ingest("generic", "sev9.json") == (
+        2,
+        "Error: sev9.json:6: grade: grade 'SEV9' is not configured; "
+        "expected one of SEV1, SEV2, SEV3, SEV4\n",
     )
     assert memory.store("t").issues == {}

@@ -64,12 +64,16 @@ def ingest(path: str, source: str, trackers: tuple[str, ...], dry_run: bool, as_
         body = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=path) from None
+    name = STDIN_NAME if path == "-" else path
     try:
         group = parse(source, body, config.tz)
     except PayloadError as exc:
-        raise located(exc, STDIN_NAME if path == "-" else path, body) from None
+        raise located(exc, name, body) from None
     engine = engine_for(config, list(trackers), channels=chosen_channels())
-    outcome = Ingestor(engine).process(group, dry_run=dry_run)
+    try:
+        outcome = Ingestor(engine).process(group, dry_run=dry_run)
+    except PayloadError as exc:  # a value the configuration does not know (a grade)
+        raise located(exc, name, body) from None
     if as_json:
         click.echo(json.dumps(outcome.to_json(), ensure_ascii=False))
     else:

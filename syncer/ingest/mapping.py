@@ -125,9 +125,10 @@ class Mapping:
         grades = self.config.grade_names
         if group.grade:
             if group.grade not in grades:
-                raise PayloadError(
+                why = (
                     f"grade {group.grade!r} is not configured; expected one of {', '.join(grades)}"
                 )
+                raise PayloadError(why, problems=[(("grade",), why)])
             return group.grade
         found: list[str] = []
         for alert in group.firing or list(group.alerts):
