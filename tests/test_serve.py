@@ -560,6 +560,10 @@ def test_ingest_names_the_file_line_and_field_of_a_refused_payload(
             '    {"labels": {"alertname": "A"}, "startsAt": "soon"}\n  ]\n}\n'
         ),
         "list.json": "[1]\n",
+        "zero.json": (
+            '{\n  "status": "firing",\n  "alerts": [\n'
+            '    {"labels": {"alertname": "A"},\n     "startsAt": "0001-01-01T00:00:00Z"}\n  ]\n}\n'
+        ),
         "sev9.json": (
             '{\n  "key": "k",\n  "status": "firing",\n  "started_at": "2025-11-04T03:05:40+09:00",'
             '\n  "title": "t",\n  "grade": "SEV9"\n}\n'
@@ -597,6 +601,11 @@ def test_ingest_names_the_file_line_and_field_of_a_refused_payload(
     assert ingest("generic", "-", stdin="[1]\n") == (
         2,
         "Error: <stdin>:1: expected a JSON object at the top, found an array\n",
+    )
+    assert ingest("alertmanager", "zero.json") == (
+        2,
+        "Error: zero.json:5: alerts[0].startsAt: required field is missing "
+        "(Go's zero time means none)\n",
     )
     assert ingest("generic", "sev9.json") == (
         2,

@@ -344,7 +344,10 @@ def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
         message = f"unsupported Alertmanager webhook version {_version(version)} '4'{hint}"
         raise PayloadError(message, problems=[(("version",), message)])
     msg: AMMessage = _validate(AMMessage, data, tz, "Alertmanager webhook")
-    group = _group("alertmanager", msg, [_alert(a, msg.external_url) for a in msg.alerts])
+    parsed = [
+        _alert(a, msg.external_url, "Alertmanager webhook", i) for i, a in enumerate(msg.alerts)
+    ]
+    group = _group("alertmanager", msg, parsed)
     base = _http_base(msg.external_url)
     if not base:
         return group
@@ -372,6 +375,8 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
         _alert(
             a,
             msg.external_url,
+            "Grafana webhook",
+            i,
             silence_url=a.silence_url,
             dashboard_url=a.dashboard_url,
             panel_url=a.panel_url,
@@ -379,7 +384,7 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
             values=a.values,
             value_string=a.value_string,
         )
-        for a in msg.alerts
+        for i, a in enumerate(msg.alerts)
     ]
     group = _group("grafana", msg, alerts, title=msg.title or None)
     return replace(group, test=bool(_GRAFANA_TEST_KEY.match(msg.group_key)))
@@ -402,9 +407,13 @@ def _not_legacy_grafana(data: dict[str, Any]) -> None:
         raise PayloadError(message, problems=[((legacy[0],), message)])
 
 
-def _alert(a: AMAlert, external_url: str, **extra: Any) -> Alert:
+def _alert(a: AMAlert, external_url: str, what: str, index: int, **extra: Any) -> Alert:
     if a.starts_at is None:
-        raise PayloadError("not a valid payload: an alert has no startsAt (or the zero time)")
+        why = "required field is missing (Go's zero time means none)"
+        raise PayloadError(
+            f"not a valid {what} payload: alerts.{index}.startsAt: {why}",
+            problems=[(("alerts", index, "startsAt"), why)],
+        )
     status: Status = a.status or ("resolved" if a.ends_at is not None else "firing")
     generator, relative = a.generator_url, False
     base = _http_base(external_url)
