@@ -61,6 +61,7 @@ markup converters pass everything through :func:`syncer.markers.neutralise`.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -104,6 +105,10 @@ CAP_SNAPSHOT = "snapshot"
 :attr:`Remote.snapshot`). The commands that take no file (``note``, ``grade``, ``resolve``)
 read the incident from it: without it they cannot use this tracker, and when no configured
 tracker has it they fail ("exists but no tracker keeps its data")."""
+CAP_REPEATS = "repeats"
+"""Reports the tool's own timeline entries posted more than once (:attr:`Remote.repeats`: runs
+that raced, each posting to the issue kept) and removes them (:meth:`Adapter.remove_repeats`).
+Without it a repeat stays where it is (reading skips it: the event counts once)."""
 
 CHANGES = frozenset({"content", "grade", "status"})
 
@@ -172,6 +177,12 @@ class Remote:
       each duplicate with :meth:`Adapter.close_duplicate`. An adapter that finds them through
       the incident's own issue (links, child pages) leaves this empty: the engine also reads
       the duplicate issues' postmortems and items before closing those issues.
+    * ``repeats``: the tool's own timeline entries (a marker that counts, written by one of
+      the tool's identities: never a person's comment, whatever it quotes) whose event id an
+      older entry on the issue already carries, as (event id, the entry's native id: a
+      comment or block id), oldest first. ``events`` lists each event once. Only an adapter
+      with :data:`CAP_REPEATS` fills it; the engine removes them with
+      :meth:`Adapter.remove_repeats`, keeping the oldest copy.
     """
 
     ref: IssueRef
@@ -186,6 +197,7 @@ class Remote:
     action_items: dict[str, IssueRef] = field(default_factory=dict)
     snapshot: dict[str, Any] | None = None
     duplicate_parts: list[tuple[IssueRef, IssueRef]] = field(default_factory=list)
+    repeats: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -376,13 +388,42 @@ class Adapter(Protocol):
         """
         ...
 
+    def remove_repeats(self, ref: IssueRef, entries: list[str]) -> None:
+        """Delete these timeline entries of the issue ``ref`` (native ids from
+        :attr:`Remote.repeats`), one request each; an entry already gone (another run healing
+        the same race, or a person) counts as removed. Called only with :data:`CAP_REPEATS`:
+        an adapter without it inherits this refusal."""
+        raise TrackerError(f"{self.name}: cannot remove timeline entries", retryable=False)
+
 
 INSTANCE_MEMBERS = frozenset({"name", "pacer"})  # set by the constructor, not on the class
 
 
+def split_repeats(
+    entries: list[tuple[str, str, Any]], is_tool: Callable[[Any], bool]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """For :attr:`Remote.events` and :attr:`Remote.repeats`, from the timeline entries whose
+    marker counts, as (event id, native id, author) in the tracker's order: each event id once,
+    and the later copies the tool's own identity wrote (``is_tool``, asked only of a copy, so
+    a sync without repeats asks nothing more)."""
+    events: list[str] = []
+    repeats: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for event_id, native, author in entries:
+        if event_id not in seen:
+            seen.add(event_id)
+            events.append(event_id)
+        elif is_tool(author):
+            repeats.append((event_id, native))
+    return events, repeats
+
+
 def missing_members(cls: builtins.type) -> list[str]:
-    """The members of :class:`Adapter` that the class ``cls`` lacks (instance members aside)."""
+    """The members of :class:`Adapter` that the class ``cls`` lacks (instance members aside;
+    :meth:`Adapter.remove_repeats` only of a class declaring :data:`CAP_REPEATS`)."""
     members = {m for m in (*vars(Adapter), *Adapter.__annotations__) if not m.startswith("_")}
+    if CAP_REPEATS not in getattr(cls, "capabilities", ()):
+        members -= {"remove_repeats"}  # called only with the capability
     return sorted(m for m in members - INSTANCE_MEMBERS if not hasattr(cls, m))
 
 

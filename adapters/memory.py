@@ -34,6 +34,7 @@ from pydantic import Field
 from adapters.base import (
     CAP_ACTION_ITEMS,
     CAP_POSTMORTEM,
+    CAP_REPEATS,
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
@@ -44,6 +45,7 @@ from adapters.base import (
     IssueRef,
     PostmortemDoc,
     Remote,
+    split_repeats,
 )
 from syncer import markers
 from syncer.config import Config
@@ -120,7 +122,7 @@ class MemoryAdapter(Adapter):
     type: ClassVar[str] = "memory"
     Settings: ClassVar[builtins.type[AdapterSettings]] = MemorySettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT, CAP_REPEATS}
     )
 
     def __init__(self, name: str, settings: MemorySettings, config: Config) -> None:
@@ -280,7 +282,9 @@ class MemoryAdapter(Adapter):
                     f"{ref.key} is not incident {incident_id}", tracker=self.name, status=404
                 )
             markers.report_strays(issue["body"], section, self.trust, ref.key)
-        events, unmarked = [], []
+        entries, unmarked = [], []
+        with self._locked():
+            _number_comments(issue)
         comments = self._comments(issue)
         with self._locked():
             for comment in comments:
@@ -291,9 +295,10 @@ class MemoryAdapter(Adapter):
                     and mark.get("id")
                     and self.trust.counts("event", mark, comment["author"], ref.key, bound)
                 ):
-                    events.append(mark["id"])
+                    entries.append((mark["id"], str(comment["id"]), comment["author"]))
                 else:
                     unmarked.append(comment["body"])
+            events, repeats = split_repeats(entries, self.trust.is_tool)
             grade_labels = {v: k for k, v in issue.get("grade_labels", {}).items()}
             pms = [
                 i
@@ -325,6 +330,7 @@ class MemoryAdapter(Adapter):
                 action_items=items,
                 snapshot=section.snapshot,
                 duplicate_parts=duplicates,
+                repeats=repeats,
             )
 
     def _comments(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
@@ -357,9 +363,9 @@ class MemoryAdapter(Adapter):
             self._call("write", "comment")
             with self._locked():
                 mark = self._mark("event", {"incident": event.incident_id}, id=event.event_id)
-                self.store.issues[int(ref.native)]["comments"].append(
-                    {"author": self.identity, "body": f"{event.body}\n{mark}"}
-                )
+                issue = self.store.issues[int(ref.native)]
+                issue["comments"].append({"author": self.identity, "body": f"{event.body}\n{mark}"})
+                _number_comments(issue)
                 self.trust.learn(self.identity)
                 self._wrote("comment")
 
@@ -428,6 +434,23 @@ class MemoryAdapter(Adapter):
             note = f"Duplicate of {keep.key}\n{self._mark('duplicate', of=keep.native)}"
             issue["comments"].append({"author": self.identity, "body": note})
             self._wrote("close_duplicate")
+
+    def remove_repeats(self, ref: IssueRef, entries: list[str]) -> None:
+        for entry in entries:
+            self._call("write", "remove_comment")
+            with self._locked():
+                issue = self.store.issues[int(ref.native)]
+                left = [c for c in issue["comments"] if str(c.get("id")) != entry]
+                if len(left) < len(issue["comments"]):  # already gone: nothing to do
+                    issue["comments"] = left
+                    self._wrote("remove_comment")
+
+
+def _number_comments(issue: dict[str, Any]) -> None:
+    """Give each comment the id a tracker would (those a test planted get theirs now)."""
+    for comment in issue["comments"]:
+        if "id" not in comment:
+            issue["comment_ids"] = comment["id"] = int(issue.get("comment_ids", 0)) + 1
 
 
 def _version(path: Path) -> tuple[int, int, int] | None:

@@ -103,3 +103,40 @@ def test_after_creating_the_engine_looks_again_and_yields_to_an_older_issue(
     assert (len(live("incident")), len(live("postmortem")), len(live("action_item"))) == (1, 1, 2)
     assert second.state is not None
     assert second.state.get_ref("mem", incident().id) == ("#1", "memory://mem/1", "1")
+
+
+def repeat_entries() -> list[str]:
+    """A second run posted every entry again on the kept issue (it read before they landed)."""
+    (issue,) = live("incident")
+    tool = [c for c in issue["comments"] if c["author"] == memory.TOOL]
+    issue["comments"] += [{"author": memory.TOOL, "body": c["body"]} for c in tool]
+    return [c["body"] for c in tool]
+
+
+def test_a_dry_run_counts_one_write_per_repeated_entry_and_a_sync_removes_them(
+    tmp_path: Path,
+) -> None:
+    memory.reset("h")
+    engine(tmp_path, "a").sync(incident())
+    bodies = repeat_entries()
+    ids = [e.event_id for e in incident().sorted_timeline]
+    (dry,) = engine(tmp_path, "b", state=False).sync(incident(), Options(dry_run=True))
+    assert dry.operations == [f"remove {len(ids)} repeated timeline comment(s): {', '.join(ids)}"]
+    assert dry.would_write == len(ids)
+    (result,) = engine(tmp_path, "c", state=False).sync(incident())
+    assert result.ok and result.writes == len(ids), result.operations
+    (issue,) = live("incident")
+    assert [c["body"] for c in issue["comments"]] == bodies
+
+
+def test_an_adapter_without_the_capability_leaves_repeats_and_still_syncs(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    memory.reset("h")
+    engine(tmp_path, "a").sync(incident())
+    repeat_entries()
+    monkeypatch.setattr(
+        memory.MemoryAdapter, "capabilities", memory.MemoryAdapter.capabilities - {"repeats"}
+    )
+    (result,) = engine(tmp_path, "b", state=False).sync(incident())
+    assert result.ok and result.operations == [] and result.writes == 0

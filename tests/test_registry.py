@@ -98,3 +98,14 @@ def test_a_class_missing_part_of_the_contract_is_refused(
         "create, create_action_item, default_limits, events_per_write, fetch, "
         "publish_postmortem, status_key, update\n"
     )
+
+
+def test_remove_repeats_is_part_of_the_contract_only_with_the_repeats_capability() -> None:
+    from adapters.base import CAP_REPEATS, missing_members
+    from adapters.memory import MemoryAdapter
+
+    members = {m: getattr(MemoryAdapter, m) for m in dir(MemoryAdapter) if not m.startswith("_")}
+    minimal = type("Minimal", (), {k: v for k, v in members.items() if k != "remove_repeats"})
+    assert CAP_REPEATS in minimal.capabilities and missing_members(minimal) == ["remove_repeats"]
+    minimal.capabilities = minimal.capabilities - {CAP_REPEATS}
+    assert missing_members(minimal) == []

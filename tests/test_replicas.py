@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from syncer import config as config_mod
+from syncer import markers
 from syncer.state import open_state
 from tests.conftest import BANNER, write_config
+from tests.contract.suite import event_ids
 from tests.pg import PG
 from tests.procs import run_together, wait_until
 from tests.test_ingest_helpers import am_alert, am_group
@@ -260,6 +262,14 @@ def test_eight_runs_without_shared_state_then_one_stateless_sync_leave_one_of_ev
             kinds.count("action_item"),
         )
         assert counts == dict.fromkeys(counts, (1, 1, items))
+        # Each timeline entry once: the younger runs' repeats on the kept issue are removed.
+        (kept,) = [i for i in issues if i["incident"] == inc and i["kind"] == "incident"]
+        on_memory = [
+            m["id"] for c in kept["comments"] if (m := markers.trailing(c["body"], "event"))
+        ]
+        timelines = {n: sorted(h.events(inc)) for n, h in harnesses.items()}
+        timelines["mem"] = sorted(on_memory)
+        assert timelines == dict.fromkeys(timelines, sorted(event_ids(data)))
     finally:
         for app in (github, jira, notion):
             app.stop()

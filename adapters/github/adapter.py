@@ -17,6 +17,7 @@ from urllib.parse import quote
 from adapters.base import (
     CAP_ACTION_ITEMS,
     CAP_POSTMORTEM,
+    CAP_REPEATS,
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
@@ -27,6 +28,7 @@ from adapters.base import (
     IssueRef,
     PostmortemDoc,
     Remote,
+    split_repeats,
 )
 from adapters.github.body import fit, issue_body, title_of, truncation_note, with_marker
 from adapters.github.client import GitHubClient
@@ -69,7 +71,7 @@ class GitHubAdapter(Adapter):
     type: ClassVar[str] = "github"
     Settings: ClassVar[builtins.type[AdapterSettings]] = GitHubSettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT, CAP_REPEATS}
     )
     # GitHub asks for about one content-creating request a second and allows 80 a minute
     # and 500 an hour (its secondary limits).
@@ -192,12 +194,12 @@ class GitHubAdapter(Adapter):
             return None
         return mark if self.trust.counts(kind, mark, item.author, f"#{item.number}") else None
 
-    def _comments(self, number: int) -> list[tuple[tuple[str, ...], str]]:
-        """(author, body) of each comment, oldest first (read as JSON; the author comes with
-        the listing)."""
+    def _comments(self, number: int) -> list[tuple[tuple[str, ...], str, str]]:
+        """(author, body, id) of each comment, oldest first (read as JSON; the author comes
+        with the listing)."""
         path = f"/repos/{self.settings.repo}/issues/{number}/comments"
         listing = self.client.listing(f"read comments of #{number}", path)
-        return [(author_of(c.get("user")), c.get("body") or "") for c in listing]
+        return [(author_of(c.get("user")), c.get("body") or "", str(c.get("id"))) for c in listing]
 
     def _remember(self, item: _Issue) -> None:
         """Keep the body and labels just read or written: an update right after needs them."""
@@ -259,14 +261,15 @@ class GitHubAdapter(Adapter):
         item, section = found
         markers.report_strays(item.body, section, self.trust, ref.key)
         comments = self._comments(item.number)
-        events, unmarked = [], []
+        entries, unmarked = [], []
         bound = {"incident": incident_id}
-        for author, text in comments:
+        for author, text, comment_id in comments:
             mark = markers.trailing(text, "event")
             if mark and mark.get("id") and self.trust.counts("event", mark, author, ref.key, bound):
-                events.append(mark["id"])
+                entries.append((mark["id"], comment_id, author))
             else:
                 unmarked.append(text)
+        events, repeats = split_repeats(entries, self.trust.is_tool)
         pm = postmortems[0] if postmortems else None
         if self.settings.postmortem == "file":
             pm_ref, pm_digest = self._postmortem_file(incident_id)
@@ -293,6 +296,7 @@ class GitHubAdapter(Adapter):
             action_items={key: self._ref(copies[0]) for key, copies in actions.items()},
             snapshot=section.snapshot,
             duplicate_parts=duplicates,
+            repeats=repeats,
         )
 
     def create(self, doc: IssueDoc) -> IssueRef:
@@ -379,7 +383,7 @@ class GitHubAdapter(Adapter):
         said = (
             (mark := markers.trailing(text, "duplicate")) is not None
             and self.trust.counts("duplicate", mark, author, duplicate.key)
-            for author, text in self._comments(number)
+            for author, text, _ in self._comments(number)
         )
         if not any(said):
             note = f"Duplicate of {keep.key}\n{self._mark('duplicate', of=keep.native)}"
@@ -395,6 +399,10 @@ class GitHubAdapter(Adapter):
             partial(issue.edit, state="closed", state_reason="not_planned", labels=kept),
             write=True,
         )
+
+    def remove_repeats(self, ref: IssueRef, entries: list[str]) -> None:
+        for entry in entries:
+            self.client.delete_comment(f"delete repeated comment {entry} on {ref.key}", entry)
 
     # Writing helpers.
 

@@ -91,6 +91,16 @@ class GitHubClient:
             parameters = None  # the next page's link carries the query
         return items
 
+    def delete_comment(self, what: str, comment_id: str) -> None:
+        """DELETE one issue comment; one already gone (404) counts as deleted."""
+        path = f"/repos/{self.settings.repo}/issues/comments/{comment_id}"
+        delete = partial(self.repo().requester.requestJsonAndCheck, "DELETE", path)
+        try:
+            self.call(what, delete, write=True)
+        except TrackerError as exc:
+            if exc.status != 404:
+                raise
+
     def pages(self, what: str, listing: PaginatedList[G]) -> list[G]:
         """Every item of a PyGithub listing, a page a request, each request paced."""
         items: list[G] = []

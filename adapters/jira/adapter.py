@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from adapters.base import (
     CAP_ACTION_ITEMS,
     CAP_POSTMORTEM,
+    CAP_REPEATS,
     CAP_SNAPSHOT,
     CAP_STATUS,
     Adapter,
@@ -22,6 +23,7 @@ from adapters.base import (
     IssueDoc,
     IssueRef,
     Remote,
+    split_repeats,
 )
 from adapters.jira import doctor
 from adapters.jira.client import JiraClient
@@ -63,7 +65,7 @@ class JiraAdapter(JiraParts, Adapter):
     type: ClassVar[str] = "jira"
     Settings: ClassVar[builtins.type[AdapterSettings]] = JiraSettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT, CAP_REPEATS}
     )
 
     def __init__(self, name: str, settings: JiraSettings, config: Config) -> None:
@@ -212,15 +214,17 @@ class JiraAdapter(JiraParts, Adapter):
                 status=404,
             )
         comments = self._comments(ref, fields.get("comment") or {})
-        events, unmarked, texts = [], [], []
+        entries, unmarked, texts = [], [], []
         for comment in comments:
             text = self.format.text(comment.get("body"))
             texts.append(text)
             event_id = self.checks.event(comment, text, ref.key, incident_id)
             if event_id:
-                events.append(event_id)
+                author = self.checks.who(comment.get("author"))
+                entries.append((event_id, str(comment.get("id")), author))
             else:
                 unmarked.append(text)
+        events, repeats = split_repeats(entries, self.checks.trust.is_tool)
         grade_of = {self.config.grade_label(g): g for g in self.config.grade_names}
         labels = list(fields.get("labels") or [])
         status = fields.get("status") or {}
@@ -258,6 +262,7 @@ class JiraAdapter(JiraParts, Adapter):
             action_items=items,
             snapshot=snapshot,
             duplicate_parts=duplicates,
+            repeats=repeats,
         )
 
     def _comments(self, ref: IssueRef, first: dict[str, Any]) -> list[dict[str, Any]]:
@@ -380,6 +385,16 @@ class JiraAdapter(JiraParts, Adapter):
     def doctor(self) -> list[str]:
         """Credentials, Cloud or not, the project, its issue types, link types and priorities."""
         return doctor.doctor(self.client)
+
+    def remove_repeats(self, ref: IssueRef, entries: list[str]) -> None:
+        for entry in entries:
+            what = f"delete repeated comment {entry} on {ref.key}"
+            path = f"issue/{ref.native}/comment/{entry}"
+            try:
+                self.client.request(what, "DELETE", path)
+            except TrackerError as exc:
+                if exc.status != 404:  # already gone (another run healing the same race)
+                    raise
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
         with self._lock:

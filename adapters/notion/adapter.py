@@ -13,6 +13,7 @@ from notion_client import Client
 from adapters.base import (
     CAP_ACTION_ITEMS,
     CAP_POSTMORTEM,
+    CAP_REPEATS,
     CAP_SNAPSHOT,
     CAP_STATUS,
     ActionItemDoc,
@@ -66,7 +67,7 @@ class NotionAdapter(Adapter):
     type: ClassVar[str] = "notion"
     Settings: ClassVar[builtins.type[AdapterSettings]] = NotionSettings
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT}
+        {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT, CAP_REPEATS}
     )
     events_per_write: ClassVar[int] = MAX_CHILDREN
     # Notion allows an average of three requests a second, with short bursts.
@@ -323,6 +324,7 @@ class NotionAdapter(Adapter):
             else {},
             snapshot=snapshot,
             duplicate_parts=self._duplicate_parts(postmortems),
+            repeats=healing.repeats(self, layout),
         )
 
     def _duplicate_parts(
@@ -570,6 +572,9 @@ class NotionAdapter(Adapter):
 
     def close_duplicate(self, duplicate: IssueRef, keep: IssueRef) -> None:
         healing.close_duplicate(self, duplicate, keep)
+
+    def remove_repeats(self, ref: IssueRef, entries: list[str]) -> None:
+        healing.remove_repeats(self, ref, entries)
 
     def doctor(self) -> list[str]:
         """Problems with the databases: reachable, shared, properties present with the right

@@ -15,6 +15,7 @@ from syncer.model import Status
 
 if TYPE_CHECKING:
     from adapters.notion.adapter import NotionAdapter
+    from adapters.notion.pages import Layout
 
 POSTMORTEM_TAG = "incident-syncer postmortem "
 
@@ -22,6 +23,20 @@ POSTMORTEM_TAG = "incident-syncer postmortem "
 def already_archived(exc: TrackerError) -> bool:
     """Notion's 400 for deleting (or editing) a block or page already in the trash: done."""
     return exc.status == 400 and "archived" in exc.message
+
+
+def repeats(adapter: NotionAdapter, layout: Layout) -> list[tuple[str, str]]:
+    """The event blocks that repeat an older one's tag, those the tool's bot created (a
+    signed tag a person copied stays: the trust rule decides what counts, not what goes)."""
+    return [(m, str(b["id"])) for m, b in layout.copies if adapter.trust.is_tool(author(b))]
+
+
+def remove_repeats(adapter: NotionAdapter, ref: IssueRef, entries: list[str]) -> None:
+    """Delete each repeated event block (one already in the trash counts as deleted); the
+    page's layout is read again next time, its last block may be one of them."""
+    for block_id in entries:
+        adapter._delete(block_id)
+    adapter.layouts.put(ref.native, None)
 
 
 def close_duplicate(adapter: NotionAdapter, duplicate: IssueRef, keep: IssueRef) -> None:

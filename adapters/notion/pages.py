@@ -48,6 +48,7 @@ class Layout:
     notices: list[dict[str, Any]] = field(default_factory=list)
     heading: str | None = None
     events: list[str] = field(default_factory=list)
+    copies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # later same-id blocks
     last_event: str | None = None
     child_pages: list[str] = field(default_factory=list)
     unmarked: list[str] = field(default_factory=list)
@@ -98,6 +99,8 @@ def scan(
             if mark not in seen:
                 seen.add(mark)
                 layout.events.append(mark)
+            else:
+                layout.copies.append((mark, block))
             layout.last_event = block_id
             layout.last_text = text_of(block)
         elif kind == "child_page":

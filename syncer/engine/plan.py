@@ -12,6 +12,7 @@ from typing import ClassVar
 from adapters.base import (
     CAP_ACTION_ITEMS,
     CAP_POSTMORTEM,
+    CAP_REPEATS,
     CAP_STATUS,
     ActionItemDoc,
     Adapter,
@@ -49,6 +50,23 @@ class AddEvents:
     def describe(self) -> str:
         ids = ", ".join(e.event_id for e in self.events)
         return f"add {len(self.events)} timeline comment(s): {ids}"
+
+
+@dataclass(frozen=True)
+class RemoveRepeats:
+    """Delete the tool's own timeline entries that repeat an older one (runs that raced each
+    posted the event to the issue kept): the oldest copy of each event stays."""
+
+    kind: ClassVar[str] = "remove_repeats"
+    repeats: tuple[tuple[str, str], ...]  # (event id, entry's native id)
+
+    @property
+    def entries(self) -> list[str]:
+        return [native for _, native in self.repeats]
+
+    def describe(self) -> str:
+        ids = ", ".join(dict.fromkeys(event_id for event_id, _ in self.repeats))
+        return f"remove {len(self.repeats)} repeated timeline comment(s): {ids}"
 
 
 @dataclass(frozen=True)
@@ -122,7 +140,15 @@ class Update:
         return "; ".join(parts)
 
 
-Op = Create | AddEvents | PublishPostmortem | CreateActionItem | CloseDuplicate | Update
+Op = (
+    Create
+    | AddEvents
+    | RemoveRepeats
+    | PublishPostmortem
+    | CreateActionItem
+    | CloseDuplicate
+    | Update
+)
 
 
 def plan(
@@ -164,6 +190,8 @@ def plan(
         events = _drop_already_said(events, remote)
     if events:
         ops.append(AddEvents(events))
+    if remote is not None and remote.repeats and CAP_REPEATS in adapter.capabilities:
+        ops.append(RemoveRepeats(tuple(remote.repeats)))
 
     # Postmortem and its action items.
     wants_pm = incident.postmortem is not None and (
@@ -196,14 +224,20 @@ def plan(
 
 
 def writes_of(ops: list[Op], adapter: Adapter) -> int:
-    """The writes ``ops`` take when applied: one each, a timeline batch per ``events_per_write``,
-    and the update that links a postmortem published just now when no update is planned."""
+    """The writes ``ops`` take when applied: one each (a repeat removed: one per entry), a
+    timeline batch per ``events_per_write``, and the update that links a postmortem published just now when no update is planned."""
     per_write = max(1, adapter.events_per_write)
-    count = sum(-(-len(op.events) // per_write) if isinstance(op, AddEvents) else 1 for op in ops)
+    count = sum(_writes(op, per_write) for op in ops)
     fresh_pm = any(isinstance(op, PublishPostmortem) and op.existing is None for op in ops)
     if fresh_pm and not any(isinstance(op, Update) for op in ops):
         count += 1
     return count
+
+
+def _writes(op: Op, per_write: int) -> int:
+    if isinstance(op, AddEvents):
+        return -(-len(op.events) // per_write)
+    return len(op.repeats) if isinstance(op, RemoveRepeats) else 1
 
 
 def changes_of(adapter: Adapter, doc: IssueDoc, remote: Remote | None) -> frozenset[str]:

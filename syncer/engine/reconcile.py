@@ -19,6 +19,7 @@ from syncer.engine.plan import (
     CreateActionItem,
     Op,
     PublishPostmortem,
+    RemoveRepeats,
     Update,
     changes_of,
     plan,
@@ -220,6 +221,9 @@ class Reconciler:
                 # One write per event, or per batch where the adapter batches (Notion: 100 blocks).
                 per_write = max(1, adapter.events_per_write)
                 result.writes += -(-len(op.events) // per_write) - 1
+            elif isinstance(op, RemoveRepeats):
+                self._write(partial(adapter.remove_repeats, ref, op.entries), result)
+                result.writes += len(op.entries) - 1  # one request per entry
             elif isinstance(op, PublishPostmortem):
                 pm_doc = self.documents.postmortem_doc(t.incident, ref.url, t.links)
                 pm_ref = self._write(

@@ -77,6 +77,10 @@ class Harness(Planter, Protocol):
         """Ids of the timeline events on the incident's only issue, in the tracker's order."""
         ...
 
+    def said(self, incident_id: str) -> list[str]:
+        """The texts people (not the tool) wrote on the only issue's timeline, in order."""
+        ...
+
     def grades(self, incident_id: str) -> list[str]:
         """The grade names the only issue shows (``["SEV2"]`` for the label ``grade:SEV2``)."""
         ...

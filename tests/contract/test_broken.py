@@ -23,6 +23,7 @@ from syncer.errors import TrackerError
 from syncer.pacing import Pacer
 from tests.conftest import install_plugin
 from tests.contract import suite
+from tests.contract.heal_parts import ENTRIES
 from tests.contract.test_memory import MemoryHarness
 
 PARTS = "test_duplicate_postmortems_and_action_items_are_closed_with_a_link"
@@ -209,6 +210,15 @@ class ClosesPartsWithoutALink(MemoryAdapter):
             self._wrote("close_duplicate")
 
 
+class KeepsRepeats(MemoryAdapter):
+    """``fetch`` never reports the tool's repeated timeline entries (they stay forever)."""
+
+    def fetch(self, ref: IssueRef, incident_id: str) -> Remote:
+        remote = super().fetch(ref, incident_id)
+        remote.repeats = []
+        return remote
+
+
 BROKEN = [
     (SwallowsLookupErrors, "test_a_reads_only_outage_creates_nothing"),
     (FindsClosedDuplicates, "test_healed_duplicates_stay_healed"),
@@ -225,6 +235,8 @@ BROKEN = [
     (ClosesOnlyIssues, PARTS),
     (ClosesPartsWithoutALink, PARTS),
     (AdoptsWhenAlone, "test_a_planted_issue_alone_is_neither_read_nor_adopted"),
+    (KeepsRepeats, ENTRIES),
+    (TrustsEveryMarker, ENTRIES),  # a person's quote, marker and all, taken for a repeat
 ]
 
 

@@ -57,6 +57,12 @@ class GitHubHarness(ServedHarness):
             and (m := markers.find(c["body"], "event"))
         ]
 
+    def said(self, incident_id: str) -> list[str]:
+        issue = self._incident(incident_id)
+        with self.app.lock:
+            comments = [self.app.comments[c] for c in issue["comments"]]
+        return [c["body"] for c in comments if c["user"] not in (self.app.login, ACTIONS_BOT)]
+
     def grades(self, incident_id: str) -> list[str]:
         labels = self._incident(incident_id)["labels"]
         return [x.removeprefix("grade:") for x in labels if x.startswith("grade:")]

@@ -73,6 +73,10 @@ class JiraHarness(ServedHarness):
     def _plain(value: Any) -> str:
         return adf_text(value) if is_adf(value) else str(value or "")
 
+    def said(self, incident_id: str) -> list[str]:
+        (issue,) = self._issues(incident_id)
+        return [self._plain(c["body"]) for c in issue.comments if c["author"] not in self.tools]
+
     def grades(self, incident_id: str) -> list[str]:
         (issue,) = self._issues(incident_id)
         return [

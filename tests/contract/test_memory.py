@@ -53,6 +53,10 @@ class MemoryHarness:
             if c["author"] in (memory.TOOL, LAPTOP) and (m := markers.find(c["body"], "event"))
         ]
 
+    def said(self, incident_id: str) -> list[str]:
+        (issue,) = self._incidents(incident_id)
+        return [c["body"] for c in issue["comments"] if c["author"] == MALLORY]
+
     def grades(self, incident_id: str) -> list[str]:
         (issue,) = self._incidents(incident_id)
         return [

@@ -84,6 +84,10 @@ class NotionHarness(ServedHarness):
         ]
         return [t for t in tags if t and not t.startswith("incident-syncer")]
 
+    def said(self, incident_id: str) -> list[str]:
+        blocks = self.app.live(self._page(incident_id)["id"])
+        return [self.app.text(b) for b in blocks if b["created_by"]["id"] not in self.tools]
+
     def grades(self, incident_id: str) -> list[str]:
         grade = self.app.choice(self._page(incident_id), "Grade")
         return [grade] if grade else []

@@ -179,6 +179,7 @@ class FakeJira(FakeApp):
             self.route("DELETE", base + "/issue/{key}/properties/{prop}", self.delete_property)
             self.route("GET", base + "/issue/{key}/comment", self.list_comments)
             self.route("POST", base + "/issue/{key}/comment", self.add_comment)
+            self.route("DELETE", base + "/issue/{key}/comment/{id}", self.delete_comment)
             self.route("GET", base + "/issue/{key}/transitions", self.list_transitions)
             self.route("POST", base + "/issue/{key}/transitions", self.do_transition)
             self.route("POST", base + "/issueLink", self.create_link)
@@ -794,6 +795,16 @@ class FakeJira(FakeApp):
         props = self._check_properties(payload.get("properties"))
         comment = self._new_comment(issue, body, props, self.caller(request))
         return Response(201, self._comment_out(request, comment))
+
+    def delete_comment(self, request: Request) -> Response:
+        """``DELETE /issue/{key}/comment/{id}``: 204 No Content; 404 for an unknown issue or
+        comment (Jira's REST reference, "Delete comment")."""
+        issue = self._issue(request.match["key"])
+        comment = next((c for c in issue.comments if c["id"] == request.match["id"]), None)
+        if comment is None:
+            raise self._fail(404, "Can not find a comment for the id: " + request.match["id"] + ".")
+        issue.comments.remove(comment)
+        return Response(204)
 
     # Routes: workflow.
 
