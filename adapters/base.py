@@ -179,8 +179,8 @@ class Remote:
       the duplicate issues' postmortems and items before closing those issues.
     * ``repeats``: the tool's own timeline entries (a marker that counts, written by one of
       the tool's identities: never a person's comment, whatever it quotes) whose event id an
-      older entry on the issue already carries, as (event id, the entry's native id: a
-      comment or block id), oldest first. ``events`` lists each event once. Only an adapter
+      earlier entry on the issue already carries (in the tracker's order: comments by age,
+      Notion blocks by place), as (event id, the entry's native id: a comment or block id). ``events`` lists each event once. Only an adapter
       with :data:`CAP_REPEATS` fills it; the engine removes them with
       :meth:`Adapter.remove_repeats`, keeping the oldest copy.
     """

@@ -440,7 +440,8 @@ class MemoryAdapter(Adapter):
             self._call("write", "remove_comment")
             with self._locked():
                 issue = self.store.issues[int(ref.native)]
-                left = [c for c in issue["comments"] if str(c.get("id")) != entry]
+                _number_comments(issue)  # as fetch numbered them (a file reloaded meanwhile)
+                left = [c for c in issue["comments"] if str(c["id"]) != entry]
                 if len(left) < len(issue["comments"]):  # already gone: nothing to do
                     issue["comments"] = left
                     self._wrote("remove_comment")
