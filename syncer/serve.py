@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
 import os
 import socket
@@ -342,6 +343,9 @@ class Receiver:
             return 0
         self.reserve()
         self._started = True
+        for adapter in self.engine.adapters.values():  # now, not beside the answering loop
+            for module in type(adapter).libraries:
+                importlib.import_module(module)
         self.deliveries.prune(DONE_RETENTION)
         pending = self.deliveries.count()
         if pending:

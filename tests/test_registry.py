@@ -95,7 +95,7 @@ def test_a_class_missing_part_of_the_contract_is_refused(
     assert result.output == (
         "Error: tracker type 'incomplete' (tests.test_registry:Incomplete) does not implement "
         "the adapter contract: missing Settings, add_events, capabilities, close_duplicate, "
-        "create, create_action_item, default_limits, events_per_write, fetch, "
+        "create, create_action_item, default_limits, events_per_write, fetch, libraries, "
         "publish_postmortem, status_key, update\n"
     )
 

@@ -522,3 +522,33 @@ def test_serve_command_errors_are_messages(tmp_path: Path, monkeypatch: pytest.M
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
     assert TOKEN not in result.output
+
+
+# Start-up.
+
+
+def test_start_up_imports_the_trackers_client_libraries(
+    tmp_path: Path, secrets_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a tracker imports on its first call (PyGithub: 160 ms of CPU) is imported before
+    serve accepts anything, not by the first delivery's worker beside the answering loop."""
+    import importlib.util
+    import sys
+
+    from starlette.testclient import TestClient
+
+    from adapters.github.adapter import GitHubAdapter
+    from adapters.jira.adapter import JiraAdapter
+
+    assert GitHubAdapter.libraries == ("github",) and JiraAdapter.libraries == ("jira",)
+    assert all(importlib.util.find_spec(m) for m in ("github", "jira"))
+    (tmp_path / "lib_of_the_tracker.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(memory.MemoryAdapter, "libraries", ("lib_of_the_tracker",))
+    receiver = Receiver(make_config(tmp_path))
+    try:
+        assert "lib_of_the_tracker" not in sys.modules
+        with TestClient(receiver.app()):
+            assert "lib_of_the_tracker" in sys.modules
+    finally:
+        sys.modules.pop("lib_of_the_tracker", None)

@@ -70,6 +70,7 @@ class _Issue:
 class GitHubAdapter(Adapter):
     type: ClassVar[str] = "github"
     Settings: ClassVar[builtins.type[AdapterSettings]] = GitHubSettings
+    libraries: ClassVar[tuple[str, ...]] = ("github",)  # PyGithub, imported on first use
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT, CAP_REPEATS}
     )

@@ -64,6 +64,7 @@ class JiraAdapter(JiraParts, Adapter):
 
     type: ClassVar[str] = "jira"
     Settings: ClassVar[builtins.type[AdapterSettings]] = JiraSettings
+    libraries: ClassVar[tuple[str, ...]] = ("jira",)  # imported on first use
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {CAP_STATUS, CAP_POSTMORTEM, CAP_ACTION_ITEMS, CAP_SNAPSHOT, CAP_REPEATS}
     )
