@@ -6,7 +6,9 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from tests.test_ingest_helpers import (
 )
 
 KST = timezone(timedelta(hours=9))
+PAYLOADS = Path(__file__).parent / "payloads"
 
 
 def cfg(**ingest: Any) -> config_mod.Config:
@@ -323,6 +326,48 @@ def test_any_json_is_parsed_or_refused_with_a_reason(source: str, data: Any) -> 
     mapping.event_text("open", group)
     if group.grade is None:
         mapping.grade(group)
+
+
+def _parsed_or_refused(source: str, raw: bytes, **options: Any) -> Any:
+    try:
+        return parse(source, raw, **options)
+    except PayloadError as exc:
+        return str(exc)
+
+
+def _without_links(group: Any) -> Any:
+    """The group as serve's answer sees it: the links made from externalURL left out."""
+    alerts = tuple(replace(a, generator_url="", relative_generator=False) for a in group.alerts)
+    return replace(group, alerts=alerts, alertmanager_url="", silence_url="")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=st.sampled_from(["alertmanager", "grafana", "generic"]), data=_json | _alertish)
+def test_what_serve_answers_refuses_exactly_what_applying_refuses(source: str, data: Any) -> None:
+    """serve parses a delivery without its links to answer, and whole to apply it: a body it
+    accepted must never be refused later, nor one refused be one it could have applied."""
+    raw = json.dumps(data).encode()
+    whole, answered = _parsed_or_refused(source, raw), _parsed_or_refused(source, raw, links=False)
+    if isinstance(whole, str):
+        assert answered == whole
+        return
+    assert not isinstance(answered, str), answered
+    assert _without_links(answered) == _without_links(whole)
+    mapping = Mapping(cfg())
+    assert mapping.group_id(answered) == mapping.group_id(whole)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PAYLOADS.glob("*.json")))
+def test_the_real_payloads_answer_as_they_apply(name: str) -> None:
+    raw = (PAYLOADS / name).read_bytes()
+    source = "grafana" if name.startswith("grafana") else "alertmanager"
+    whole, answered = _parsed_or_refused(source, raw), _parsed_or_refused(source, raw, links=False)
+    if isinstance(whole, str):
+        assert answered == whole
+        return
+    assert not isinstance(answered, str), answered
+    assert _without_links(answered) == _without_links(whole)
+    assert answered.alertmanager_url == answered.silence_url == ""
 
 
 @settings(max_examples=100, deadline=None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
@@ -86,6 +86,11 @@ def _labels(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise ValueError("expected an object of names to strings")
+    for item in value.values():  # the common case, all text, is taken as it is
+        if type(item) is not str:
+            break
+    else:
+        return value
     out: dict[str, str] = {}
     for key, item in value.items():
         if isinstance(item, bool):
@@ -301,13 +306,18 @@ def decode(body: bytes) -> dict[str, Any]:
     return data
 
 
-def parse(source: str, body: bytes, tz: tzinfo = UTC) -> AlertGroup:
-    """Read a raw webhook body from ``source`` (alertmanager | grafana | generic)."""
+def parse(source: str, body: bytes, tz: tzinfo = UTC, *, links: bool = True) -> AlertGroup:
+    """Read a raw webhook body from ``source`` (alertmanager | grafana | generic).
+
+    ``links=False`` refuses exactly what a full parse refuses but leaves out the links made
+    from Alertmanager's ``externalURL`` (its UI, a new silence, a relative generatorURL made
+    absolute): what ``serve`` needs to answer a delivery, which is parsed again when applied.
+    """
     data = decode(body)
     if source == "alertmanager":
-        return _from_alertmanager(data, tz)
+        return _from_alertmanager(data, tz, links=links)
     if source == "grafana":
-        return _from_grafana(data, tz)
+        return _from_grafana(data, tz, links=links)
     if source == "generic":
         return _from_generic(data, tz)
     raise PayloadError(f"unknown source {source!r}; expected alertmanager, grafana or generic")
@@ -336,7 +346,7 @@ def _reasons(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
-def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
+def _from_alertmanager(data: dict[str, Any], tz: tzinfo, *, links: bool = True) -> AlertGroup:
     _not_legacy_grafana(data)
     version = data.get("version")
     if version not in (None, "4"):
@@ -344,13 +354,10 @@ def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
         message = f"unsupported Alertmanager webhook version {_version(version)} '4'{hint}"
         raise PayloadError(message, problems=[(("version",), message)])
     msg: AMMessage = _validate(AMMessage, data, tz, "Alertmanager webhook")
-    parsed = [
-        _alert(a, msg.external_url, "Alertmanager webhook", i) for i, a in enumerate(msg.alerts)
-    ]
-    group = _group("alertmanager", msg, parsed)
-    base = _http_base(msg.external_url)
+    base = _http_base(msg.external_url) if links else ""
+    parsed = [_alert(a, base, "Alertmanager webhook", i) for i, a in enumerate(msg.alerts)]
     if not base:
-        return group
+        return _group("alertmanager", msg, parsed)
     # Alertmanager's own UI: the group's alerts (as its default templates link them) and a new
     # silence for what the group's alerts share.
     alerts = f"{base}/#/alerts?receiver={quote(msg.receiver, safe='')}"
@@ -360,10 +367,10 @@ def _from_alertmanager(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
             f"{_name(k)}={_quoted(v)}" for k, v in sorted(msg.common_labels.items())
         )
         silence = f"{base}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
-    return replace(group, alertmanager_url=alerts, silence_url=silence)
+    return _group("alertmanager", msg, parsed, alertmanager_url=alerts, silence_url=silence)
 
 
-def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
+def _from_grafana(data: dict[str, Any], tz: tzinfo, *, links: bool = True) -> AlertGroup:
     _not_legacy_grafana(data)
     version = data.get("version")
     if version not in (None, "1"):
@@ -371,10 +378,11 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
         message = f"unsupported Grafana webhook version {_version(version)} '1'{hint}"
         raise PayloadError(message, problems=[(("version",), message)])
     msg: GrafanaMessage = _validate(GrafanaMessage, data, tz, "Grafana webhook")
+    base = _http_base(msg.external_url) if links else ""
     alerts = [
         _alert(
             a,
-            msg.external_url,
+            base,
             "Grafana webhook",
             i,
             silence_url=a.silence_url,
@@ -386,8 +394,8 @@ def _from_grafana(data: dict[str, Any], tz: tzinfo) -> AlertGroup:
         )
         for i, a in enumerate(msg.alerts)
     ]
-    group = _group("grafana", msg, alerts, title=msg.title or None)
-    return replace(group, test=bool(_GRAFANA_TEST_KEY.match(msg.group_key)))
+    test = bool(_GRAFANA_TEST_KEY.match(msg.group_key))
+    return _group("grafana", msg, alerts, title=msg.title or None, test=test)
 
 
 # Grafana's contact point test: group key "<integration>-<fingerprint>-<unix time>" (grafana/alerting
@@ -407,7 +415,8 @@ def _not_legacy_grafana(data: dict[str, Any]) -> None:
         raise PayloadError(message, problems=[((legacy[0],), message)])
 
 
-def _alert(a: AMAlert, external_url: str, what: str, index: int, **extra: Any) -> Alert:
+def _alert(a: AMAlert, base: str, what: str, index: int, **extra: Any) -> Alert:
+    """One alert; a relative generatorURL is joined to ``base`` (the sender's http(s) URL)."""
     if a.starts_at is None:
         why = "required field is missing (Go's zero time means none)"
         raise PayloadError(
@@ -416,7 +425,6 @@ def _alert(a: AMAlert, external_url: str, what: str, index: int, **extra: Any) -
         )
     status: Status = a.status or ("resolved" if a.ends_at is not None else "firing")
     generator, relative = a.generator_url, False
-    base = _http_base(external_url)
     if generator and base and not urlsplit(generator).scheme:
         generator, relative = urljoin(base + "/", generator), True
     return Alert(
@@ -467,9 +475,7 @@ _VALUE_STRING = re.compile(
 )
 
 
-def _group(
-    source: str, msg: AMMessage, alerts: list[Alert], title: str | None = None
-) -> AlertGroup:
+def _group(source: str, msg: AMMessage, alerts: list[Alert], **extra: Any) -> AlertGroup:
     return AlertGroup(
         source=source,
         status=msg.status,
@@ -481,7 +487,7 @@ def _group(
         common_annotations=msg.common_annotations,
         external_url=msg.external_url,
         truncated=msg.truncated_alerts,
-        title=title,
+        **extra,
     )
 
 

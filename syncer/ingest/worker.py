@@ -63,10 +63,18 @@ class Worker:
         self._thread.start()
 
     def wake(self) -> None:
-        """A delivery was journaled here: look for work now rather than at the next poll."""
+        """A delivery was journaled here: look for work now rather than at the next poll.
+
+        With every slot busy the claiming loop is not woken (a slot that frees wakes it):
+        under a burst, one wake per accepted delivery would cost the event loop a thread
+        switch each for nothing.
+        """
         with self._cond:
+            if self._woken:
+                return
             self._woken = True
-            self._cond.notify_all()
+            if len(self._inflight) < self._slots or not self._claiming:
+                self._cond.notify_all()
 
     def idle(self) -> bool:
         with self._cond:
