@@ -73,6 +73,10 @@ class Retrier:
         self._started = self.policy.clock.time()
         self._thread.start()
 
+    def alive(self) -> bool:
+        """Whether the retrying loop runs (False before start, after stop, or if it died)."""
+        return self._thread.is_alive()
+
     def wake(self) -> None:
         """A channel's failure was journaled here: plan its retry now rather than at the poll."""
         with self._cond:

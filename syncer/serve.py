@@ -450,9 +450,25 @@ class Receiver:
         return base, None
 
     async def _healthz(self, request: Request) -> Response:
+        """200 while deliveries are being applied; 503 (with why) once a loop serve depends
+        on has stopped, so that a probe restarts it or takes it out of rotation."""
         count = self.deliveries.count
         pending = await run_in_threadpool(count) if self.state.shared else count()
-        return JSONResponse({"status": "ok", "pending": pending, "idle": self.worker.idle()})
+        answer: dict[str, Any] = {"status": "ok", "pending": pending, "idle": self.worker.idle()}
+        problems = self._stopped_loops()
+        if problems:
+            answer |= {"status": "failing", "problems": problems}
+        return JSONResponse(answer, status_code=503 if problems else 200)
+
+    def _stopped_loops(self) -> list[str]:
+        if not self._started:
+            return []
+        problems = []
+        if not self.worker.alive():
+            problems.append("the delivery worker has stopped: journaled deliveries are not applied")
+        if self.retrier is not None and not self.retrier.alive():
+            problems.append("the channel retrier has stopped: failed messages are not retried")
+        return problems
 
     async def _metrics(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -272,6 +272,26 @@ def test_methods_and_routes(server: Server) -> None:
     }
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_healthz_fails_once_the_worker_has_died(server: Server) -> None:
+    """A server that accepts but no longer applies must not look healthy to its probe."""
+
+    def bug(limit: int) -> list[Any]:
+        raise RuntimeError("a bug in the claiming loop")
+
+    server.receiver.worker._claim = bug  # type: ignore[method-assign]
+    assert server.post("/alertmanager", AM_EXAMPLE.read_bytes(), **BEARER).status_code == 202
+    wait_until("the claiming loop to die", lambda: not server.receiver.worker.alive())
+    health = server.client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json() == {
+        "status": "failing",
+        "problems": ["the delivery worker has stopped: journaled deliveries are not applied"],
+        "pending": 1,
+        "idle": True,
+    }
+
+
 @settings(
     max_examples=60,
     deadline=None,

@@ -76,6 +76,10 @@ class Worker:
             if len(self._inflight) < self._slots or not self._claiming:
                 self._cond.notify_all()
 
+    def alive(self) -> bool:
+        """Whether the claiming loop runs (False before start, after stop, or if it died)."""
+        return self._thread.is_alive()
+
     def idle(self) -> bool:
         with self._cond:
             return not self._inflight
@@ -108,6 +112,13 @@ class Worker:
     # The claiming loop.
 
     def _loop(self) -> None:
+        try:
+            self._claiming_loop()
+        except BaseException:  # a bug: GET /healthz now answers 503, and the log says why
+            log.critical("the delivery claiming loop stopped", exc_info=True)
+            raise
+
+    def _claiming_loop(self) -> None:
         renew_at = time.monotonic() + self.lease / 3
         while True:
             with self._cond:
