@@ -359,13 +359,18 @@ class MemoryAdapter(Adapter):
             return ref
 
     def add_events(self, ref: IssueRef, events: list[EventDoc]) -> None:
+        numbered: list[dict[str, Any]] | None = None  # the comments known to carry their ids
         for event in events:
             self._call("write", "comment")
             with self._locked():
                 mark = self._mark("event", {"incident": event.incident_id}, id=event.event_id)
                 issue = self.store.issues[int(ref.native)]
-                issue["comments"].append({"author": self.identity, "body": f"{event.body}\n{mark}"})
-                _number_comments(issue)
+                if issue["comments"] is not numbered:  # the first entry, or the file was reloaded
+                    _number_comments(issue)
+                comment: dict[str, Any] = {"author": self.identity, "body": f"{event.body}\n{mark}"}
+                issue["comments"].append(comment)
+                issue["comment_ids"] = comment["id"] = int(issue.get("comment_ids", 0)) + 1
+                numbered = issue["comments"]
                 self.trust.learn(self.identity)
                 self._wrote("comment")
 
