@@ -434,7 +434,7 @@ class Receiver:
         return Refused(413, f"body over the limit of {self.max_body} bytes", close=True)
 
     def _slow_body(self) -> str:
-        return f"the body did not arrive within {self.config.serve.body_timeout:g} s"
+        return f"the body did not arrive within {self.body_timeout:g} s"
 
     def _group_of(self, source: str, body: bytes) -> tuple[str, str | None]:
         """Parse and validate (400 if bad): the alert group the delivery belongs to, and for a
